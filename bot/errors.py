@@ -1,0 +1,156 @@
+"""One error hierarchy for the whole bot, keyed on what the caller should do.
+
+Every error carries ``user_message``: a short sentence that is safe to show a Discord
+member (no key, token, URL with credentials or stack trace ever goes into it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+
+class SeedreamError(Exception):
+    """Base of every error the bot raises on purpose."""
+
+    user_message: str = "Something went wrong."
+
+    def __init__(self, message: str | None = None) -> None:
+        if message is not None:
+            self.user_message = message
+        super().__init__(self.user_message)
+
+
+class ConfigError(SeedreamError):
+    """A setting is missing or invalid; the process cannot start."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        self.variable = variable
+        self.problem = problem
+        super().__init__(f"{variable}: {problem}")
+
+
+class RequestValidationError(SeedreamError):
+    """A generation request the chosen model cannot honour; nothing was sent or charged."""
+
+    def __init__(self, field: str, message: str, allowed: Sequence[str] | str | None = None) -> None:
+        self.field = field
+        if isinstance(allowed, str):
+            self.allowed: tuple[str, ...] = (allowed,)
+        else:
+            self.allowed = tuple(allowed or ())
+        text = f"`{field}`: {message}"
+        if self.allowed:
+            text += f" Allowed: {', '.join(self.allowed)}."
+        super().__init__(text)
+
+
+class ProviderError(SeedreamError):
+    """A provider call failed. Subclasses say whether to retry, fail over or give up."""
+
+    user_message = "The image provider failed."
+    #: try again later with the same provider (transient)
+    retryable: bool = False
+    #: another provider may well succeed where this one failed
+    failover: bool = False
+
+    def __init__(self, message: str | None = None, *, provider: str | None = None) -> None:
+        self.provider = provider
+        super().__init__(message)
+
+
+class AuthenticationError(ProviderError):
+    """The provider refused our key."""
+
+    user_message = "The image provider refused the bot's credentials. An operator must fix the key."
+    failover = True
+
+
+class InsufficientCreditsError(ProviderError):
+    """The operator's account at the provider is out of credits."""
+
+    user_message = "The image provider account is out of credits."
+    failover = True
+
+
+class RateLimitedError(ProviderError):
+    """Too many requests; ``retry_after`` seconds is the provider's hint when given."""
+
+    user_message = "The image provider is busy (rate limited). Try again shortly."
+    retryable = True
+    failover = True
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        provider: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, provider=provider)
+
+
+class RejectedRequestError(ProviderError):
+    """The provider says the request itself is invalid (HTTP 400/422)."""
+
+    user_message = "The image provider rejected the request."
+
+
+class ContentFilteredError(ProviderError):
+    """The prompt, a reference image or the output tripped the provider's content filter."""
+
+    user_message = "The image provider's content filter blocked this request."
+
+
+class TaskFailedError(ProviderError):
+    """The task ran and failed on the provider's side."""
+
+    user_message = "The image provider could not generate the image."
+
+
+class ProviderUnavailableError(ProviderError):
+    """Network error, 5xx, maintenance or a malformed answer."""
+
+    user_message = "The image provider is unavailable right now."
+    retryable = True
+    failover = True
+
+
+class ProviderTimeoutError(ProviderError):
+    """The task did not finish before its deadline."""
+
+    user_message = "The image provider took too long to answer."
+    failover = True
+
+
+class ImageError(SeedreamError):
+    """A body that should be an image is not a usable PNG, JPEG or WebP."""
+
+    user_message = "That file is not a usable PNG, JPEG or WebP image."
+
+
+class QuotaExceededError(SeedreamError):
+    """The member (or the guild's budget) has no images left today."""
+
+    def __init__(self, message: str, *, reset_at: datetime | None = None) -> None:
+        self.reset_at = reset_at
+        super().__init__(message)
+
+
+class JobNotFoundError(SeedreamError):
+    """No job with that id belongs to the caller."""
+
+    user_message = "No such job (or it isn't yours)."
+
+
+class PermissionDeniedError(SeedreamError):
+    """The caller may not do this (not the requester, not a moderator, blocked)."""
+
+    user_message = "You are not allowed to do that."
+
+
+class ShuttingDownError(SeedreamError):
+    """The bot is stopping and takes no new jobs."""
+
+    user_message = "The bot is restarting; try again in a minute."

@@ -1,0 +1,100 @@
+"""The provider-neutral request and status models (PROVIDERS.md section 10)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+ASPECT_RATIOS: tuple[str, ...] = ("1:1", "3:4", "4:3", "16:9", "9:16", "3:2", "2:3", "21:9")
+
+
+class TaskState(StrEnum):
+    """The common lifecycle every provider vocabulary maps onto."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        """True for succeeded and failed."""
+        return self in (TaskState.SUCCEEDED, TaskState.FAILED)
+
+
+class GenerationRequest(BaseModel):
+    """What a member asked for, before and after validation against a model."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prompt: str
+    #: the provider's own model id; None means the provider's configured default
+    model: str | None = None
+    aspect_ratio: str | None = None
+    resolution: str | None = None
+    width: int | None = Field(default=None, gt=0)
+    height: int | None = Field(default=None, gt=0)
+    count: int = 1
+    seed: int | None = None
+    #: empty for text-to-image; URLs (or data: URIs) of references for an edit
+    reference_images: tuple[str, ...] = ()
+    watermark: bool = False
+
+    @field_validator("prompt", mode="before")
+    @classmethod
+    def _strip_prompt(cls, value: object) -> object:
+        return value.strip() if isinstance(value, str) else value
+
+    @property
+    def is_edit(self) -> bool:
+        """An edit (or reference-guided generation) rather than text-to-image."""
+        return bool(self.reference_images)
+
+    @property
+    def exact_size(self) -> tuple[int, int] | None:
+        """``(width, height)`` when both are given."""
+        if self.width is not None and self.height is not None:
+            return (self.width, self.height)
+        return None
+
+
+class TaskError(BaseModel):
+    """Why a task failed, as the provider put it (already safe to show)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str = "unknown"
+    message: str = "The provider reported a failure."
+    retryable: bool = False
+
+
+class ResultImage(BaseModel):
+    """One generated image: a URL to fetch at once, or bytes already in hand."""
+
+    model_config = ConfigDict(frozen=True)
+
+    url: str | None = None
+    data: bytes | None = None
+    size: str | None = None
+
+
+class TaskStatus(BaseModel):
+    """A provider task's state in the common vocabulary."""
+
+    model_config = ConfigDict(frozen=True)
+
+    task_id: str
+    state: TaskState
+    progress: int | None = Field(default=None, ge=0, le=100)
+    images: tuple[ResultImage, ...] = ()
+    error: TaskError | None = None
+
+
+class CallbackHint(BaseModel):
+    """What a callback body says. Only a hint: the job confirms through ``status()``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    task_id: str
+    state: TaskState | None = None
