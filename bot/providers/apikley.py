@@ -1,0 +1,32 @@
+"""Apikley adapter (skeleton: metadata only until the adapter lands)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from bot.models import GenerationRequest, TaskStatus
+from bot.providers.base import Capabilities, Provider
+
+
+class ApikleyProvider(Provider):
+    """Apikley."""
+
+    name: ClassVar[str] = "apikley"
+    display_name: ClassVar[str] = "Apikley"
+    default_base_url: ClassVar[str] = "https://api.apikley.ru"
+    default_model: ClassVar[str] = "seedream/4.5-text-to-image"
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """Not implemented yet."""
+        raise NotImplementedError
+
+    async def submit(
+        self, request: GenerationRequest, *, callback_url: str | None = None
+    ) -> TaskStatus:
+        """Not implemented yet."""
+        raise NotImplementedError
+
+    async def status(self, task_id: str) -> TaskStatus:
+        """Not implemented yet."""
+        raise NotImplementedError

@@ -1,0 +1,32 @@
+"""APIYI adapter (skeleton: metadata only until the adapter lands)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from bot.models import GenerationRequest, TaskStatus
+from bot.providers.base import Capabilities, Provider
+
+
+class ApiyiProvider(Provider):
+    """APIYI."""
+
+    name: ClassVar[str] = "apiyi"
+    display_name: ClassVar[str] = "APIYI"
+    default_base_url: ClassVar[str] = "https://api.apiyi.com"
+    default_model: ClassVar[str] = "seedream-5-0-260128"
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """Not implemented yet."""
+        raise NotImplementedError
+
+    async def submit(
+        self, request: GenerationRequest, *, callback_url: str | None = None
+    ) -> TaskStatus:
+        """Not implemented yet."""
+        raise NotImplementedError
+
+    async def status(self, task_id: str) -> TaskStatus:
+        """Not implemented yet."""
+        raise NotImplementedError
