@@ -1,0 +1,100 @@
+"""SeedreamBot: the discord.py client, its command tree, extensions and command sync."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import pkgutil
+from typing import Any, TypeAlias
+
+import discord
+from discord.ext import commands
+
+import cogs
+from bot.config import Settings
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+COMMAND_HASH_KEY = "command_tree_hash"
+
+
+def intents() -> discord.Intents:
+    """Default intents plus guild messages; nothing privileged.
+
+    A message that mentions the bot carries its content even without the message-content
+    intent, which is all edit-by-reply needs.
+    """
+    value = discord.Intents.default()
+    value.guild_messages = True
+    value.message_content = False
+    value.members = False
+    value.presences = False
+    return value
+
+
+def extension_names() -> list[str]:
+    """Every module in ``cogs/`` that is not private (``_render.py`` and friends)."""
+    return [
+        module.name
+        for module in pkgutil.iter_modules(cogs.__path__, f"{cogs.__name__}.")
+        if not module.name.rsplit(".", 1)[-1].startswith("_")
+    ]
+
+
+class SeedreamBot(commands.AutoShardedBot):
+    """The bot. AutoShardedBot because it discovers the gateway through ``GET /gateway/bot``,
+    which honours ``DISCORD_API_BASE``; a plain Bot connects to Discord's gateway directly."""
+
+    def __init__(self, settings: Settings, services: Services) -> None:
+        from bot.tree import SeedreamTree
+
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            help_command=None,
+            intents=intents(),
+            tree_cls=SeedreamTree,
+            allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
+            shard_count=1,
+        )
+        self.settings = settings
+        self.services = services
+
+    async def setup_hook(self) -> None:
+        """Load the extensions, then sync the commands if they changed."""
+        for name in extension_names():
+            await self.load_extension(name)
+        await self.sync_commands()
+
+    async def sync_commands(self) -> None:
+        """Sync to ``DEV_GUILD_ID`` at every start (instant); globally only on change."""
+        if self.settings.dev_guild_id is not None:
+            guild = discord.Object(id=self.settings.dev_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("Synced %d commands to guild %s", len(synced), guild.id)
+            return
+        digest = self.command_tree_hash()
+        if await self.services.get_setting(COMMAND_HASH_KEY) == digest:
+            log.info("Command tree unchanged; no global sync")
+            return
+        synced = await self.tree.sync()
+        await self.services.set_setting(COMMAND_HASH_KEY, digest)
+        log.info("Synced %d global commands (tree changed)", len(synced))
+
+    def command_tree_hash(self) -> str:
+        """A stable hash of the global command payloads."""
+        payload: list[dict[str, Any]] = sorted(
+            (command.to_dict(self.tree) for command in self.tree.get_commands()),
+            key=lambda item: (item.get("type", 1), item["name"]),
+        )
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+    @property
+    def discord_connected(self) -> bool:
+        """True once READY and while the gateway is up (for ``/healthz``)."""
+        return self.is_ready() and not self.is_closed()
+
+
+Interaction: TypeAlias = discord.Interaction[SeedreamBot]

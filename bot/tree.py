@@ -1,0 +1,80 @@
+"""The command tree: one error policy for every app command."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+
+from bot.errors import SeedreamError
+
+if TYPE_CHECKING:
+    from bot.app import SeedreamBot
+
+log = logging.getLogger(__name__)
+
+UNEXPECTED = "Something went wrong on our side; nothing was charged. Please try again."
+
+
+class SeedreamTree(app_commands.CommandTree["SeedreamBot"]):
+    """Turns every error into a short ephemeral message; never shows a traceback."""
+
+    async def on_error(
+        self,
+        interaction: discord.Interaction[SeedreamBot],
+        error: app_commands.AppCommandError,
+    ) -> None:
+        """Reply ephemerally with what went wrong, log what was unexpected."""
+        message = user_message_for(error)
+        if message is None:
+            command = interaction.command.qualified_name if interaction.command else "?"
+            log.error(
+                "Unexpected error in /%s (interaction %s)",
+                command,
+                interaction.id,
+                exc_info=error,
+            )
+            message = UNEXPECTED
+        await send_ephemeral(interaction, message)
+
+
+def user_message_for(error: BaseException) -> str | None:
+    """The user-safe text for an error, or None when it was unexpected."""
+    if isinstance(error, app_commands.CommandInvokeError | app_commands.TransformerError):
+        original = error.__cause__ if error.__cause__ is not None else error
+        if isinstance(error, app_commands.CommandInvokeError):
+            original = error.original
+        if isinstance(original, SeedreamError):
+            return original.user_message
+        if isinstance(error, app_commands.TransformerError):
+            return f"`{error.value}` is not a valid value here."
+        return None
+    if isinstance(error, SeedreamError):
+        return error.user_message
+    if isinstance(error, app_commands.NoPrivateMessage):
+        return "This command only works in a server."
+    if isinstance(error, app_commands.MissingPermissions):
+        needed = ", ".join(p.replace("_", " ").title() for p in error.missing_permissions)
+        return f"You need the {needed} permission to use this."
+    if isinstance(error, app_commands.BotMissingPermissions):
+        needed = ", ".join(p.replace("_", " ").title() for p in error.missing_permissions)
+        return f"I need the {needed} permission in this channel."
+    if isinstance(error, app_commands.CommandOnCooldown):
+        return f"Slow down: try again in {error.retry_after:.0f} s."
+    if isinstance(error, app_commands.CheckFailure):
+        return str(error) or "You can't use this command here."
+    return None
+
+
+async def send_ephemeral(interaction: discord.Interaction[SeedreamBot], message: str) -> None:
+    """Answer or follow up, whichever the interaction still allows."""
+    try:
+        if interaction.response.is_done():
+            if not interaction.is_expired():
+                await interaction.followup.send(message, ephemeral=True)
+        else:
+            await interaction.response.send_message(message, ephemeral=True)
+    except discord.HTTPException:
+        log.warning("Could not tell the user about an error (interaction %s)", interaction.id)

@@ -1,0 +1,19 @@
+# Sourced by scripts/run and scripts/test: make .venv and install the project into it.
+# Re-installs only when pyproject.toml changed since the last install.
+set -euo pipefail
+extras="${1:-}"
+python="${PYTHON:-python3}"
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "error: Python 3.11 or newer is needed (found: $("$python" --version 2>&1 || echo none)); set PYTHON=/path/to/python3.11" >&2
+  exit 2
+fi
+if [ ! -x .venv/bin/python ]; then
+  "$python" -m venv .venv
+fi
+stamp=".venv/.installed-$(cksum < pyproject.toml | cut -d' ' -f1)${extras:+-$extras}"
+if [ ! -f "$stamp" ]; then
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras:+[$extras]}"
+  rm -f .venv/.installed-*
+  touch "$stamp"
+fi
