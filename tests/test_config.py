@@ -1,0 +1,87 @@
+"""Settings: names, defaults, parsing, and one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import load_provider_settings, load_settings
+from bot.errors import ConfigError
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No ambient settings leak in; tests run where there is no .env."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("DISCORD_TOKEN", "PROVIDERS", "PUBLIC_URL", "DEV_GUILD_ID", "HTTP_PORT"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_defaults_match_the_documented_contract() -> None:
+    settings = load_settings(None)
+    assert settings.discord_token is None
+    assert settings.discord_api_base == "https://discord.com/api/v10"
+    assert settings.database_path == Path("data/seedream-bot.sqlite3")
+    assert settings.providers is None
+    assert settings.public_url is None
+    assert (settings.http_host, settings.http_port) == ("0.0.0.0", 8080)
+    assert settings.default_daily_quota == 10
+    assert (settings.log_level, settings.log_format) == ("INFO", "text")
+
+
+def test_providers_is_an_ordered_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROVIDERS", " APIYI, poyo ,,ark")
+    assert load_settings(None).providers == ["apiyi", "poyo", "ark"]
+
+
+def test_env_file_is_read(tmp_path: Path) -> None:
+    env = tmp_path / "custom.env"
+    env.write_text("DISCORD_TOKEN=abc.def.ghi\nLOG_FORMAT=JSON\nDEV_GUILD_ID=\n")
+    settings = load_settings(env)
+    assert settings.require_token() == "abc.def.ghi"
+    assert settings.log_format == "json"
+    assert settings.dev_guild_id is None
+
+
+def test_missing_token_names_the_variable() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(None).require_token()
+    assert info.value.variable == "DISCORD_TOKEN"
+    assert str(info.value).startswith("DISCORD_TOKEN: ")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("HTTP_PORT", "eighty"),
+        ("HTTP_PORT", "70000"),
+        ("DEFAULT_DAILY_QUOTA", "-1"),
+        ("LOG_LEVEL", "LOUD"),
+        ("PUBLIC_URL", "bot.example.com"),
+    ],
+)
+def test_invalid_values_name_their_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings(None)
+    assert info.value.variable == variable
+    assert value not in info.value.problem or variable == "LOG_LEVEL"
+
+
+def test_public_url_loses_its_trailing_slash(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PUBLIC_URL", "https://bot.example.com/")
+    assert load_settings(None).public_url == "https://bot.example.com"
+
+
+def test_provider_settings_use_the_provider_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POYO_API_KEY", "sk-poyo-secret")
+    monkeypatch.setenv("POYO_MODEL", "seedream-4")
+    poyo = load_provider_settings("poyo", None)
+    assert poyo.api_key is not None
+    assert poyo.api_key.get_secret_value() == "sk-poyo-secret"
+    assert poyo.model == "seedream-4"
+    assert "sk-poyo-secret" not in repr(poyo)
+    assert load_provider_settings("vidgo", None).api_key is None
