@@ -1,0 +1,123 @@
+"""The migration runner: empty → latest, refusal of newer schemas, atomic steps."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bot.db.connection import (
+    Database,
+    Migration,
+    SchemaTooNewError,
+    load_migrations,
+    split_statements,
+)
+
+
+def _tables(path: Path) -> set[str]:
+    with sqlite3.connect(path) as conn:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+async def test_empty_database_reaches_latest_version(tmp_path: Path) -> None:
+    path = tmp_path / "bot.sqlite3"
+    db = await Database.open(path)
+    try:
+        assert await db.user_version() == load_migrations()[-1].version
+        async with db.read() as conn:
+            async with conn.execute("PRAGMA foreign_keys") as cur:
+                assert (await cur.fetchone())[0] == 1
+            async with conn.execute("PRAGMA journal_mode") as cur:
+                assert (await cur.fetchone())[0] == "wal"
+            async with conn.execute("PRAGMA busy_timeout") as cur:
+                assert (await cur.fetchone())[0] == 5000
+    finally:
+        await db.close()
+    assert {"jobs", "job_images", "daily_usage", "guild_usage", "audit_log"} <= _tables(path)
+
+
+async def test_tables_are_strict(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "bot.sqlite3")
+    try:
+        with pytest.raises(sqlite3.IntegrityError):
+            async with db.transaction() as conn:
+                await conn.execute(
+                    "INSERT INTO guild_usage (guild_id, day, used) VALUES (1, '2025-01-01', 'x')"
+                )
+    finally:
+        await db.close()
+
+
+async def test_reopening_applies_nothing_twice(tmp_path: Path) -> None:
+    path = tmp_path / "bot.sqlite3"
+    await (await Database.open(path)).close()
+    db = await Database.open(path)
+    try:
+        assert await db.migrate() == load_migrations()[-1].version
+    finally:
+        await db.close()
+
+
+async def test_newer_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bot.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA user_version = 999")
+    with pytest.raises(SchemaTooNewError, match="999"):
+        await Database.open(path)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 999
+        assert conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+
+
+async def test_each_intermediate_version_upgrades(tmp_path: Path) -> None:
+    shipped = load_migrations()
+    extra = [
+        Migration(len(shipped) + 1, "x.sql", "CREATE TABLE extra_a (x INTEGER) STRICT;"),
+        Migration(len(shipped) + 2, "y.sql", "CREATE TABLE extra_b (x INTEGER) STRICT;"),
+    ]
+    chain = [*shipped, *extra]
+    for stop in range(len(chain) + 1):
+        path = tmp_path / f"v{stop}.sqlite3"
+        db = await Database.open(path, migrate=False)
+        try:
+            assert await db.migrate(chain[:stop]) == stop
+            assert await db.migrate(chain) == len(chain)
+        finally:
+            await db.close()
+        assert {"jobs", "extra_a", "extra_b"} <= _tables(path)
+
+
+async def test_failed_migration_rolls_back_whole_step(tmp_path: Path) -> None:
+    path = tmp_path / "bot.sqlite3"
+    db = await Database.open(path)
+    base = await db.user_version()
+    bad = Migration(base + 1, "bad.sql", "CREATE TABLE half (x INTEGER);\nSELECT * FROM nowhere;")
+    try:
+        with pytest.raises(sqlite3.OperationalError):
+            await db.migrate([*load_migrations(), bad])
+        assert await db.user_version() == base
+    finally:
+        await db.close()
+    assert "half" not in _tables(path)
+
+
+def test_split_statements_keeps_trigger_bodies_whole() -> None:
+    script = """
+    -- a comment; with a semicolon
+    CREATE TABLE t (x INTEGER);
+    CREATE TRIGGER tr AFTER INSERT ON t BEGIN
+        UPDATE t SET x = 1;
+        UPDATE t SET x = 2;
+    END;
+    """
+    statements = split_statements(script)
+    assert len(statements) == 2
+    assert statements[1].endswith("END;")
+
+
+def test_shipped_migrations_are_numbered_from_one() -> None:
+    versions = [m.version for m in load_migrations()]
+    assert versions == list(range(1, len(versions) + 1))
+    assert load_migrations()[0].name == "0001_initial.sql"
