@@ -1,32 +1,190 @@
-"""Apikley adapter (skeleton: metadata only until the adapter lands)."""
+"""Apikley adapter: a clone of KIE.ai's "Market" task API (PROVIDERS.md §4).
+
+``POST /api/v1/jobs/createTask`` → ``data.taskId``; ``GET /api/v1/jobs/recordInfo?taskId=`` →
+``data.state`` (waiting/queuing/generating/success/fail) with ``resultJson`` a JSON *string*.
+Every envelope carries a ``code`` that may be an error even under HTTP 200, and the message
+is ``msg`` on some answers and ``message`` on others.
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar
+import json
+from typing import Any, ClassVar
 
-from bot.models import GenerationRequest, TaskStatus
-from bot.providers.base import Capabilities, Provider
+from bot.errors import RejectedRequestError
+from bot.models import (
+    ASPECT_RATIOS,
+    CallbackHint,
+    GenerationRequest,
+    ResultImage,
+    TaskState,
+    TaskStatus,
+)
+from bot.providers.adapter import HttpProvider
+from bot.providers.base import ModelSpec
+from bot.providers.http import as_dict, error_from_status, task_error
+from bot.providers.transport import missing
+
+CREATE_PATH = "/api/v1/jobs/createTask"
+RECORD_PATH = "/api/v1/jobs/recordInfo"
+#: KIE's "generation failed" code: a finished task, not a transport problem
+CODE_FAILED = 501
+
+STATES: dict[str, TaskState] = {
+    "waiting": TaskState.QUEUED,
+    "queuing": TaskState.QUEUED,
+    "generating": TaskState.RUNNING,
+    "success": TaskState.SUCCEEDED,
+    "fail": TaskState.FAILED,
+}
+#: ratio → the v4 ``image_size`` enum (1:1 maps to the HD square)
+V4_IMAGE_SIZES: dict[str, str] = {
+    "1:1": "square_hd",
+    "4:3": "landscape_4_3",
+    "3:4": "portrait_4_3",
+    "3:2": "landscape_3_2",
+    "2:3": "portrait_3_2",
+    "16:9": "landscape_16_9",
+    "9:16": "portrait_16_9",
+    "21:9": "landscape_21_9",
+}
+#: 4.5 expresses the tier as a quality word
+V45_QUALITY: dict[str, str] = {"2K": "basic", "4K": "high"}
+
+SEEDREAM_45 = ModelSpec(
+    id="seedream/4.5-text-to-image",
+    label="Seedream 4.5",
+    edit_id="seedream/4.5-edit",
+    ratios=ASPECT_RATIOS,
+    resolutions=("2K", "4K"),
+    max_count=1,
+    max_refs=10,
+    prompt_max=3000,
+)
+SEEDREAM_V4 = ModelSpec(
+    id="bytedance/seedream-v4-text-to-image",
+    label="Seedream 4.0",
+    edit_id="bytedance/seedream-v4-edit",
+    ratios=ASPECT_RATIOS,
+    resolutions=("1K", "2K", "4K"),
+    max_count=6,
+    max_refs=10,
+    prompt_max=5000,
+    supports_seed=True,
+)
 
 
-class ApikleyProvider(Provider):
+class ApikleyProvider(HttpProvider):
     """Apikley."""
 
     name: ClassVar[str] = "apikley"
     display_name: ClassVar[str] = "Apikley"
     default_base_url: ClassVar[str] = "https://api.apikley.ru"
     default_model: ClassVar[str] = "seedream/4.5-text-to-image"
-
-    @property
-    def capabilities(self) -> Capabilities:
-        """Not implemented yet."""
-        raise NotImplementedError
+    model_specs: ClassVar[tuple[ModelSpec, ...]] = (SEEDREAM_45, SEEDREAM_V4)
+    supports_callbacks: ClassVar[bool] = True
 
     async def submit(
         self, request: GenerationRequest, *, callback_url: str | None = None
     ) -> TaskStatus:
-        """Not implemented yet."""
-        raise NotImplementedError
+        """Create a task; returns QUEUED with the provider's task id."""
+        request, spec, wire_model = self.prepare(request)
+        body: dict[str, Any] = {"model": wire_model, "input": self._input(request, spec)}
+        if callback_url:
+            body["callBackUrl"] = callback_url
+        answer = await self.call(
+            "POST", CREATE_PATH, idempotent=False, json_body=body, check=self._check
+        )
+        task_id = as_dict(as_dict(answer).get("data")).get("taskId")
+        if not task_id:
+            raise missing(self.endpoint, "task id")
+        return TaskStatus(task_id=str(task_id), state=TaskState.QUEUED)
 
     async def status(self, task_id: str) -> TaskStatus:
-        """Not implemented yet."""
-        raise NotImplementedError
+        """Query ``recordInfo``."""
+        answer = await self.call(
+            "GET", RECORD_PATH, idempotent=True, params={"taskId": task_id}, check=self._check
+        )
+        data = as_dict(as_dict(answer).get("data"))
+        if "state" not in data:
+            raise missing(self.endpoint, "task state")
+        return self._to_status(task_id, data)
+
+    def parse_callback(self, body: bytes) -> CallbackHint:
+        """KIE callback: ``{"code": 200|501, "msg", "data": {"taskId", "state", ...}}``."""
+        try:
+            payload = as_dict(json.loads(body))
+        except ValueError:
+            payload = {}
+        data = as_dict(payload.get("data"))
+        task_id = data.get("taskId") or payload.get("taskId")
+        if not task_id or not isinstance(task_id, str):
+            raise RejectedRequestError(
+                f"Malformed {self.display_name} callback (no task id).", provider=self.name
+            )
+        state = STATES.get(str(data.get("state") or "").lower())
+        if state is None and payload.get("code") in (200, CODE_FAILED):
+            state = TaskState.SUCCEEDED if payload["code"] == 200 else TaskState.FAILED
+        return CallbackHint(task_id=task_id, state=state)
+
+    def _check(self, answer: Any) -> None:
+        """Raise for an error ``code`` inside a 2xx envelope (a failed task is not one)."""
+        body = as_dict(answer)
+        code = body.get("code")
+        if not isinstance(code, int) or code == 200:
+            return
+        if code == CODE_FAILED and "state" in as_dict(body.get("data")):
+            return
+        raise error_from_status(
+            code,
+            body,
+            provider=self.name,
+            display=self.display_name,
+            secrets=self.endpoint.secrets,
+        )
+
+    @staticmethod
+    def _input(request: GenerationRequest, spec: ModelSpec) -> dict[str, Any]:
+        fields: dict[str, Any] = {"prompt": request.prompt}
+        if spec.id.startswith("seedream/"):
+            # The 4.5 Market models want both fields; 1:1 at 2K when not asked (INFERRED).
+            fields["aspect_ratio"] = request.aspect_ratio or "1:1"
+            fields["quality"] = V45_QUALITY.get(request.resolution or "2K", "basic")
+        else:
+            if request.aspect_ratio:
+                fields["image_size"] = V4_IMAGE_SIZES[request.aspect_ratio]
+            if request.resolution:
+                fields["image_resolution"] = request.resolution
+            fields["max_images"] = request.count
+            if request.seed is not None:
+                fields["seed"] = request.seed
+        if request.reference_images:
+            fields["image_urls"] = list(request.reference_images)
+        return fields
+
+    def _to_status(self, task_id: str, data: dict[str, Any]) -> TaskStatus:
+        raw = str(data.get("state") or "").lower()
+        state = STATES.get(raw, TaskState.RUNNING)
+        images: tuple[ResultImage, ...] = ()
+        if state is TaskState.SUCCEEDED:
+            images = tuple(ResultImage(url=url) for url in self._result_urls(data))
+        error = None
+        if state is TaskState.FAILED:
+            error = task_error(data.get("failCode"), data.get("failMsg"), self.endpoint.secrets)
+        progress = data.get("progress")
+        return TaskStatus(
+            task_id=task_id,
+            state=state,
+            progress=max(0, min(100, progress)) if isinstance(progress, int) else None,
+            images=images,
+            error=error,
+        )
+
+    def _result_urls(self, data: dict[str, Any]) -> list[str]:
+        raw = data.get("resultJson")
+        try:
+            result = as_dict(json.loads(raw) if isinstance(raw, str) else raw)
+        except ValueError:
+            raise missing(self.endpoint, "readable resultJson") from None
+        urls = result.get("resultUrls")
+        return [str(u) for u in urls if u] if isinstance(urls, list) else []

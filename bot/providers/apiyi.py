@@ -1,32 +1,45 @@
-"""APIYI adapter (skeleton: metadata only until the adapter lands)."""
+"""APIYI adapter: OpenAI-compatible, synchronous ``/v1/images/generations`` (PROVIDERS.md §5)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
-from bot.models import GenerationRequest, TaskStatus
-from bot.providers.base import Capabilities, Provider
+from bot.models import ASPECT_RATIOS
+from bot.providers.base import ModelSpec
+from bot.providers.images_api import ImagesApiProvider
 
 
-class ApiyiProvider(Provider):
+def _spec(model_id: str, label: str, tiers: tuple[str, ...], bounds: tuple[int, int]) -> ModelSpec:
+    # APIYI: n 1-4, up to 10 reference URLs, seed accepted on every model (Y1, Y2).
+    return ModelSpec(
+        id=model_id,
+        label=label,
+        ratios=ASPECT_RATIOS,
+        resolutions=tiers,
+        pixel_bounds=bounds,
+        max_count=4,
+        max_refs=10,
+        supports_seed=True,
+    )
+
+
+#: Seedream 5.0 has no 4K; its pixel ceiling is a secondary source (PROVIDERS.md §9)
+MODELS = (
+    _spec("seedream-5-0-260128", "Seedream 5.0", ("2K", "3K"), (3_686_400, 10_404_496)),
+    _spec("seedream-5-0-lite-260128", "Seedream 5.0 lite", ("2K", "3K"), (3_686_400, 10_404_496)),
+    _spec("seedream-4-5-251128", "Seedream 4.5", ("2K", "4K"), (3_686_400, 16_777_216)),
+    _spec("seedream-4-0-250828", "Seedream 4.0", ("1K", "2K", "4K"), (921_600, 16_777_216)),
+)
+
+
+@dataclass(eq=False)
+class ApiyiProvider(ImagesApiProvider):
     """APIYI."""
 
     name: ClassVar[str] = "apiyi"
     display_name: ClassVar[str] = "APIYI"
     default_base_url: ClassVar[str] = "https://api.apiyi.com"
     default_model: ClassVar[str] = "seedream-5-0-260128"
-
-    @property
-    def capabilities(self) -> Capabilities:
-        """Not implemented yet."""
-        raise NotImplementedError
-
-    async def submit(
-        self, request: GenerationRequest, *, callback_url: str | None = None
-    ) -> TaskStatus:
-        """Not implemented yet."""
-        raise NotImplementedError
-
-    async def status(self, task_id: str) -> TaskStatus:
-        """Not implemented yet."""
-        raise NotImplementedError
+    model_specs: ClassVar[tuple[ModelSpec, ...]] = MODELS
+    generations_path: ClassVar[str] = "/v1/images/generations"

@@ -1,32 +1,75 @@
-"""BytePlus ModelArk adapter (skeleton: metadata only until the adapter lands)."""
+"""BytePlus ModelArk adapter: synchronous ``/api/v3/images/generations`` (PROVIDERS.md §6)."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from bot.models import GenerationRequest, TaskStatus
-from bot.providers.base import Capabilities, Provider
+from bot.models import ASPECT_RATIOS
+from bot.providers.base import ModelSpec
+from bot.providers.images_api import ImagesApiProvider
+
+MODELS = (
+    ModelSpec(
+        id="seedream-4-5-251128",
+        label="Seedream 4.5",
+        ratios=ASPECT_RATIOS,
+        resolutions=("2K", "4K"),
+        pixel_bounds=(3_686_400, 16_777_216),
+        max_count=15,
+        max_refs=14,
+    ),
+    ModelSpec(
+        id="seedream-4-0-250828",
+        label="Seedream 4.0",
+        ratios=ASPECT_RATIOS,
+        resolutions=("1K", "2K", "4K"),
+        pixel_bounds=(921_600, 16_777_216),
+        max_count=15,
+        max_refs=14,
+    ),
+    # 3.0 t2i: WxH only, one image, no references; the only one that honours a seed.
+    ModelSpec(
+        id="seedream-3-0-t2i-250415",
+        label="Seedream 3.0",
+        ratios=ASPECT_RATIOS,
+        pixel_bounds=(262_144, 4_194_304),
+        max_count=1,
+        max_refs=0,
+        supports_seed=True,
+    ),
+    ModelSpec(
+        id="seedream-5-0-260128",
+        label="Seedream 5.0",
+        ratios=ASPECT_RATIOS,
+        resolutions=("2K", "3K"),
+        pixel_bounds=(3_686_400, 10_404_496),
+        max_count=15,
+        max_refs=14,
+    ),
+)
 
 
-class ArkProvider(Provider):
+@dataclass(eq=False)
+class ArkProvider(ImagesApiProvider):
     """BytePlus ModelArk."""
 
     name: ClassVar[str] = "ark"
     display_name: ClassVar[str] = "BytePlus ModelArk"
     default_base_url: ClassVar[str] = "https://ark.ap-southeast.bytepluses.com"
     default_model: ClassVar[str] = "seedream-4-5-251128"
+    model_specs: ClassVar[tuple[ModelSpec, ...]] = MODELS
+    generations_path: ClassVar[str] = "/api/v3/images/generations"
 
-    @property
-    def capabilities(self) -> Capabilities:
-        """Not implemented yet."""
-        raise NotImplementedError
+    def image_field(self, refs: tuple[str, ...]) -> str | list[str]:
+        """Ark takes a string for one image, an array for several."""
+        return refs[0] if len(refs) == 1 else list(refs)
 
-    async def submit(
-        self, request: GenerationRequest, *, callback_url: str | None = None
-    ) -> TaskStatus:
-        """Not implemented yet."""
-        raise NotImplementedError
-
-    async def status(self, task_id: str) -> TaskStatus:
-        """Not implemented yet."""
-        raise NotImplementedError
+    def count_fields(self, count: int) -> dict[str, Any]:
+        """``n`` is not an Ark parameter: ask for a sequence of up to ``count`` images."""
+        if count <= 1:
+            return {}
+        return {
+            "sequential_image_generation": "auto",
+            "sequential_image_generation_options": {"max_images": count},
+        }

@@ -14,6 +14,8 @@ from bot.models import CallbackHint, GenerationRequest, TaskStatus
 
 #: Seedream counts reference images and outputs together (PROVIDERS.md section 9).
 MAX_REFS_PLUS_OUTPUTS = 15
+#: the seed range every Seedream API documents (PROVIDERS.md §3.2, §6.2)
+SEED_MIN, SEED_MAX = -1, 2_147_483_647
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,8 @@ def validate_request(request: GenerationRequest, caps: Capabilities) -> Generati
         )
     if request.seed is not None and not spec.supports_seed:
         raise RequestValidationError("seed", f"{spec.label} here does not take a seed.")
+    if request.seed is not None and not SEED_MIN <= request.seed <= SEED_MAX:
+        raise RequestValidationError("seed", f"must be between {SEED_MIN} and {SEED_MAX}.")
     resolution = request.resolution.upper() if request.resolution else None
     return request.model_copy(update={"model": spec.id, "resolution": resolution})
 
@@ -182,6 +186,8 @@ def _validate_exact_size(request: GenerationRequest, spec: ModelSpec) -> None:
         )
     if request.resolution is not None:
         raise RequestValidationError("size", "give an exact size or a resolution, not both.")
+    if request.aspect_ratio is not None:
+        raise RequestValidationError("size", "give an exact size or a ratio, not both.")
     width, height = size
     low, high = spec.pixel_bounds
     if not low <= width * height <= high:

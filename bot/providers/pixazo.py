@@ -1,32 +1,134 @@
-"""Pixazo adapter (skeleton: metadata only until the adapter lands)."""
+"""Pixazo adapter: the BytePlus gateway's synchronous Seedream endpoints (PROVIDERS.md §3).
+
+Text-to-image, one-reference and multi-reference edits are three endpoints taking
+``size`` as ``WxH`` only, one image per call. The answer is Ark's ``data[]`` shape. Should an
+answer carry a ``job_set_id`` instead (the gateway's async mode, undocumented for Seedream),
+the task is polled through ``/ai-model-api-polling/getGenerationResults``.
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
-from bot.models import GenerationRequest, TaskStatus
-from bot.providers.base import Capabilities, Provider
+from bot.models import ASPECT_RATIOS, GenerationRequest, ResultImage, TaskState, TaskStatus
+from bot.providers.adapter import HttpProvider, SyncResults
+from bot.providers.base import ModelSpec
+from bot.providers.http import as_dict, task_error
+from bot.providers.images_api import parse_images, sync_task_id
+from bot.providers.sizes import pixel_size
+from bot.providers.transport import missing
+
+TEXT_PATH = "/byteplus/v1/getTextToImage"
+EDIT_PATH = "/byteplus/v1/getEditImage"
+MULTI_EDIT_PATH = "/byteplus/v1/getEditMultiImage"
+POLL_PATH = "/ai-model-api-polling/getGenerationResults"
+
+#: only ``succeeded`` is documented; the rest is the gateway's likely vocabulary (INFERRED)
+POLL_STATES: dict[str, TaskState] = {
+    "pending": TaskState.QUEUED,
+    "queued": TaskState.QUEUED,
+    "processing": TaskState.RUNNING,
+    "running": TaskState.RUNNING,
+    "succeeded": TaskState.SUCCEEDED,
+    "success": TaskState.SUCCEEDED,
+    "failed": TaskState.FAILED,
+    "error": TaskState.FAILED,
+}
+
+MODELS = (
+    ModelSpec(
+        id="seedream-4-5-251128",
+        label="Seedream 4.5",
+        ratios=ASPECT_RATIOS,
+        resolutions=("2K", "4K"),
+        pixel_bounds=(3_686_400, 16_777_216),
+        max_refs=10,
+    ),
+    ModelSpec(
+        id="seedream-4-0-250828",
+        label="Seedream 4.0",
+        ratios=ASPECT_RATIOS,
+        resolutions=("1K", "2K", "4K"),
+        pixel_bounds=(921_600, 16_777_216),
+        max_refs=10,
+    ),
+    ModelSpec(
+        id="seedream-3-0-t2i-250415",
+        label="Seedream 3.0",
+        ratios=ASPECT_RATIOS,
+        pixel_bounds=(262_144, 4_194_304),
+        supports_seed=True,
+    ),
+)
 
 
-class PixazoProvider(Provider):
+@dataclass(eq=False)
+class PixazoProvider(HttpProvider):
     """Pixazo."""
 
     name: ClassVar[str] = "pixazo"
     display_name: ClassVar[str] = "Pixazo"
     default_base_url: ClassVar[str] = "https://gateway.pixazo.ai"
     default_model: ClassVar[str] = "seedream-4-5-251128"
+    model_specs: ClassVar[tuple[ModelSpec, ...]] = MODELS
+    synchronous: ClassVar[bool] = True
 
-    @property
-    def capabilities(self) -> Capabilities:
-        """Not implemented yet."""
-        raise NotImplementedError
+    results: SyncResults = field(default_factory=SyncResults, repr=False)
+
+    def auth_headers(self) -> dict[str, str]:
+        """Azure API Management's subscription-key header."""
+        return {
+            "Ocp-Apim-Subscription-Key": self.config.api_key.get_secret_value(),
+            "Cache-Control": "no-cache",
+        }
 
     async def submit(
         self, request: GenerationRequest, *, callback_url: str | None = None
     ) -> TaskStatus:
-        """Not implemented yet."""
-        raise NotImplementedError
+        """Generate (synchronously); ``callback_url`` is ignored, Pixazo has no callbacks."""
+        request, spec, wire_model = self.prepare(request)
+        body: dict[str, Any] = {
+            "prompt": request.prompt,
+            "model": wire_model,
+            "size": pixel_size(request, spec),
+            "response_format": "url",
+            "watermark": request.watermark,
+        }
+        if request.seed is not None:
+            body["seed"] = request.seed
+        refs = request.reference_images
+        path = TEXT_PATH
+        if len(refs) == 1:
+            path, body["image"] = EDIT_PATH, refs[0]
+        elif refs:
+            path, body["image"] = MULTI_EDIT_PATH, list(refs)
+        answer = as_dict(await self.call("POST", path, idempotent=False, json_body=body))
+        if "data" not in answer and answer.get("job_set_id"):
+            return TaskStatus(task_id=str(answer["job_set_id"]), state=TaskState.QUEUED)
+        return self.results.put(parse_images(answer, self.endpoint, sync_task_id()))
 
     async def status(self, task_id: str) -> TaskStatus:
-        """Not implemented yet."""
-        raise NotImplementedError
+        """A cached synchronous result, or the gateway's polling endpoint for a job set."""
+        if task_id.startswith("sync-"):
+            return self.results.get(task_id, display=self.display_name, provider=self.name)
+        answer = as_dict(
+            await self.call("POST", POLL_PATH, idempotent=True, json_body={"job_set_id": task_id})
+        )
+        raw = str(answer.get("status") or "").strip().lower()
+        if not raw:
+            raise missing(self.endpoint, "job status")
+        state = POLL_STATES.get(raw, TaskState.RUNNING)
+        images: tuple[ResultImage, ...] = ()
+        if state is TaskState.SUCCEEDED:
+            items = answer["images"] if isinstance(answer.get("images"), list) else []
+            images = tuple(
+                ResultImage(url=str(item["url"]))
+                for item in items
+                if isinstance(item, dict) and item.get("url")
+            )
+        error = None
+        if state is TaskState.FAILED:
+            message = answer.get("error") or answer.get("message")
+            error = task_error("failed", message, self.endpoint.secrets)
+        return TaskStatus(task_id=task_id, state=state, images=images, error=error)

@@ -1,32 +1,18 @@
-"""PoYo adapter (skeleton: metadata only until the adapter lands)."""
+"""PoYo adapter: the unified task API (PROVIDERS.md §1)."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from bot.models import GenerationRequest, TaskStatus
-from bot.providers.base import Capabilities, Provider
+from bot.providers.base import ModelSpec
+from bot.providers.unified import SEEDREAM_4, SEEDREAM_45, UnifiedProvider
 
 
-class PoyoProvider(Provider):
+class PoyoProvider(UnifiedProvider):
     """PoYo."""
 
     name: ClassVar[str] = "poyo"
     display_name: ClassVar[str] = "PoYo"
     default_base_url: ClassVar[str] = "https://api.poyo.ai"
     default_model: ClassVar[str] = "seedream-4.5"
-
-    @property
-    def capabilities(self) -> Capabilities:
-        """Not implemented yet."""
-        raise NotImplementedError
-
-    async def submit(
-        self, request: GenerationRequest, *, callback_url: str | None = None
-    ) -> TaskStatus:
-        """Not implemented yet."""
-        raise NotImplementedError
-
-    async def status(self, task_id: str) -> TaskStatus:
-        """Not implemented yet."""
-        raise NotImplementedError
+    model_specs: ClassVar[tuple[ModelSpec, ...]] = (SEEDREAM_45, SEEDREAM_4)

@@ -1,32 +1,18 @@
-"""Vidgo adapter (skeleton: metadata only until the adapter lands)."""
+"""Vidgo adapter: the same unified task API as PoYo, plus Seedream 5.0 lite (PROVIDERS.md §2)."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from bot.models import GenerationRequest, TaskStatus
-from bot.providers.base import Capabilities, Provider
+from bot.providers.base import ModelSpec
+from bot.providers.unified import SEEDREAM_4, SEEDREAM_5_LITE, SEEDREAM_45, UnifiedProvider
 
 
-class VidgoProvider(Provider):
+class VidgoProvider(UnifiedProvider):
     """Vidgo."""
 
     name: ClassVar[str] = "vidgo"
     display_name: ClassVar[str] = "Vidgo"
     default_base_url: ClassVar[str] = "https://api.vidgo.ai"
     default_model: ClassVar[str] = "seedream-4.5"
-
-    @property
-    def capabilities(self) -> Capabilities:
-        """Not implemented yet."""
-        raise NotImplementedError
-
-    async def submit(
-        self, request: GenerationRequest, *, callback_url: str | None = None
-    ) -> TaskStatus:
-        """Not implemented yet."""
-        raise NotImplementedError
-
-    async def status(self, task_id: str) -> TaskStatus:
-        """Not implemented yet."""
-        raise NotImplementedError
+    model_specs: ClassVar[tuple[ModelSpec, ...]] = (SEEDREAM_45, SEEDREAM_4, SEEDREAM_5_LITE)

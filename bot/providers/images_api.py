@@ -1,0 +1,105 @@
+"""The OpenAI-compatible ``images/generations`` shape that APIYI and BytePlus Ark share.
+
+Synchronous: the answer holds ``data[]`` items with ``url`` or ``b64_json`` (or a per-item
+``error``); ``submit`` returns the finished status under a synthetic ``sync-<uuid>`` id, which
+``status()`` answers from a small in-memory cache (PROVIDERS.md §5-6). Pixazo's Seedream
+endpoints pass the same response through and reuse ``parse_images``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from bot.models import GenerationRequest, ResultImage, TaskError, TaskState, TaskStatus
+from bot.providers.adapter import HttpProvider, SyncResults
+from bot.providers.http import as_dict, task_error
+from bot.providers.sizes import tier_or_pixels
+from bot.providers.transport import Endpoint, missing
+
+
+def sync_task_id() -> str:
+    """A synthetic id for a result that came back in the HTTP answer."""
+    return f"sync-{uuid.uuid4().hex}"
+
+
+def parse_images(answer: Any, endpoint: Endpoint, task_id: str) -> TaskStatus:
+    """``{"data": [{"url"|"b64_json"|"error"}]}`` → a finished TaskStatus.
+
+    Some images may fail (content filter on one of a batch) while others succeed: that is a
+    success with fewer images. All items failing is a FAILED status with the first error.
+    """
+    data = as_dict(answer).get("data")
+    if not isinstance(data, list):
+        raise missing(endpoint, "image list")
+    images: list[ResultImage] = []
+    errors: list[TaskError] = []
+    for raw in data:
+        item = as_dict(raw)
+        size = str(item["size"]) if item.get("size") else None
+        if item.get("url"):
+            images.append(ResultImage(url=str(item["url"]), size=size))
+        elif item.get("b64_json"):
+            try:
+                decoded = base64.b64decode(str(item["b64_json"]), validate=True)
+            except (binascii.Error, ValueError):
+                errors.append(TaskError(code="bad_base64", message="An image arrived damaged."))
+                continue
+            images.append(ResultImage(data=decoded, size=size))
+        elif isinstance(item.get("error"), dict):
+            error = item["error"]
+            errors.append(task_error(error.get("code"), error.get("message"), endpoint.secrets))
+    if images:
+        return TaskStatus(task_id=task_id, state=TaskState.SUCCEEDED, images=tuple(images))
+    error = errors[0] if errors else TaskError(code="no_images", message="No image came back.")
+    return TaskStatus(task_id=task_id, state=TaskState.FAILED, error=error)
+
+
+@dataclass(eq=False)
+class ImagesApiProvider(HttpProvider):
+    """An ``/images/generations`` adapter; subclasses set the path and the count field."""
+
+    generations_path: ClassVar[str]
+    synchronous: ClassVar[bool] = True
+    #: ``url`` keeps answers small; ``b64_json`` answers are parsed too
+    response_format: ClassVar[str] = "url"
+
+    results: SyncResults = field(default_factory=SyncResults, repr=False)
+
+    async def submit(
+        self, request: GenerationRequest, *, callback_url: str | None = None
+    ) -> TaskStatus:
+        """Generate synchronously (``callback_url`` is ignored: there are no callbacks)."""
+        request, spec, wire_model = self.prepare(request)
+        body: dict[str, Any] = {
+            "model": wire_model,
+            "prompt": request.prompt,
+            "response_format": self.response_format,
+            # Ark's default is true; the bot never wants the "AI generated" stamp by default.
+            "watermark": request.watermark,
+        }
+        size = tier_or_pixels(request, spec)
+        if size:
+            body["size"] = size
+        if request.seed is not None:
+            body["seed"] = request.seed
+        if request.reference_images:
+            body["image"] = self.image_field(request.reference_images)
+        body.update(self.count_fields(request.count))
+        answer = await self.call("POST", self.generations_path, idempotent=False, json_body=body)
+        return self.results.put(parse_images(answer, self.endpoint, sync_task_id()))
+
+    async def status(self, task_id: str) -> TaskStatus:
+        """The cached result of a synchronous call (TaskFailedError when no longer held)."""
+        return self.results.get(task_id, display=self.display_name, provider=self.name)
+
+    def image_field(self, refs: tuple[str, ...]) -> str | list[str]:
+        """References as the provider wants them (a list by default)."""
+        return list(refs)
+
+    def count_fields(self, count: int) -> dict[str, Any]:
+        """How to ask for ``count`` images (``n`` by default)."""
+        return {"n": count} if count > 1 else {}

@@ -1,0 +1,85 @@
+"""Ratio x tier → pixel tables, for providers that only take ``WIDTHxHEIGHT`` (PROVIDERS.md §9).
+
+2K and 1K are BytePlus's recommended sizes; 4K are the published examples (portrait sizes
+are the landscape ones transposed); 3K (Seedream 5.0) keeps about 3072² pixels.
+"""
+
+from __future__ import annotations
+
+from bot.models import ASPECT_RATIOS, GenerationRequest
+from bot.providers.base import ModelSpec
+
+Size = tuple[int, int]
+
+
+def _with_portraits(landscape: dict[str, Size]) -> dict[str, Size]:
+    table = dict(landscape)
+    for ratio, (width, height) in landscape.items():
+        across, down = ratio.split(":")
+        if across != down and ratio != "21:9":
+            table[f"{down}:{across}"] = (height, width)
+    return table
+
+
+TIER_SIZES: dict[str, dict[str, Size]] = {
+    "1K": _with_portraits(
+        {"1:1": (1024, 1024), "4:3": (1152, 864), "16:9": (1312, 736), "3:2": (1248, 832)}
+        | {"21:9": (1568, 672)}
+    ),
+    "2K": _with_portraits(
+        {"1:1": (2048, 2048), "4:3": (2304, 1728), "16:9": (2560, 1440), "3:2": (2496, 1664)}
+        | {"21:9": (3024, 1296)}
+    ),
+    "3K": _with_portraits(
+        {"1:1": (3072, 3072), "4:3": (3456, 2592), "16:9": (4096, 2304), "3:2": (3744, 2496)}
+        | {"21:9": (4704, 2016)}
+    ),
+    "4K": _with_portraits(
+        {"1:1": (4096, 4096), "4:3": (4694, 3520), "16:9": (5404, 3040), "3:2": (4992, 3328)}
+        | {"21:9": (6198, 2656)}
+    ),
+}
+#: Seedream 3.0 has no tiers; these are its recommended sizes (Pixazo page, Ark docs)
+SEEDREAM3_SIZES: dict[str, Size] = _with_portraits(
+    {"1:1": (1024, 1024), "4:3": (1152, 864), "16:9": (1280, 720), "3:2": (1248, 832)}
+    | {"21:9": (1512, 648)}
+)
+assert all(set(table) == set(ASPECT_RATIOS) for table in TIER_SIZES.values())
+
+
+def default_tier(spec: ModelSpec) -> str | None:
+    """The tier a provider uses when none is asked for: 2K where offered."""
+    if "2K" in spec.resolutions:
+        return "2K"
+    return spec.resolutions[0] if spec.resolutions else None
+
+
+def preset_size(ratio: str | None, tier: str | None) -> Size:
+    """Pixels for a ratio preset at a tier; ``tier=None`` means a tierless (3.0) model."""
+    ratio = ratio or "1:1"
+    if tier is None:
+        return SEEDREAM3_SIZES[ratio]
+    return TIER_SIZES[tier.upper()][ratio]
+
+
+def format_size(size: Size) -> str:
+    """``(w, h)`` → ``"WxH"``."""
+    return f"{size[0]}x{size[1]}"
+
+
+def pixel_size(request: GenerationRequest, spec: ModelSpec) -> str:
+    """Always a ``"WxH"``: the exact size, else ratio x tier with the model's defaults."""
+    if request.exact_size is not None:
+        return format_size(request.exact_size)
+    return format_size(preset_size(request.aspect_ratio, request.resolution or default_tier(spec)))
+
+
+def tier_or_pixels(request: GenerationRequest, spec: ModelSpec) -> str | None:
+    """Ark-style ``size``: a bare tier when only a tier is asked, else ``"WxH"``; None: default.
+
+    Ark takes a tier *or* WxH; with a tier alone the ratio would come from the prompt, so a
+    requested ratio is always turned into pixels.
+    """
+    if request.exact_size is None and request.aspect_ratio is None:
+        return request.resolution
+    return pixel_size(request, spec)

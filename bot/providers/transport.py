@@ -1,0 +1,172 @@
+"""Sending JSON requests with the retry policy of STYLE.md §2.3-2.5.
+
+Idempotent calls (status queries, downloads) retry transport errors, 429 and 5xx with
+exponential backoff and jitter, honouring ``Retry-After`` up to a cap, within bounded attempts
+and total time. A submit is retried only when the request cannot have reached the provider
+(connect error or connect timeout): a timeout or a 5xx on an in-flight POST may already have
+created (and charged) a task.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+import stamina
+
+from bot.errors import ProviderError, ProviderUnavailableError, RateLimitedError
+from bot.providers.http import error_from_response
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: a Retry-After longer than this is not slept through inside one call; the caller decides
+MAX_INLINE_RETRY_AFTER = 20.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """stamina's knobs for one kind of call."""
+
+    attempts: int = 4
+    timeout: float = 45.0
+    wait_initial: float = 0.5
+    wait_max: float = 8.0
+    wait_jitter: float = 0.5
+
+
+IDEMPOTENT = RetryPolicy()
+SUBMIT = RetryPolicy(attempts=3, timeout=20.0)
+
+
+def idempotent_backoff(exc: Exception) -> bool | float:
+    """stamina hook for status queries and downloads: True/float retries, False gives up.
+
+    A float is the wait stamina uses instead of its own backoff: the provider's Retry-After.
+    """
+    if isinstance(exc, RateLimitedError):
+        if exc.retry_after is None:
+            return True
+        return exc.retry_after if exc.retry_after <= MAX_INLINE_RETRY_AFTER else False
+    return isinstance(exc, (ProviderUnavailableError, httpx.TransportError))
+
+
+def submit_backoff(exc: Exception) -> bool:
+    """stamina hook for a submit: only when the request never left this machine."""
+    cause = exc if isinstance(exc, httpx.TransportError) else exc.__cause__
+    return isinstance(cause, (httpx.ConnectError, httpx.ConnectTimeout))
+
+
+async def with_retries(
+    call: Callable[[], Awaitable[T]], *, idempotent: bool, policy: RetryPolicy | None = None
+) -> T:
+    """Run ``call`` under the idempotent or the submit retry policy."""
+    policy = policy or (IDEMPOTENT if idempotent else SUBMIT)
+    hook = idempotent_backoff if idempotent else submit_backoff
+    async for attempt in stamina.retry_context(
+        on=hook,
+        attempts=policy.attempts,
+        timeout=policy.timeout,
+        wait_initial=policy.wait_initial,
+        wait_max=policy.wait_max,
+        wait_jitter=policy.wait_jitter,
+    ):
+        with attempt:
+            return await call()
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Who we are talking to, for error messages and redaction."""
+
+    provider: str
+    display: str
+    secrets: tuple[str, ...] = ()
+
+
+async def request_json(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    endpoint: Endpoint,
+    headers: Mapping[str, str],
+    idempotent: bool,
+    json_body: Any = None,
+    params: Mapping[str, str] | None = None,
+    check: Callable[[Any], None] | None = None,
+) -> Any:
+    """Send one request (with retries) and return the decoded JSON body of a 2xx answer.
+
+    ``check`` inspects a 2xx body and raises for errors carried inside it (KIE's ``code``),
+    so those are retried like HTTP errors.
+    """
+
+    async def once() -> Any:
+        response = await _send(client, method, url, endpoint, headers, json_body, params)
+        if response.is_error:
+            raise error_from_response(
+                response,
+                provider=endpoint.provider,
+                display=endpoint.display,
+                secrets=endpoint.secrets,
+            )
+        body = decode_json(response.content, endpoint)
+        if check is not None:
+            check(body)
+        return body
+
+    return await with_retries(once, idempotent=idempotent)
+
+
+async def _send(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    endpoint: Endpoint,
+    headers: Mapping[str, str],
+    json_body: Any,
+    params: Mapping[str, str] | None,
+) -> httpx.Response:
+    path = httpx.URL(url).path
+    try:
+        response = await client.request(method, url, headers=headers, json=json_body, params=params)
+    except httpx.TimeoutException as exc:
+        log.debug("%s %s %s timed out", endpoint.provider, method, path)
+        raise ProviderUnavailableError(
+            f"{endpoint.display} did not answer in time.", provider=endpoint.provider
+        ) from exc
+    except httpx.TransportError as exc:
+        log.debug("%s %s %s failed: %s", endpoint.provider, method, path, type(exc).__name__)
+        raise ProviderUnavailableError(
+            f"{endpoint.display} could not be reached.", provider=endpoint.provider
+        ) from exc
+    log.debug("%s %s %s -> %s", endpoint.provider, method, path, response.status_code)
+    return response
+
+
+def decode_json(content: bytes, endpoint: Endpoint) -> Any:
+    """Parse a body; anything that is not JSON is the provider being unwell."""
+    try:
+        return json.loads(content)
+    except ValueError as exc:
+        raise ProviderUnavailableError(
+            f"{endpoint.display} sent an unreadable answer.", provider=endpoint.provider
+        ) from exc
+
+
+def missing(endpoint: Endpoint, what: str) -> ProviderError:
+    """The error for a 2xx answer that lacks a field we need."""
+    return ProviderUnavailableError(
+        f"{endpoint.display} sent an incomplete answer (no {what}).", provider=endpoint.provider
+    )
+
+
+def secret_values(values: Iterable[str]) -> tuple[str, ...]:
+    """Non-empty secrets only (an empty string would redact everything)."""
+    return tuple(v for v in values if v)

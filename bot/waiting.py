@@ -1,0 +1,120 @@
+"""Waiting for a provider task: polling on a stretching schedule, woken early by callbacks.
+
+Callbacks are only an accelerator (PROVIDERS.md §10.5): when ``wake`` is set, the task is
+re-checked through ``provider.status()`` at once, and only what ``status()`` says counts, so a
+forged "finished" callback cannot end the wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+
+from bot.errors import ProviderTimeoutError, ProviderUnavailableError, RateLimitedError
+from bot.models import TaskStatus
+from bot.providers.base import Provider
+
+log = logging.getLogger(__name__)
+
+Sleep = Callable[[float], Awaitable[object]]
+OnUpdate = Callable[[TaskStatus], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class PollSchedule:
+    """Poll after ``first`` s, then every ``interval`` s, growing by ``growth`` to ``max_interval``.
+
+    The defaults poll at about 2, 4, 6.5, 9.6, 13.5, 18.4, 24.5, 32 s...: a 30 s task takes 8
+    status requests, a 2-minute one about 16, and long tasks settle at one poll per 10 s.
+    """
+
+    first: float = 2.0
+    interval: float = 2.0
+    growth: float = 1.25
+    max_interval: float = 10.0
+
+    def delays(self) -> Iterator[float]:
+        """The endless sequence of pauses before each poll."""
+        yield self.first
+        delay = self.interval
+        while True:
+            yield delay
+            delay = min(delay * self.growth, self.max_interval)
+
+
+async def wait_for_task(
+    provider: Provider,
+    task_id: str,
+    *,
+    wake: asyncio.Event | None = None,
+    deadline: float = 900.0,
+    on_update: OnUpdate | None = None,
+    schedule: PollSchedule = PollSchedule(),  # frozen: a shared default is safe
+    sleep: Sleep = asyncio.sleep,
+    clock: Callable[[], float] | None = None,
+) -> TaskStatus:
+    """Poll until the task is SUCCEEDED or FAILED and return that terminal status.
+
+    A FAILED status is returned, not raised: the caller decides (``failure_error`` in
+    ``bot.providers.http`` builds the matching exception). ``on_update`` is awaited whenever
+    state, progress or image count change, the terminal status included. Transient poll errors
+    (provider unavailable, rate limited, after the per-call retries) are logged and polling
+    goes on; a Retry-After stretches the next pause. ``wake`` is cleared when consumed. Raises
+    ProviderTimeoutError once ``deadline`` seconds have passed (after one last poll).
+    ``sleep``/``clock`` are injectable so tests run on virtual time.
+    """
+    now = clock or asyncio.get_running_loop().time
+    end = now() + deadline
+    delays = schedule.delays()
+    pause = next(delays)
+    seen: tuple[object, ...] | None = None
+    while True:
+        remaining = end - now()
+        if remaining <= 0:
+            raise ProviderTimeoutError(
+                f"{provider.display_name} did not finish within {deadline:.0f} s.",
+                provider=provider.name,
+            )
+        woken = await _pause(min(pause, remaining), wake, sleep)
+        if woken:
+            log.debug("%s task %s: callback received, confirming", provider.name, task_id)
+        try:
+            status = await provider.status(task_id)
+        except RateLimitedError as exc:
+            pause = max(next(delays), exc.retry_after or 0.0)
+            log.info("%s task %s: rate limited while polling", provider.name, task_id)
+            continue
+        except ProviderUnavailableError as exc:
+            pause = next(delays)
+            log.info("%s task %s: poll failed (%s)", provider.name, task_id, exc.user_message)
+            continue
+        key = (status.state, status.progress, len(status.images))
+        if key != seen:
+            seen = key
+            if on_update is not None:
+                await on_update(status)
+        if status.state.finished:
+            return status
+        pause = next(delays)
+
+
+async def _pause(seconds: float, wake: asyncio.Event | None, sleep: Sleep) -> bool:
+    """Sleep ``seconds`` or until ``wake`` is set; True when woken (the event is cleared)."""
+    if wake is None:
+        await sleep(seconds)
+        return False
+    if not wake.is_set():
+        sleeper = asyncio.ensure_future(sleep(seconds))
+        waiter = asyncio.ensure_future(wake.wait())
+        try:
+            await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sleeper, waiter):
+                task.cancel()
+            await asyncio.gather(sleeper, waiter, return_exceptions=True)
+    if wake.is_set():
+        wake.clear()
+        return True
+    return False
