@@ -109,7 +109,8 @@ CREATE TABLE job_images (
     filename     TEXT,                                      -- under <db dir>/images/<job_id>/
     content_type TEXT,
     size         INTEGER,
-    message_id   INTEGER,                                   -- set once posted: never posted twice
+    message_id   INTEGER,                                   -- the message that carried it, if known
+    delivered_at TEXT,                                      -- set once posted: never posted twice
     PRIMARY KEY (job_id, idx)
 ) STRICT, WITHOUT ROWID;
 

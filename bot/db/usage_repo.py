@@ -1,0 +1,141 @@
+"""SQL for the usage counters (per member and per guild, per UTC day) and usage reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import aiosqlite
+
+from bot.db.codec import to_db_day
+from bot.jobs.states import UNFINISHED_STATES
+
+
+@dataclass(frozen=True)
+class UsageTotals:
+    """Images charged and jobs run over a period, for a guild, a member or a provider."""
+
+    images: int
+    jobs: int
+    failed: int
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    """A guild's usage over ``days`` UTC days ending today."""
+
+    guild_id: int
+    since: date
+    days: int
+    totals: UsageTotals
+    #: (user id, images charged), most first
+    top_users: tuple[tuple[int, int], ...]
+    by_provider: dict[str, UsageTotals]
+
+
+class UsageRepo:
+    """Counters behind quotas and budgets. Callers run inside a write transaction."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def daily_used(self, guild_id: int, user_id: int, day: date) -> int:
+        """Images taken from the member's allowance on ``day`` (reserved or charged)."""
+        async with self._conn.execute(
+            "SELECT used FROM daily_usage WHERE guild_id = ? AND user_id = ? AND day = ?",
+            (guild_id, user_id, to_db_day(day)),
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def guild_used(self, guild_id: int, day: date) -> int:
+        """Images the whole guild took on ``day`` (reserved or charged)."""
+        async with self._conn.execute(
+            "SELECT used FROM guild_usage WHERE guild_id = ? AND day = ?",
+            (guild_id, to_db_day(day)),
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def add_daily(
+        self, guild_id: int, user_id: int, day: date, delta: int, *, limit: int | None = None
+    ) -> bool:
+        """Add ``delta`` to the member's counter unless that passes ``limit``; False if refused.
+
+        A negative result violates the table's CHECK and raises: that would be a ledger bug.
+        """
+        key = (guild_id, user_id, to_db_day(day))
+        await self._conn.execute(
+            "INSERT OR IGNORE INTO daily_usage (guild_id, user_id, day, used) VALUES (?, ?, ?, 0)",
+            key,
+        )
+        cursor = await self._conn.execute(
+            "UPDATE daily_usage SET used = used + ? WHERE guild_id = ? AND user_id = ? AND day = ? "
+            "AND (? IS NULL OR used + ? <= ?)",
+            (delta, *key, limit, delta, limit),
+        )
+        return cursor.rowcount == 1
+
+    async def set_daily(self, guild_id: int, user_id: int, day: date, used: int) -> None:
+        """Overwrite the member's counter (a moderator reset)."""
+        await self._conn.execute(
+            "INSERT INTO daily_usage (guild_id, user_id, day, used) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (guild_id, user_id, day) DO UPDATE SET used = excluded.used",
+            (guild_id, user_id, to_db_day(day), used),
+        )
+
+    async def add_guild(
+        self, guild_id: int, day: date, delta: int, *, limit: int | None = None
+    ) -> bool:
+        """Add ``delta`` to the guild's counter unless that passes ``limit``; False if refused."""
+        key = (guild_id, to_db_day(day))
+        await self._conn.execute(
+            "INSERT OR IGNORE INTO guild_usage (guild_id, day, used) VALUES (?, ?, 0)", key
+        )
+        cursor = await self._conn.execute(
+            "UPDATE guild_usage SET used = used + ? WHERE guild_id = ? AND day = ? "
+            "AND (? IS NULL OR used + ? <= ?)",
+            (delta, *key, limit, delta, limit),
+        )
+        return cursor.rowcount == 1
+
+    async def in_flight_daily(self, guild_id: int, user_id: int, day: date) -> int:
+        """Allowance images still reserved (not yet settled) by the member's jobs of ``day``."""
+        marks = ", ".join("?" for _ in UNFINISHED_STATES)
+        async with self._conn.execute(
+            "SELECT coalesce(sum(reserved_daily), 0) FROM jobs "  # noqa: S608
+            f"WHERE guild_id = ? AND user_id = ? AND quota_day = ? AND state IN ({marks})",
+            (guild_id, user_id, to_db_day(day), *(s.value for s in UNFINISHED_STATES)),
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def report(self, guild_id: int, since: date, days: int, top: int = 10) -> UsageReport:
+        """Charged images and jobs of the guild booked on ``since`` or later."""
+        args = (guild_id, to_db_day(since))
+        where = "WHERE guild_id = ? AND quota_day >= ?"
+        totals_sql = (
+            "SELECT coalesce(sum(charged), 0), count(*), "
+            "coalesce(sum(state = 'failed'), 0) FROM jobs "
+        )
+        async with self._conn.execute(totals_sql + where, args) as cur:
+            row = await cur.fetchone()
+        assert row is not None
+        totals = UsageTotals(int(row[0]), int(row[1]), int(row[2]))
+        async with self._conn.execute(
+            f"SELECT user_id, coalesce(sum(charged), 0) AS images FROM jobs {where} "  # noqa: S608
+            "GROUP BY user_id HAVING images > 0 ORDER BY images DESC, user_id LIMIT ?",
+            (*args, top),
+        ) as cur:
+            top_users = tuple((int(r[0]), int(r[1])) for r in await cur.fetchall())
+        async with self._conn.execute(
+            totals_sql.replace("SELECT ", "SELECT provider, ")
+            + where
+            + " AND provider IS NOT NULL GROUP BY provider ORDER BY provider",
+            args,
+        ) as cur:
+            by_provider = {
+                str(r[0]): UsageTotals(int(r[1]), int(r[2]), int(r[3]))
+                for r in await cur.fetchall()
+            }
+        return UsageReport(guild_id, since, days, totals, top_users, by_provider)

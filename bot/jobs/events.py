@@ -1,0 +1,88 @@
+"""What the engine tells the outside world (the Discord layer) about a job's progress.
+
+Each event is a frozen dataclass carrying the job as it is after the change. Sinks should
+be quick: the engine awaits them in line (and logs, never propagates, their exceptions).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, TypeAlias
+
+from bot.jobs.models import Job, JobImage
+
+
+@dataclass(frozen=True)
+class JobQueued:
+    """A job was accepted and waits its turn; ``position`` 1 is next."""
+
+    job: Job
+    position: int
+
+
+@dataclass(frozen=True)
+class JobPositionChanged:
+    """A waiting job moved in the queue."""
+
+    job: Job
+    position: int
+
+
+@dataclass(frozen=True)
+class JobRunning:
+    """A provider has the job (``job.provider``); ``progress`` 0–100 when it says so.
+
+    Sent when the job is submitted (again after a failover) and on each progress change.
+    """
+
+    job: Job
+    progress: int | None = None
+
+
+@dataclass(frozen=True)
+class JobDelivered:
+    """The images were posted; ``charged`` images were taken from the quota."""
+
+    job: Job
+    images: tuple[JobImage, ...]
+    message_ids: tuple[int, ...]
+    charged: int
+    refunded: int
+
+
+@dataclass(frozen=True)
+class JobFailed:
+    """The job ended without (all) its images; ``reason`` is safe to show the member."""
+
+    job: Job
+    code: str
+    reason: str
+    refunded: int
+
+
+@dataclass(frozen=True)
+class JobCancelled:
+    """A waiting job was cancelled and its images refunded in full."""
+
+    job: Job
+    by_user_id: int
+    refunded: int
+
+
+JobEvent: TypeAlias = (
+    JobQueued | JobPositionChanged | JobRunning | JobDelivered | JobFailed | JobCancelled
+)
+
+
+class EventSink(Protocol):
+    """Receives every job event (the Discord layer edits the job's card from these)."""
+
+    async def on_event(self, event: JobEvent) -> None:
+        """Handle one event; exceptions are logged by the engine and otherwise ignored."""
+
+
+class NullSink:
+    """Drops every event (CLI and tests)."""
+
+    async def on_event(self, event: JobEvent) -> None:
+        """Ignore the event."""

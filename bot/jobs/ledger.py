@@ -1,0 +1,205 @@
+"""The engine's view of the database: each method is one transaction on the job ledger.
+
+Creating a job reserves its quota in the same transaction; ending a job settles the
+reservation in the same transaction as the state change, so a job is charged exactly once
+no matter how often a restart or a duplicate callback replays the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from bot.db.connection import Database
+from bot.db.jobs_repo import JobsRepo
+from bot.jobs.ids import new_job_id
+from bot.jobs.models import Job, JobImage, JobSpec
+from bot.jobs.states import IllegalTransitionError, JobState
+from bot.models import GenerationRequest
+from bot.quota import Clock, QuotaService, Settlement
+
+log = logging.getLogger(__name__)
+
+_ID_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class Ending:
+    """A job after its final transition, and how its reservation was settled."""
+
+    job: Job
+    settlement: Settlement
+
+
+class JobLedger:
+    """Job rows and their quota reservations."""
+
+    def __init__(self, db: Database, quota: QuotaService, clock: Clock) -> None:
+        self._db = db
+        self._quota = quota
+        self._clock = clock
+
+    async def create(self, spec: JobSpec, request: GenerationRequest) -> Job:
+        """Admit the member (block, blocklist, budget, quota), reserve and insert, atomically."""
+        async with self._db.transaction() as conn:
+            reservation = await self._quota.reserve(
+                conn,
+                guild_id=spec.guild_id,
+                user_id=spec.user_id,
+                role_ids=tuple(spec.role_ids),
+                count=request.count,
+                prompt=request.prompt,
+            )
+            repo = JobsRepo(conn)
+            now = self._clock()
+            for _ in range(_ID_ATTEMPTS):
+                job = Job(
+                    id=new_job_id(),
+                    guild_id=spec.guild_id,
+                    channel_id=spec.channel_id,
+                    user_id=spec.user_id,
+                    kind=spec.kind,
+                    origin=spec.origin,
+                    parent_job_id=spec.parent_job_id,
+                    request=request,
+                    state=JobState.QUEUED,
+                    quota_day=reservation.day,
+                    reserved_daily=reservation.daily,
+                    reserved_bonus=reservation.bonus,
+                    created_at=now,
+                    updated_at=now,
+                )
+                try:
+                    await repo.insert(job)
+                except sqlite3.IntegrityError:
+                    if await repo.exists(job.id):
+                        continue  # 40 random bits collided; draw again
+                    raise
+                return job
+        raise RuntimeError("could not draw an unused job id")
+
+    async def get(self, job_id: str) -> Job | None:
+        """The job, or None."""
+        async with self._db.read() as conn:
+            return await JobsRepo(conn).get(job_id)
+
+    async def require(self, job_id: str) -> Job:
+        """The job; a missing row here is a bug, not a user error."""
+        job = await self.get(job_id)
+        if job is None:
+            raise LookupError(f"job {job_id} vanished from the ledger")
+        return job
+
+    async def unfinished(self) -> list[Job]:
+        """Jobs to resume at start, oldest first."""
+        async with self._db.read() as conn:
+            return await JobsRepo(conn).unfinished()
+
+    async def recent(self, guild_id: int, user_id: int, limit: int) -> list[Job]:
+        """A member's latest jobs in a guild."""
+        async with self._db.read() as conn:
+            return await JobsRepo(conn).recent(guild_id, user_id, limit)
+
+    async def by_callback_key(self, key: str) -> Job | None:
+        """The job whose current callback secret hashes to ``key``."""
+        async with self._db.read() as conn:
+            return await JobsRepo(conn).find_by_callback_key(key)
+
+    async def count_by_state(self) -> dict[JobState, int]:
+        """Jobs per state (for the metrics gauge)."""
+        async with self._db.read() as conn:
+            return await JobsRepo(conn).count_by_state()
+
+    async def transition(self, job_id: str, new: JobState, **fields: object) -> Job:
+        """Move the job to ``new``; raises ``IllegalTransitionError`` when its state forbids it
+        (including when another path got there first)."""
+        async with self._db.transaction() as conn:
+            repo = JobsRepo(conn)
+            if not await repo.transition(job_id, new, self._clock(), **fields):
+                raise await self._refusal(repo, job_id, new)
+            job = await repo.get(job_id)
+        assert job is not None
+        return job
+
+    async def update(self, job_id: str, in_states: Iterable[JobState], **fields: object) -> bool:
+        """Set fields while the job is in one of ``in_states``; False if it no longer is."""
+        async with self._db.transaction() as conn:
+            return await JobsRepo(conn).update(job_id, self._clock(), in_states=in_states, **fields)
+
+    async def start_delivering(
+        self, job_id: str, images: Sequence[JobImage], **fields: object
+    ) -> Job:
+        """Record the stored images and enter ``delivering`` together."""
+        async with self._db.transaction() as conn:
+            repo = JobsRepo(conn)
+            if not await repo.transition(job_id, JobState.DELIVERING, self._clock(), **fields):
+                raise await self._refusal(repo, job_id, JobState.DELIVERING)
+            await repo.add_images(job_id, images)
+            job = await repo.get(job_id)
+        assert job is not None
+        return job
+
+    async def mark_delivered(
+        self, job_id: str, indexes: Sequence[int], message_id: int | None
+    ) -> None:
+        """Record posted images at once, so a restart does not post them again."""
+        async with self._db.transaction() as conn:
+            await JobsRepo(conn).mark_delivered(job_id, indexes, message_id, self._clock())
+
+    async def record_messages(
+        self, job_id: str, card_message_id: int | None, result_message_ids: Sequence[int]
+    ) -> bool:
+        """Remember the job's card and result messages; False when the job doesn't exist."""
+        async with self._db.transaction() as conn:
+            repo = JobsRepo(conn)
+            if not await repo.exists(job_id):
+                return False
+            if card_message_id is not None:
+                await repo.update(
+                    job_id, self._clock(), in_states=JobState, card_message_id=card_message_id
+                )
+            await repo.add_messages(job_id, result_message_ids)
+            return True
+
+    async def finish(
+        self,
+        job_id: str,
+        new: JobState,
+        *,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> Ending:
+        """Enter a final state and settle the quota: charge the images posted, refund the rest."""
+        if not new.finished:
+            raise ValueError(f"{new} is not a final state")
+        async with self._db.transaction() as conn:
+            repo = JobsRepo(conn)
+            job = await repo.get(job_id)
+            if job is None:
+                raise LookupError(f"job {job_id} vanished from the ledger")
+            charged = sum(1 for image in job.images if image.delivered)
+            now = self._clock()
+            if not await repo.transition(
+                job_id,
+                new,
+                now,
+                charged=charged,
+                error_code=error_code,
+                error_message=error_message,
+                finished_at=now,
+                callback_key=None,
+            ):
+                raise await self._refusal(repo, job_id, new)
+            settlement = await self._quota.settle(conn, job, charged)
+            ended = await repo.get(job_id)
+        assert ended is not None
+        return Ending(ended, settlement)
+
+    @staticmethod
+    async def _refusal(repo: JobsRepo, job_id: str, new: JobState) -> IllegalTransitionError:
+        current = await repo.get(job_id)
+        if current is None:
+            raise LookupError(f"job {job_id} vanished from the ledger")
+        return IllegalTransitionError(job_id, current.state, new)

@@ -1,0 +1,331 @@
+"""What moderators can change: allowances, bonus, budgets, blocks, the prompt blocklist.
+
+Every change writes an audit row (who, what, before, after, reason, when) in the same
+transaction as the change itself and returns the before/after pair, so the Discord layer
+can confirm it and post it to the guild's mod-log channel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from typing import Generic, TypeVar
+
+import aiosqlite
+
+from bot.db.connection import Database
+from bot.db.settings_repo import AuditEntry, GuildSettings, SettingsRepo
+from bot.db.usage_repo import UsageRepo, UsageReport
+from bot.errors import RequestValidationError
+from bot.quota import Clock, utc_day, utc_now
+
+T = TypeVar("T")
+
+MAX_TERM_LENGTH = 100
+MAX_REPORT_DAYS = 90
+
+
+class AuditAction(StrEnum):
+    """The ``action`` column of the audit log."""
+
+    USER_OVERRIDE = "user_override"
+    BONUS = "bonus"
+    RESET_USAGE = "reset_usage"
+    GUILD_DEFAULT = "guild_default"
+    ROLE_ALLOWANCE = "role_allowance"
+    BUDGET = "budget"
+    BLOCK = "block"
+    BLOCKLIST = "blocklist"
+    MODLOG_CHANNEL = "modlog_channel"
+
+
+@dataclass(frozen=True)
+class Change(Generic[T]):
+    """A setting before and after a moderator's action, and its audit row id."""
+
+    before: T
+    after: T
+    audit_id: int
+
+    @property
+    def changed(self) -> bool:
+        """False when the action left things as they were."""
+        return self.before != self.after
+
+
+@dataclass(frozen=True)
+class GuildOverview:
+    """A guild's settings and role allowances, for a settings command."""
+
+    settings: GuildSettings
+    role_allowances: dict[int, int]
+    blocked_term_count: int
+
+
+class ModerationService:
+    """The service the moderator commands call; each method is one audited transaction."""
+
+    def __init__(self, db: Database, *, clock: Clock = utc_now) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def set_user_override(
+        self, guild_id: int, actor_id: int, user_id: int, daily: int | None, reason: str | None
+    ) -> Change[int | None]:
+        """Give one member their own daily allowance (None clears it)."""
+        _non_negative("amount", daily)
+
+        async def apply(conn: aiosqlite.Connection) -> tuple[int | None, int | None]:
+            repo = SettingsRepo(conn)
+            before = (await repo.member(guild_id, user_id)).daily_override
+            await repo.set_member(guild_id, user_id, self._clock(), daily_override=daily)
+            return before, daily
+
+        return await self._audited(
+            guild_id, actor_id, AuditAction.USER_OVERRIDE, user_id, reason, apply
+        )
+
+    async def clear_user_override(
+        self, guild_id: int, actor_id: int, user_id: int, reason: str | None
+    ) -> Change[int | None]:
+        """Back to role allowances / the guild default for this member."""
+        return await self.set_user_override(guild_id, actor_id, user_id, None, reason)
+
+    async def grant_bonus(
+        self, guild_id: int, actor_id: int, user_id: int, amount: int, reason: str | None
+    ) -> Change[int]:
+        """Add bonus credits (they never expire and are spent after the daily allowance)."""
+        _positive("amount", amount)
+        return await self._change_bonus(guild_id, actor_id, user_id, amount, reason)
+
+    async def remove_bonus(
+        self, guild_id: int, actor_id: int, user_id: int, amount: int, reason: str | None
+    ) -> Change[int]:
+        """Take bonus credits away, never below zero."""
+        _positive("amount", amount)
+        return await self._change_bonus(guild_id, actor_id, user_id, -amount, reason)
+
+    async def _change_bonus(
+        self, guild_id: int, actor_id: int, user_id: int, delta: int, reason: str | None
+    ) -> Change[int]:
+        async def apply(conn: aiosqlite.Connection) -> tuple[int, int]:
+            repo = SettingsRepo(conn)
+            before = (await repo.member(guild_id, user_id)).bonus
+            after = max(0, before + delta)
+            await repo.add_bonus(guild_id, user_id, after - before, self._clock())
+            return before, after
+
+        return await self._audited(guild_id, actor_id, AuditAction.BONUS, user_id, reason, apply)
+
+    async def reset_usage(
+        self, guild_id: int, actor_id: int, user_id: int, reason: str | None
+    ) -> Change[int]:
+        """Forgive today's charged images. Images held by jobs still in flight stay counted,
+        so their later refunds cannot drive the counter below zero."""
+
+        async def apply(conn: aiosqlite.Connection) -> tuple[int, int]:
+            usage = UsageRepo(conn)
+            day = utc_day(self._clock())
+            before = await usage.daily_used(guild_id, user_id, day)
+            after = await usage.in_flight_daily(guild_id, user_id, day)
+            await usage.set_daily(guild_id, user_id, day, after)
+            return before, after
+
+        return await self._audited(
+            guild_id, actor_id, AuditAction.RESET_USAGE, user_id, reason, apply
+        )
+
+    async def set_guild_default(
+        self, guild_id: int, actor_id: int, daily: int | None, reason: str | None
+    ) -> Change[int | None]:
+        """The guild's default daily allowance (None: the bot-wide default)."""
+        _non_negative("amount", daily)
+        return await self._guild_field(
+            guild_id, actor_id, AuditAction.GUILD_DEFAULT, "daily_quota", daily, reason
+        )
+
+    async def set_budget(
+        self, guild_id: int, actor_id: int, budget: int | None, reason: str | None
+    ) -> Change[int | None]:
+        """Cap the images the whole guild may generate per UTC day (None: unlimited)."""
+        _non_negative("budget", budget)
+        return await self._guild_field(
+            guild_id, actor_id, AuditAction.BUDGET, "daily_budget", budget, reason
+        )
+
+    async def set_modlog_channel(
+        self, guild_id: int, actor_id: int, channel_id: int | None, reason: str | None
+    ) -> Change[int | None]:
+        """Where moderator actions are announced (None: nowhere)."""
+        return await self._guild_field(
+            guild_id, actor_id, AuditAction.MODLOG_CHANNEL, "modlog_channel_id", channel_id, reason
+        )
+
+    async def _guild_field(
+        self,
+        guild_id: int,
+        actor_id: int,
+        action: AuditAction,
+        name: str,
+        value: int | None,
+        reason: str | None,
+    ) -> Change[int | None]:
+        async def apply(conn: aiosqlite.Connection) -> tuple[int | None, int | None]:
+            repo = SettingsRepo(conn)
+            before: int | None = getattr(await repo.guild(guild_id), name)
+            await repo.set_guild(guild_id, self._clock(), **{name: value})
+            return before, value
+
+        return await self._audited(guild_id, actor_id, action, None, reason, apply)
+
+    async def set_role_allowance(
+        self, guild_id: int, actor_id: int, role_id: int, daily: int | None, reason: str | None
+    ) -> Change[int | None]:
+        """A role's daily allowance (members get the best of their roles'); None removes it."""
+        _non_negative("amount", daily)
+
+        async def apply(conn: aiosqlite.Connection) -> tuple[int | None, int | None]:
+            repo = SettingsRepo(conn)
+            before = (await repo.role_allowances(guild_id)).get(role_id)
+            await repo.set_role_allowance(guild_id, role_id, daily)
+            return before, daily
+
+        return await self._audited(
+            guild_id, actor_id, AuditAction.ROLE_ALLOWANCE, role_id, reason, apply
+        )
+
+    async def block_user(
+        self, guild_id: int, actor_id: int, user_id: int, reason: str | None
+    ) -> Change[bool]:
+        """Stop a member from starting jobs in this guild (jobs in flight finish)."""
+        return await self._set_blocked(guild_id, actor_id, user_id, True, reason)
+
+    async def unblock_user(
+        self, guild_id: int, actor_id: int, user_id: int, reason: str | None
+    ) -> Change[bool]:
+        """Let a blocked member start jobs again."""
+        return await self._set_blocked(guild_id, actor_id, user_id, False, reason)
+
+    async def _set_blocked(
+        self, guild_id: int, actor_id: int, user_id: int, blocked: bool, reason: str | None
+    ) -> Change[bool]:
+        async def apply(conn: aiosqlite.Connection) -> tuple[bool, bool]:
+            repo = SettingsRepo(conn)
+            before = (await repo.member(guild_id, user_id)).blocked
+            await repo.set_member(guild_id, user_id, self._clock(), blocked=blocked)
+            return before, blocked
+
+        return await self._audited(guild_id, actor_id, AuditAction.BLOCK, user_id, reason, apply)
+
+    async def add_blocked_term(
+        self, guild_id: int, actor_id: int, term: str, reason: str | None
+    ) -> Change[bool]:
+        """Block a word or phrase in prompts (whole words, any case). before/after: listed."""
+        normalized = normalize_term(term)
+
+        async def apply(conn: aiosqlite.Connection) -> tuple[bool, bool]:
+            added = await SettingsRepo(conn).add_term(guild_id, normalized, actor_id, self._clock())
+            return not added, True
+
+        return await self._audited(
+            guild_id, actor_id, AuditAction.BLOCKLIST, None, reason, apply, subject=normalized
+        )
+
+    async def remove_blocked_term(
+        self, guild_id: int, actor_id: int, term: str, reason: str | None
+    ) -> Change[bool]:
+        """Unblock a word or phrase. before/after: whether it is listed."""
+        normalized = normalize_term(term)
+
+        async def apply(conn: aiosqlite.Connection) -> tuple[bool, bool]:
+            removed = await SettingsRepo(conn).remove_term(guild_id, normalized)
+            return removed, False
+
+        return await self._audited(
+            guild_id, actor_id, AuditAction.BLOCKLIST, None, reason, apply, subject=normalized
+        )
+
+    async def blocked_terms(self, guild_id: int) -> list[str]:
+        """The guild's blocklist (for moderators only: never show it to members)."""
+        async with self._db.read() as conn:
+            return await SettingsRepo(conn).blocked_terms(guild_id)
+
+    async def overview(self, guild_id: int) -> GuildOverview:
+        """The guild's settings at a glance."""
+        async with self._db.read() as conn:
+            repo = SettingsRepo(conn)
+            return GuildOverview(
+                await repo.guild(guild_id),
+                await repo.role_allowances(guild_id),
+                len(await repo.blocked_terms(guild_id)),
+            )
+
+    async def modlog_channel(self, guild_id: int) -> int | None:
+        """The channel to announce moderator actions in, if set."""
+        async with self._db.read() as conn:
+            return (await SettingsRepo(conn).guild(guild_id)).modlog_channel_id
+
+    async def usage_report(self, guild_id: int, days: int = 7, top: int = 10) -> UsageReport:
+        """Images charged over the last ``days`` UTC days (today included): totals, top
+        members and per provider."""
+        if not 1 <= days <= MAX_REPORT_DAYS:
+            raise RequestValidationError("days", f"must be between 1 and {MAX_REPORT_DAYS}.")
+        since = utc_day(self._clock()) - timedelta(days=days - 1)
+        async with self._db.read() as conn:
+            return await UsageRepo(conn).report(guild_id, since, days, top)
+
+    async def audit_log(self, guild_id: int, limit: int = 20) -> list[AuditEntry]:
+        """The latest moderator actions, newest first."""
+        async with self._db.read() as conn:
+            return await SettingsRepo(conn).audit(guild_id, limit)
+
+    async def _audited(
+        self,
+        guild_id: int,
+        actor_id: int,
+        action: AuditAction,
+        target_id: int | None,
+        reason: str | None,
+        apply: Callable[[aiosqlite.Connection], Awaitable[tuple[T, T]]],
+        *,
+        subject: str | None = None,
+    ) -> Change[T]:
+        async with self._db.transaction() as conn:
+            before, after = await apply(conn)
+            audit_id = await SettingsRepo(conn).add_audit(
+                guild_id=guild_id,
+                actor_id=actor_id,
+                action=action.value,
+                target_id=target_id,
+                before=_wrap(subject, before),
+                after=_wrap(subject, after),
+                reason=reason,
+                now=self._clock(),
+            )
+        return Change(before, after, audit_id)
+
+
+def normalize_term(term: str) -> str:
+    """Blocklist terms are stored casefolded with inner whitespace collapsed."""
+    normalized = " ".join(term.split()).casefold()
+    if not normalized:
+        raise RequestValidationError("term", "must not be empty.")
+    if len(normalized) > MAX_TERM_LENGTH:
+        raise RequestValidationError("term", f"must be at most {MAX_TERM_LENGTH} characters.")
+    return normalized
+
+
+def _wrap(subject: str | None, value: object) -> object:
+    return value if subject is None else {"term": subject, "listed": value}
+
+
+def _non_negative(field: str, value: int | None) -> None:
+    if value is not None and value < 0:
+        raise RequestValidationError(field, "must not be negative.")
+
+
+def _positive(field: str, value: int) -> None:
+    if value < 1:
+        raise RequestValidationError(field, "must be at least 1.")
