@@ -104,7 +104,8 @@ class SettingsRepo:
         stamp = to_db_time(now)
         # Insert-then-update: an upsert would CHECK the negative VALUES row before resolving.
         await self._conn.execute(
-            "INSERT OR IGNORE INTO member_settings (guild_id, user_id, updated_at) VALUES (?, ?, ?)",
+            "INSERT OR IGNORE INTO member_settings (guild_id, user_id, updated_at) "
+            "VALUES (?, ?, ?)",
             (guild_id, user_id, stamp),
         )
         await self._conn.execute(
