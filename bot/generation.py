@@ -15,7 +15,7 @@ from bot.downloads import DEFAULT_MAX_BYTES, download_images
 from bot.models import GenerationRequest, TaskState, TaskStatus
 from bot.providers.base import Provider
 from bot.providers.http import failure_error
-from bot.waiting import OnUpdate, wait_for_task
+from bot.waiting import DEFAULT_SCHEDULE, OnUpdate, PollSchedule, wait_for_task
 
 DEFAULT_DEADLINE = 900.0
 
@@ -52,6 +52,7 @@ async def generate(
     deadline: float = DEFAULT_DEADLINE,
     on_update: OnUpdate | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    schedule: PollSchedule = DEFAULT_SCHEDULE,
 ) -> GenerationResult:
     """Generate and download; raises RequestValidationError before any request, else a
     ProviderError (a FAILED task becomes TaskFailedError or ContentFilteredError)."""
@@ -68,6 +69,7 @@ async def generate(
             wake=wake,
             deadline=max(deadline - (loop.time() - started), 0.001),
             on_update=on_update,
+            schedule=schedule,
         )
     if status.state is TaskState.FAILED:
         raise failure_error(status, provider=provider.name, display=provider.display_name)

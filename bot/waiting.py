@@ -44,6 +44,9 @@ class PollSchedule:
             delay = min(delay * self.growth, self.max_interval)
 
 
+DEFAULT_SCHEDULE = PollSchedule()
+
+
 async def wait_for_task(
     provider: Provider,
     task_id: str,
@@ -51,7 +54,7 @@ async def wait_for_task(
     wake: asyncio.Event | None = None,
     deadline: float = 900.0,
     on_update: OnUpdate | None = None,
-    schedule: PollSchedule = PollSchedule(),  # frozen: a shared default is safe
+    schedule: PollSchedule = DEFAULT_SCHEDULE,
     sleep: Sleep = asyncio.sleep,
     clock: Callable[[], float] | None = None,
 ) -> TaskStatus:

@@ -37,7 +37,14 @@ MAX_RETRY_AFTER = 300.0
 _MAX_TEXT = 200
 _URL = re.compile(r"https?://\S+")
 _VERSION_SEGMENT = re.compile(r"v\d+")
-_FILTER_WORDS = ("sensitivecontentdetected", "content_filter", "content filter", "content policy")
+_FILTER_WORDS = (
+    "sensitivecontentdetected",
+    "content_filter",
+    "content filter",
+    "content policy",
+    "sensitive information",  # Ark's and APIYI's wording
+    "sensitive content",
+)
 _FILTER_CODES = ("sensitivecontent", "content_filter", "contentfilter")
 _CREDIT_WORDS = ("insufficient", "credit", "accountoverdue", "balance")
 
