@@ -14,6 +14,8 @@ from discord.ext import commands
 import cogs
 from bot.config import Settings
 from bot.services import Services
+from bot.ui.delivery import DiscordDelivery
+from bot.ui.desk import JobDesk
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +62,26 @@ class SeedreamBot(commands.AutoShardedBot):
         )
         self.settings = settings
         self.services = services
+        self.desk: JobDesk
 
     async def setup_hook(self) -> None:
-        """Load the extensions, then sync the commands if they changed."""
+        """Start the engine (resuming jobs), load the extensions, sync commands if changed."""
+        delivery = DiscordDelivery(self, record_card=self._record_card)
+        engine = await self.services.start(
+            deliverer=delivery, events=delivery, discord_connected=lambda: self.discord_connected
+        )
+        self.desk = JobDesk(
+            engine,
+            delivery,
+            self.services.providers,
+            max_count=self.settings.max_images_per_job,
+        )
         for name in extension_names():
             await self.load_extension(name)
         await self.sync_commands()
+
+    async def _record_card(self, job_id: str, message_id: int) -> None:
+        await self.desk.engine.record_messages(job_id, card_message_id=message_id)
 
     async def sync_commands(self) -> None:
         """Sync to ``DEV_GUILD_ID`` at every start (instant); globally only on change."""

@@ -93,7 +93,7 @@ class Settings(BaseSettings):
 def load_settings(env_file: str | Path | None = ENV_FILE) -> Settings:
     """Read ``Settings`` and turn a pydantic error into a one-line ``ConfigError``."""
     try:
-        return Settings(_env_file=env_file)  # type: ignore[call-arg]
+        return Settings(_env_file=env_file)
     except ValidationError as exc:
         raise _config_error(exc, prefix="") from None
 
@@ -102,7 +102,7 @@ def load_provider_settings(name: str, env_file: str | Path | None = ENV_FILE) ->
     """Read ``<NAME>_API_KEY``, ``<NAME>_BASE_URL`` and ``<NAME>_MODEL``."""
     prefix = f"{name.upper()}_"
     try:
-        return ProviderSettings(_env_prefix=prefix, _env_file=env_file)  # type: ignore[call-arg]
+        return ProviderSettings(_env_prefix=prefix, _env_file=env_file)
     except ValidationError as exc:
         raise _config_error(exc, prefix=prefix) from None
 

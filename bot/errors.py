@@ -33,7 +33,9 @@ class ConfigError(SeedreamError):
 class RequestValidationError(SeedreamError):
     """A generation request the chosen model cannot honour; nothing was sent or charged."""
 
-    def __init__(self, field: str, message: str, allowed: Sequence[str] | str | None = None) -> None:
+    def __init__(
+        self, field: str, message: str, allowed: Sequence[str] | str | None = None
+    ) -> None:
         self.field = field
         if isinstance(allowed, str):
             self.allowed: tuple[str, ...] = (allowed,)

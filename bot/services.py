@@ -3,45 +3,104 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
 
 from bot.config import Settings
+from bot.db.connection import Database
+from bot.db.state_repo import StateRepo
+from bot.jobs.delivery import Deliverer
+from bot.jobs.engine import JobEngine
+from bot.jobs.events import EventSink
+from bot.moderation import ModerationService
 from bot.providers.base import Provider, ProviderConfig
 from bot.providers.configure import build_provider
 from bot.providers.http import make_http_client
+from bot.web import WebServer
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Services:
-    """HTTP client, providers (and, as they land, database, job engine and web server)."""
+    """HTTP client, providers, database, job engine and web server of one process."""
 
     settings: Settings
     http: httpx.AsyncClient
     providers: list[Provider]
-    _settings_store: dict[str, str] = field(default_factory=dict)
+    db: Database
+    engine: JobEngine | None = None
+    web: WebServer | None = None
+    _closed: bool = field(default=False, repr=False)
 
     @classmethod
     async def open(cls, settings: Settings, configs: list[ProviderConfig]) -> Services:
-        """Open everything the bot needs before it connects to Discord."""
+        """Open the HTTP client and the database (migrated) before Discord connects."""
         http = make_http_client()
+        try:
+            db = await Database.open(settings.database_path)
+        except BaseException:
+            await http.aclose()
+            raise
         providers = [build_provider(config, http) for config in configs]
-        return cls(settings=settings, http=http, providers=providers)
+        return cls(settings=settings, http=http, providers=providers, db=db)
+
+    async def start(
+        self,
+        *,
+        deliverer: Deliverer,
+        events: EventSink,
+        discord_connected: Callable[[], bool],
+    ) -> JobEngine:
+        """Start the engine (resuming unfinished jobs) and the web server."""
+        engine = JobEngine(
+            db=self.db,
+            providers=self.providers,
+            http=self.http,
+            settings=self.settings,
+            deliverer=deliverer,
+            events=events,
+        )
+        await engine.start()
+        self.engine = engine
+        self.web = WebServer(
+            engine=engine,
+            db=self.db,
+            discord_connected=discord_connected,
+            host=self.settings.http_host,
+            port=self.settings.http_port,
+        )
+        await self.web.start()
+        return engine
+
+    @property
+    def moderation(self) -> ModerationService:
+        """Quota and moderation administration over the same database."""
+        return ModerationService(self.db)
 
     async def get_setting(self, key: str) -> str | None:
         """A small persistent value (the command-tree hash)."""
-        return self._settings_store.get(key)
+        return await StateRepo(self.db).get(key)
 
     async def set_setting(self, key: str, value: str) -> None:
         """Store a small persistent value."""
-        self._settings_store[key] = value
+        await StateRepo(self.db).set(key, value)
 
     async def stop_taking_jobs(self) -> None:
-        """Refuse new jobs; jobs in flight stay in the ledger."""
+        """Refuse new jobs and stop the workers; jobs in flight stay in the ledger."""
+        if self.engine is not None:
+            await self.engine.stop()
 
     async def close(self) -> None:
         """Close in reverse order of opening."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.web is not None:
+            await self.web.stop()
+        if self.engine is not None:
+            await self.engine.stop()
         await self.http.aclose()
+        await self.db.close()

@@ -42,17 +42,13 @@ class SeedreamTree(app_commands.CommandTree["SeedreamBot"]):
 
 def user_message_for(error: BaseException) -> str | None:
     """The user-safe text for an error, or None when it was unexpected."""
-    if isinstance(error, app_commands.CommandInvokeError | app_commands.TransformerError):
-        original = error.__cause__ if error.__cause__ is not None else error
-        if isinstance(error, app_commands.CommandInvokeError):
-            original = error.original
-        if isinstance(original, SeedreamError):
-            return original.user_message
-        if isinstance(error, app_commands.TransformerError):
-            return f"`{error.value}` is not a valid value here."
-        return None
-    if isinstance(error, SeedreamError):
-        return error.user_message
+    original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+    if not isinstance(original, SeedreamError) and isinstance(original.__cause__, SeedreamError):
+        original = original.__cause__
+    if isinstance(original, SeedreamError):
+        return original.user_message
+    if isinstance(error, app_commands.TransformerError):
+        return f"`{error.value}` is not a valid value here."
     if isinstance(error, app_commands.NoPrivateMessage):
         return "This command only works in a server."
     if isinstance(error, app_commands.MissingPermissions):

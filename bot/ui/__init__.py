@@ -1,0 +1,1 @@
+"""The Discord layer: rendering, buttons, delivery and reference images (glue only)."""

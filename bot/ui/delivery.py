@@ -1,0 +1,297 @@
+"""The Discord side of a job: its card (posted, then edited at most every 3 s) and its results.
+
+Implements the engine's ``EventSink`` and ``Deliverer``. Everything goes through regular
+channel messages addressed by id, so a job that outlives the 15-minute interaction token
+still delivers, and a restart can pick up any card again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import discord
+
+from bot.images import FittedImage, batch_for_messages, fit_images_async, refit_smaller_async
+from bot.jobs.delivery import DeliveryError, PostedCallback
+from bot.jobs.events import (
+    JobCancelled,
+    JobDelivered,
+    JobEvent,
+    JobFailed,
+    JobPositionChanged,
+    JobQueued,
+    JobRunning,
+)
+from bot.jobs.models import Job, StoredImage
+from bot.ui import render
+from bot.ui.desk import current_door
+from bot.ui.views import card_view, result_view
+
+log = logging.getLogger(__name__)
+
+#: Discord's default upload limit, used when neither interaction nor guild says better
+DEFAULT_UPLOAD_LIMIT = discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
+CARD_EDIT_INTERVAL = 3.0
+#: how many times a 413 from Discord leads to a smaller encoding before giving up
+MAX_REFITS = 4
+
+RecordCard = Callable[[str, int], Awaitable[None]]
+
+
+@dataclass
+class _Card:
+    """What we know of one job's card in this process."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    message_id: int | None = None
+    last_edit: float = 0.0
+    pending: discord.Embed | None = None
+    timer: asyncio.Task[None] | None = None
+    upload_limit: int | None = None
+    reply_to: int | None = None
+
+
+class DiscordDelivery:
+    """Posts and edits job cards and results through the bot's REST client."""
+
+    def __init__(
+        self,
+        client: discord.Client,
+        record_card: RecordCard,
+        *,
+        edit_interval: float = CARD_EDIT_INTERVAL,
+    ) -> None:
+        self._client = client
+        self._record_card = record_card
+        self._edit_interval = edit_interval
+        self._cards: dict[str, _Card] = {}
+
+    # ------------------------------------------------------------------ context from doors
+
+    def remember(self, job_id: str, *, upload_limit: int | None, reply_to: int | None) -> None:
+        """What the door knew: the interaction's upload limit, the message to reply to."""
+        card = self._card(job_id)
+        card.upload_limit = upload_limit
+        card.reply_to = reply_to
+
+    # ------------------------------------------------------------------------- EventSink
+
+    async def on_event(self, event: JobEvent) -> None:
+        """Keep the card in step with the job."""
+        job = event.job
+        if isinstance(event, JobQueued):
+            door = current_door.get()
+            if door is not None:
+                self.remember(job.id, upload_limit=door.upload_limit, reply_to=door.reply_to)
+            await self._ensure_card(job, render.card_embed(job, position=event.position))
+        elif isinstance(event, JobPositionChanged):
+            self._throttled(job, render.card_embed(job, position=event.position))
+        elif isinstance(event, JobRunning):
+            self._throttled(job, render.card_embed(job, progress=event.progress))
+        elif isinstance(event, JobFailed):
+            await self._final(job, render.failure_embed(job, refunded=event.refunded))
+        elif isinstance(event, JobCancelled):
+            await self._final(job, render.cancelled_embed(job))
+        elif isinstance(event, JobDelivered):
+            self._forget(job.id)
+
+    # ------------------------------------------------------------------------- Deliverer
+
+    async def deliver(
+        self, job: Job, images: Sequence[StoredImage], posted: PostedCallback
+    ) -> list[int]:
+        """Fit the images under the upload limit and post them, the first batch in the card."""
+        card = self._card(job.id)
+        limit = card.upload_limit or self._guild_limit(job.guild_id)
+        fitted = await fit_images_async(
+            [image.data for image in images], limit, stem=f"seedream-{job.id.lower()}"
+        )
+        # The card carries the first batch unless an earlier run already put images in it.
+        card_free = not any(image.delivered for image in job.images)
+        message_ids: list[int] = []
+        start = 0
+        async with card.lock:
+            self._cancel_timer(card)
+            for number, group in enumerate(batch_for_messages(fitted)):
+                sources = images[start : start + len(group)]
+                start += len(group)
+                message_id = await self._post_batch(
+                    job, card, group, sources, in_card=number == 0 and card_free
+                )
+                message_ids.append(message_id)
+                await posted(message_id, [image.index for image in sources])
+        return message_ids
+
+    # ---------------------------------------------------------------------------- internals
+
+    def _card(self, job_id: str) -> _Card:
+        return self._cards.setdefault(job_id, _Card())
+
+    def _forget(self, job_id: str) -> None:
+        card = self._cards.pop(job_id, None)
+        if card is not None:
+            self._cancel_timer(card)
+
+    def _channel(self, job: Job) -> discord.PartialMessageable:
+        return self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+
+    def _guild_limit(self, guild_id: int) -> int:
+        guild = self._client.get_guild(guild_id)
+        return guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT
+
+    async def _ensure_card(self, job: Job, embed: discord.Embed) -> None:
+        card = self._card(job.id)
+        async with card.lock:
+            if card.message_id is None:
+                card.message_id = job.card_message_id
+            if card.message_id is not None:
+                await self._edit(job, card, embed)
+                return
+            reference = None
+            if card.reply_to is not None:
+                reference = discord.MessageReference(
+                    message_id=card.reply_to, channel_id=job.channel_id, fail_if_not_exists=False
+                )
+            try:
+                message = await self._channel(job).send(
+                    embed=embed,
+                    view=card_view(job.id),
+                    reference=reference,  # type: ignore[arg-type]
+                )
+            except discord.HTTPException as exc:
+                log.warning("Job %s: could not post its card (%s)", job.id, exc.status)
+                return
+            card.message_id = message.id
+            card.last_edit = time.monotonic()
+            await self._record_card(job.id, message.id)
+
+    def _throttled(self, job: Job, embed: discord.Embed) -> None:
+        card = self._card(job.id)
+        card.pending = embed
+        if card.timer is not None and not card.timer.done():
+            return
+        wait = max(0.0, card.last_edit + self._edit_interval - time.monotonic())
+        card.timer = asyncio.create_task(self._flush(job, card, wait), name=f"card-{job.id}")
+
+    async def _flush(self, job: Job, card: _Card, wait: float) -> None:
+        await asyncio.sleep(wait)
+        async with card.lock:
+            embed, card.pending = card.pending, None
+            if embed is not None:
+                await self._edit(job, card, embed)
+
+    async def _final(self, job: Job, embed: discord.Embed) -> None:
+        card = self._card(job.id)
+        async with card.lock:
+            self._cancel_timer(card)
+            card.message_id = card.message_id or job.card_message_id
+            if card.message_id is not None:
+                await self._edit(job, card, embed, cancellable=False)
+        self._forget(job.id)
+
+    @staticmethod
+    def _cancel_timer(card: _Card) -> None:
+        if card.timer is not None and card.timer is not asyncio.current_task():
+            card.timer.cancel()
+        card.timer = None
+        card.pending = None
+
+    async def _edit(
+        self,
+        job: Job,
+        card: _Card,
+        embed: discord.Embed,
+        *,
+        cancellable: bool = True,
+    ) -> None:
+        if card.message_id is None:
+            return
+        # Only a waiting job can be cancelled; a final card loses its button.
+        chosen = card_view(job.id) if cancellable else None
+        message = self._channel(job).get_partial_message(card.message_id)
+        try:
+            await message.edit(embed=embed, view=chosen)
+        except discord.HTTPException as exc:
+            # A card someone deleted is not worth failing a job over.
+            log.info("Job %s: card edit failed (%s)", job.id, exc.status)
+        card.last_edit = time.monotonic()
+
+    async def _post_batch(
+        self,
+        job: Job,
+        card: _Card,
+        group: list[FittedImage],
+        sources: Sequence[StoredImage],
+        *,
+        in_card: bool,
+    ) -> int:
+        embed = render.result_embed(job, group) if in_card or card.message_id is None else None
+        for _ in range(MAX_REFITS + 1):
+            files = [discord.File(io.BytesIO(f.data), filename=f.filename) for f in group]
+            try:
+                return await self._send_files(job, card, embed, files, in_card=in_card)
+            except discord.HTTPException as exc:
+                if not _too_large(exc):
+                    raise _delivery_error(exc) from exc
+                group = await _shrink(group, sources)
+        raise DeliveryError("The images stayed too large for Discord.", retryable=False)
+
+    async def _send_files(
+        self,
+        job: Job,
+        card: _Card,
+        embed: discord.Embed | None,
+        files: list[discord.File],
+        *,
+        in_card: bool,
+    ) -> int:
+        channel = self._channel(job)
+        if in_card and card.message_id is not None:
+            try:
+                message = channel.get_partial_message(card.message_id)
+                await message.edit(embed=embed, attachments=files, view=result_view(job.id))
+                card.last_edit = time.monotonic()
+                return card.message_id
+            except discord.NotFound:
+                log.info("Job %s: card is gone; posting the result as a new message", job.id)
+                for file in files:
+                    file.reset()
+        kwargs: dict[str, object] = {"files": files, "view": result_view(job.id)}
+        if embed is not None:
+            kwargs["embed"] = embed
+        sent = await channel.send(**kwargs)  # type: ignore[call-overload]
+        return int(sent.id)
+
+
+def _too_large(exc: discord.HTTPException) -> bool:
+    return exc.status == 413 or exc.code == 40005
+
+
+async def _shrink(
+    group: Sequence[FittedImage], sources: Sequence[StoredImage]
+) -> list[FittedImage]:
+    """The next rung down for every file of a batch Discord refused as too large."""
+    return list(
+        await asyncio.gather(
+            *(
+                refit_smaller_async(
+                    source.data, fitted, filename_stem=fitted.filename.rsplit(".", 1)[0]
+                )
+                for fitted, source in zip(group, sources, strict=True)
+            )
+        )
+    )
+
+
+def _delivery_error(exc: discord.HTTPException) -> DeliveryError:
+    if isinstance(exc, discord.Forbidden | discord.NotFound):
+        return DeliveryError(
+            "I can no longer post in that channel (missing permission or deleted).",
+            retryable=False,
+        )
+    return DeliveryError("Discord did not accept the images; retrying.", retryable=True)

@@ -1,0 +1,190 @@
+"""Embeds for job cards, results, failures and ``/status``. Pure functions of domain objects."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import discord
+
+from bot.images import FittedImage
+from bot.jobs.models import Job
+from bot.jobs.states import JobState
+from bot.quota import QuotaStatus
+
+PROMPT_PREVIEW = 1000
+COLOUR_WORKING = discord.Colour.blurple()
+COLOUR_DONE = discord.Colour.green()
+COLOUR_FAILED = discord.Colour.red()
+COLOUR_CANCELLED = discord.Colour.light_grey()
+
+_TITLES = {"imagine": "Imagine", "edit": "Edit", "reroll": "Re-roll"}
+
+
+def short_prompt(prompt: str, limit: int = PROMPT_PREVIEW) -> str:
+    """The prompt, shortened for an embed, with Markdown neutralised."""
+    text = discord.utils.escape_markdown(prompt)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def timestamp(moment: datetime, style: str = "R") -> str:
+    """A Discord timestamp (rendered in the reader's own time zone)."""
+    return discord.utils.format_dt(moment, style=style)  # type: ignore[arg-type]
+
+
+def progress_line(job: Job, *, position: int | None = None, progress: int | None = None) -> str:
+    """One line saying where the job is."""
+    if job.state is JobState.QUEUED:
+        return f"Queued, position {position}" if position else "Queued"
+    if job.state in (JobState.SUBMITTED, JobState.RUNNING):
+        shown = progress if progress is not None else job.progress
+        return f"Generating… {shown}%" if shown else "Generating…"
+    if job.state is JobState.DELIVERING:
+        return "Delivering…"
+    if job.state is JobState.DONE:
+        return "Done"
+    if job.state is JobState.CANCELLED:
+        return "Cancelled"
+    return "Failed"
+
+
+def card_embed(
+    job: Job, *, position: int | None = None, progress: int | None = None
+) -> discord.Embed:
+    """The job card while the job is on its way."""
+    line = progress_line(job, position=position, progress=progress)
+    embed = discord.Embed(
+        title=f"{_TITLES.get(job.kind, 'Imagine')} · {line}",
+        description=short_prompt(job.request.prompt),
+        colour=COLOUR_WORKING,
+    )
+    embed.add_field(name="Requested by", value=f"<@{job.user_id}>")
+    embed.add_field(name="Images", value=str(job.request.count))
+    embed.set_footer(text=f"Job {job.id}")
+    return embed
+
+
+def result_embed(job: Job, images: Sequence[FittedImage]) -> discord.Embed:
+    """The result card: prompt, model, provider, size, seed, cost and job id."""
+    request = job.request
+    embed = discord.Embed(
+        title=_TITLES.get(job.kind, "Imagine"),
+        description=short_prompt(request.prompt),
+        colour=COLOUR_DONE,
+    )
+    embed.add_field(name="Requested by", value=f"<@{job.user_id}>")
+    embed.add_field(name="Model", value=request.model or "default")
+    embed.add_field(name="Provider", value=job.provider or "?")
+    embed.add_field(name="Size", value=_size_text(job, images))
+    embed.add_field(name="Seed", value=str(request.seed) if request.seed is not None else "random")
+    embed.add_field(name="Cost", value=cost_text(job, delivered=len(images)))
+    embed.set_footer(text=f"Job {job.id}")
+    return embed
+
+
+def failure_embed(job: Job, *, refunded: int | None = None) -> discord.Embed:
+    """The card of a job that failed, saying what was refunded."""
+    embed = discord.Embed(
+        title=f"{_TITLES.get(job.kind, 'Imagine')} · Failed",
+        description=short_prompt(job.request.prompt),
+        colour=COLOUR_FAILED,
+    )
+    embed.add_field(name="Why", value=job.error_message or "The job failed.", inline=False)
+    back = job.cost_reserved if refunded is None else refunded
+    embed.add_field(name="Refunded", value=_images(back))
+    embed.set_footer(text=f"Job {job.id}")
+    return embed
+
+
+def cancelled_embed(job: Job) -> discord.Embed:
+    """The card of a job cancelled while it waited."""
+    embed = discord.Embed(
+        title=f"{_TITLES.get(job.kind, 'Imagine')} · Cancelled",
+        description=short_prompt(job.request.prompt),
+        colour=COLOUR_CANCELLED,
+    )
+    embed.add_field(name="Refunded", value=_images(job.cost_reserved))
+    embed.set_footer(text=f"Job {job.id}")
+    return embed
+
+
+def status_embed(job: Job, *, position: int | None, now: datetime) -> discord.Embed:
+    """``/status JOB``: state, queue position, provider, elapsed time, cost."""
+    embed = discord.Embed(
+        title=f"Job {job.id}",
+        description=short_prompt(job.request.prompt, 300),
+        colour=_state_colour(job.state),
+    )
+    embed.add_field(name="State", value=progress_line(job, position=position))
+    embed.add_field(name="Provider", value=job.provider or "not yet chosen")
+    end = job.finished_at or now
+    embed.add_field(name="Elapsed", value=_duration((end - job.created_at).total_seconds()))
+    embed.add_field(name="Cost", value=cost_text(job))
+    embed.add_field(name="Started", value=timestamp(job.created_at))
+    if job.error_message and job.state is JobState.FAILED:
+        embed.add_field(name="Why it failed", value=job.error_message, inline=False)
+    return embed
+
+
+def overview_embed(jobs: Sequence[Job], quota: QuotaStatus) -> discord.Embed:
+    """``/status``: the caller's last jobs and what is left today."""
+    embed = discord.Embed(title="Your images", colour=COLOUR_WORKING)
+    embed.add_field(name="Left today", value=f"{quota.remaining_today} of {quota.daily_allowance}")
+    embed.add_field(name="Bonus credits", value=str(quota.bonus))
+    embed.add_field(name="Resets", value=timestamp(quota.reset_at))
+    if quota.blocked:
+        embed.add_field(name="Blocked", value="A moderator has blocked you.", inline=False)
+    lines = [
+        f"`{job.id}` {progress_line(job)} · {timestamp(job.created_at)} · "
+        f"{short_prompt(job.request.prompt, 60)}"
+        for job in jobs
+    ]
+    embed.add_field(name="Recent jobs", value="\n".join(lines) or "None yet.", inline=False)
+    return embed
+
+
+def cost_text(job: Job, *, delivered: int | None = None) -> str:
+    """What the job costs: reserved while running, charged (and refunded) once finished."""
+    if job.charged is not None:
+        refunded = job.cost_reserved - job.charged
+        text = _images(job.charged)
+        return f"{text} ({refunded} refunded)" if refunded else text
+    if delivered is not None:
+        refunded = job.cost_reserved - delivered
+        return f"{_images(delivered)} ({refunded} refunded)" if refunded > 0 else _images(delivered)
+    return f"{_images(job.cost_reserved)} reserved"
+
+
+def _images(count: int) -> str:
+    return f"{count} image" if count == 1 else f"{count} images"
+
+
+def _size_text(job: Job, images: Sequence[FittedImage]) -> str:
+    if images:
+        return f"{images[0].width}×{images[0].height}"
+    request = job.request
+    if request.exact_size:
+        return f"{request.width}×{request.height}"
+    parts = (request.resolution, request.aspect_ratio)
+    return " ".join(part for part in parts if part) or "default"
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
+
+
+def _state_colour(state: JobState) -> discord.Colour:
+    if state is JobState.DONE:
+        return COLOUR_DONE
+    if state is JobState.FAILED:
+        return COLOUR_FAILED
+    if state is JobState.CANCELLED:
+        return COLOUR_CANCELLED
+    return COLOUR_WORKING

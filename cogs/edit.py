@@ -1,0 +1,171 @@
+"""Editing images: ``/edit``, the "Edit image" message menu, and a reply that mentions the bot."""
+
+from __future__ import annotations
+
+import logging
+import re
+from functools import partial
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.app import Interaction, SeedreamBot
+from bot.errors import SeedreamError
+from bot.jobs.models import JobKind, JobOrigin
+from bot.models import GenerationRequest
+from bot.tree import UNEXPECTED
+from bot.ui.attachments import message_images
+from bot.ui.desk import DoorContext
+from bot.ui.views import InstructionModal
+from cogs._doors import accepted_message, slash_door
+
+log = logging.getLogger(__name__)
+
+REPLY_HINT = (
+    "Reply to a message that has images and mention me with what to change, "
+    "e.g. “@me make the sky purple”."
+)
+
+
+class Edit(commands.Cog):
+    """Image edits from every door."""
+
+    def __init__(self, bot: SeedreamBot) -> None:
+        self.bot = bot
+        self.menu = app_commands.ContextMenu(name="Edit image", callback=self.edit_image_menu)
+        self.menu.guild_only = True
+
+    async def cog_load(self) -> None:
+        """Context menus can't be cog methods; register it on the tree."""
+        self.bot.tree.add_command(self.menu)
+
+    async def cog_unload(self) -> None:
+        """Take the context menu off the tree."""
+        self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
+
+    @app_commands.command(name="edit", description="Edit one or more images with an instruction")
+    @app_commands.guild_only()
+    @app_commands.describe(
+        prompt="What to change",
+        image="The image to edit (PNG, JPEG or WebP)",
+        image2="Another reference image",
+        image3="Another reference image",
+        image4="Another reference image",
+    )
+    async def edit(
+        self,
+        interaction: Interaction,
+        prompt: app_commands.Range[str, 1, 6000],
+        image: discord.Attachment,
+        image2: discord.Attachment | None = None,
+        image3: discord.Attachment | None = None,
+        image4: discord.Attachment | None = None,
+    ) -> None:
+        """Queue an edit of the attached images."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        attachments = [a for a in (image, image2, image3, image4) if a is not None]
+        await self._start_from_interaction(interaction, prompt, attachments, JobOrigin.SLASH)
+
+    async def edit_image_menu(self, interaction: Interaction, message: discord.Message) -> None:
+        """Open the instruction modal at once (3 s window); the work happens on submit."""
+        images = message_images(message)
+        if not images:
+            await interaction.response.send_message(
+                "That message has no image to edit.", ephemeral=True
+            )
+            return
+        handler = partial(self._menu_submitted, images=images)
+        await interaction.response.send_modal(InstructionModal(handler))
+
+    async def _menu_submitted(
+        self, interaction: Interaction, instruction: str, *, images: list[discord.Attachment]
+    ) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await self._start_from_interaction(interaction, instruction, images, JobOrigin.CONTEXT_MENU)
+
+    async def _start_from_interaction(
+        self,
+        interaction: Interaction,
+        prompt: str,
+        attachments: list[discord.Attachment],
+        origin: JobOrigin,
+    ) -> None:
+        door = slash_door(interaction)
+        references = await self.bot.desk.references(attachments)
+        request = GenerationRequest(prompt=prompt, reference_images=references)
+        job = await self.bot.desk.start(**door, kind=JobKind.EDIT, origin=origin, request=request)
+        await interaction.followup.send(accepted_message(job), ephemeral=True)
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        """A reply that mentions the bot edits the replied-to message's images."""
+        me = self.bot.user
+        if message.author.bot or message.guild is None or me is None:
+            return
+        if not any(user.id == me.id for user in message.mentions):
+            return
+        if not isinstance(message.author, discord.Member):
+            return
+        try:
+            await self._edit_by_reply(message, me.id)
+        except SeedreamError as exc:
+            await _reply(message, exc.user_message)
+        except Exception:
+            log.exception("Edit by reply failed (message %s)", message.id)
+            await _reply(message, UNEXPECTED)
+
+    async def _edit_by_reply(self, message: discord.Message, bot_id: int) -> None:
+        assert isinstance(message.author, discord.Member)
+        reference = message.reference
+        if reference is None or reference.message_id is None:
+            await _reply(message, REPLY_HINT)
+            return
+        target = reference.resolved
+        if not isinstance(target, discord.Message):
+            try:
+                target = await message.channel.fetch_message(reference.message_id)
+            except discord.HTTPException:
+                await _reply(message, "I can't read the message you replied to.")
+                return
+        attachments = message_images(target) + message_images(message)
+        if not attachments:
+            await _reply(message, "The message you replied to has no image to edit.")
+            return
+        instruction = strip_mention(message.content, bot_id)
+        if not instruction:
+            await _reply(message, REPLY_HINT)
+            return
+        references = await self.bot.desk.references(attachments)
+        guild = message.guild
+        assert guild is not None
+        channel = message.channel
+        permissions = channel.permissions_for(guild.me)
+        job = await self.bot.desk.start(
+            member=message.author,
+            channel_id=channel.id,
+            bot_permissions=permissions,
+            in_thread=isinstance(channel, discord.Thread),
+            kind=JobKind.EDIT,
+            origin=JobOrigin.REPLY,
+            request=GenerationRequest(prompt=instruction, reference_images=references),
+            door=DoorContext(upload_limit=guild.filesize_limit, reply_to=message.id),
+        )
+        log.info("Job %s queued by reply %s", job.id, message.id)
+
+
+def strip_mention(content: str, bot_id: int) -> str:
+    """The instruction: the message text without the bot's mention."""
+    return re.sub(rf"<@!?{bot_id}>", "", content).strip()
+
+
+async def _reply(message: discord.Message, text: str) -> None:
+    try:
+        await message.reply(text, mention_author=False)
+    except discord.HTTPException:
+        log.info("Could not answer message %s", message.id)
+
+
+async def setup(bot: SeedreamBot) -> None:
+    """Load the extension."""
+    await bot.add_cog(Edit(bot))

@@ -1,0 +1,66 @@
+"""``/status``: one job, or my recent jobs and my quota."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.app import Interaction, SeedreamBot
+from bot.errors import JobNotFoundError
+from bot.ui import render
+from cogs._doors import slash_door
+
+RECENT = 5
+
+
+class Status(commands.Cog):
+    """Where my jobs are, and what I have left today."""
+
+    def __init__(self, bot: SeedreamBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="status", description="Show a job, or your recent jobs and quota")
+    @app_commands.guild_only()
+    @app_commands.describe(job="A job id (leave empty for your recent jobs and quota)")
+    async def status(self, interaction: Interaction, job: str | None = None) -> None:
+        """Answer ephemerally from the ledger."""
+        door = slash_door(interaction)
+        member: discord.Member = door["member"]
+        engine = self.bot.desk.engine
+        if job:
+            found = await engine.get_job_for_user(job.strip().lower(), member.id)
+            if found.guild_id != member.guild.id:
+                raise JobNotFoundError()
+            embed = render.status_embed(
+                found, position=engine.queue_position(found.id), now=discord.utils.utcnow()
+            )
+        else:
+            jobs = await engine.recent_jobs(member.guild.id, member.id, limit=RECENT)
+            quota = await engine.quota_status(
+                member.guild.id, member.id, [role.id for role in member.roles]
+            )
+            embed = render.overview_embed(jobs, quota)
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    @status.autocomplete("job")
+    async def _job(self, interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
+        if interaction.guild_id is None:
+            return []
+        jobs = await self.bot.desk.engine.recent_jobs(
+            interaction.guild_id, interaction.user.id, limit=25
+        )
+        needle = current.strip().lower()
+        return [
+            app_commands.Choice(
+                name=f"{job.id} · {render.progress_line(job)} · {job.request.prompt[:60]}",
+                value=job.id,
+            )
+            for job in jobs
+            if needle in job.id
+        ][:25]
+
+
+async def setup(bot: SeedreamBot) -> None:
+    """Load the extension."""
+    await bot.add_cog(Status(bot))
