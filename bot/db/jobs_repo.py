@@ -216,6 +216,7 @@ class JobsRepo:
             updated_at=from_db_time(row["updated_at"]),
             submitted_at=opt_time(row["submitted_at"]),
             finished_at=opt_time(row["finished_at"]),
+            callback_key=row["callback_key"],
         )
 
 

@@ -189,7 +189,6 @@ class JobLedger:
                 error_code=error_code,
                 error_message=error_message,
                 finished_at=now,
-                callback_key=None,
             ):
                 raise await self._refusal(repo, job_id, new)
             settlement = await self._quota.settle(conn, job, charged)

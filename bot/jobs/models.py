@@ -104,6 +104,8 @@ class Job:
     images: tuple[JobImage, ...] = ()
     submitted_at: datetime | None = None
     finished_at: datetime | None = None
+    #: sha256 of the current callback secret (not secret itself; never shown)
+    callback_key: str | None = field(default=None, repr=False)
 
     @property
     def cost_reserved(self) -> int:

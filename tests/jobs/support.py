@@ -59,8 +59,9 @@ class Script:
     """What a ``FakeProvider`` does: per-call overrides, else succeed with ``images`` images."""
 
     submit_errors: list[ProviderError] = field(default_factory=list)
-    #: statuses returned by status() in order (the last one repeats)
+    #: statuses returned by status() in order; then ``hold`` forever if set, else success
     statuses: list[TaskStatus] = field(default_factory=list)
+    hold: TaskStatus | None = None
     images: int | None = None
     #: set to block submit() until released
     submit_gate: asyncio.Event | None = None
@@ -129,14 +130,9 @@ class FakeProvider(Provider):
         self.status_started.set()
         if self.script.status_gate is not None:
             await self.script.status_gate.wait()
-        if self.script.statuses:
-            status = (
-                self.script.statuses.pop(0)
-                if len(self.script.statuses) > 1
-                else self.script.statuses[0]
-            )
-            if status.state is not TaskState.SUCCEEDED or status.images:
-                return status.model_copy(update={"task_id": task_id})
+        status = self.script.statuses.pop(0) if self.script.statuses else self.script.hold
+        if status is not None:
+            return status.model_copy(update={"task_id": task_id})
         req = self._tasks.get(task_id, request(count=1))
         return self._result(task_id, req)
 

@@ -1,0 +1,390 @@
+"""The job engine: the one object the Discord layer (and the CLI) talks to.
+
+It admits jobs (validation, blocklist, blocks, budget and quota reservation in one
+transaction), schedules them fairly, runs each in its own task through ``JobRunner``,
+accepts provider callbacks as wake-up hints, and on ``start()`` resumes every unfinished
+job in the ledger. It knows nothing of Discord: results leave through a ``Deliverer`` and
+progress through an ``EventSink``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+import httpx
+
+from bot.config import Settings
+from bot.db.connection import Database
+from bot.errors import (
+    JobNotFoundError,
+    PermissionDeniedError,
+    RequestValidationError,
+    ShuttingDownError,
+)
+from bot.jobs.delivery import Deliverer, NullDeliverer
+from bot.jobs.events import (
+    EventSink,
+    JobCancelled,
+    JobEvent,
+    JobPositionChanged,
+    JobQueued,
+    NullSink,
+)
+from bot.jobs.ids import callback_key
+from bot.jobs.ledger import JobLedger
+from bot.jobs.models import Job, JobSpec
+from bot.jobs.runner import Downloader, JobRunner, RunnerConfig, TaskWaiter
+from bot.jobs.scheduler import Scheduler
+from bot.jobs.states import IllegalTransitionError, JobState
+from bot.jobs.storage import ImageStore
+from bot.metrics import EngineMetrics
+from bot.models import GenerationRequest
+from bot.providers.base import Provider
+from bot.quota import Clock, QuotaService, QuotaStatus, utc_now
+from bot.waiting import Sleep
+
+log = logging.getLogger(__name__)
+
+STOP_TIMEOUT = 5.0
+
+
+class CallbackOutcome(StrEnum):
+    """What a provider callback did; the web layer maps it to an HTTP status."""
+
+    WOKEN = "woken"  # 200: the job re-checks with the provider now
+    IGNORED = "ignored"  # 200: a duplicate or late callback; nothing to do
+    NOT_FOUND = "not_found"  # 404: unknown secret or provider
+    BAD_REQUEST = "bad_request"  # 400: unreadable body, or another task's id
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """Knobs besides ``Settings`` (tests shrink the timings)."""
+
+    runner: RunnerConfig | None = None
+    image_root: Path | None = None
+    stop_timeout: float = STOP_TIMEOUT
+
+
+class JobEngine:
+    """Creates, schedules, runs and resumes jobs."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        providers: Sequence[Provider],
+        http: httpx.AsyncClient,
+        settings: Settings,
+        clock: Clock = utc_now,
+        deliverer: Deliverer | None = None,
+        events: EventSink | None = None,
+        metrics: EngineMetrics | None = None,
+        options: EngineOptions | None = None,
+        sleep: Sleep = asyncio.sleep,
+        waiter: TaskWaiter | None = None,
+        downloader: Downloader | None = None,
+    ) -> None:
+        options = options or EngineOptions()
+        self.settings = settings
+        self.metrics = metrics or EngineMetrics()
+        self.quota = QuotaService(db, default_daily_quota=settings.default_daily_quota, clock=clock)
+        self._db = db
+        self._providers = list(providers)
+        self._clock = clock
+        self._events: EventSink = events or NullSink()
+        self._ledger = JobLedger(db, self.quota, clock)
+        self._store = ImageStore(options.image_root or db.path.parent / "images")
+        self._scheduler = Scheduler(
+            max_per_user=settings.max_jobs_per_user, provider_limit=settings.provider_concurrency
+        )
+        self._stop_timeout = options.stop_timeout
+        config = options.runner or RunnerConfig(
+            deadline=settings.job_deadline_seconds, public_url=settings.public_url
+        )
+        self._runner = JobRunner(
+            ledger=self._ledger,
+            providers=self._providers,
+            store=self._store,
+            deliverer=deliverer or NullDeliverer(),
+            notify=self._notify,
+            metrics=self.metrics,
+            http=http,
+            clock=clock,
+            slots=self,
+            config=config,
+            sleep=sleep,
+            waiter=waiter,
+            downloader=downloader,
+        )
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._wakes: dict[str, asyncio.Event] = {}
+        self._positions: dict[str, int] = {}
+        self._waiting_jobs: dict[str, Job] = {}
+        self._changed = asyncio.Event()
+        self._slot_freed = asyncio.Event()
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        """Resume every unfinished job from the ledger, then start taking new ones."""
+        if self._dispatcher is not None:
+            raise RuntimeError("engine already started")
+        self._stopping = False
+        for job in await self._ledger.unfinished():
+            await self._resume(job)
+        self._dispatcher = asyncio.create_task(self._dispatch_loop(), name="job-dispatcher")
+        self._kick()
+        await self.refresh_metrics()
+
+    async def _resume(self, job: Job) -> None:
+        log.info("job %s: resuming from %s", job.id, job.state)
+        if job.state is JobState.QUEUED:
+            try:
+                provider = self._first_provider(job.request, exclude=job.tried_providers)
+            except RequestValidationError as exc:
+                await self._runner.fail(job.id, "no_provider", exc.user_message)
+                return
+            self._enqueue(job, provider.name)
+            return
+        self._scheduler.occupy(job.id, job.user_id, job.provider if job.state.at_provider else None)
+        self._spawn(job)
+
+    async def stop(self) -> None:
+        """Take no new jobs and stop every worker; unfinished jobs stay in the ledger."""
+        self._stopping = True
+        tasks = list(self._tasks.values())
+        if self._dispatcher is not None:
+            tasks.append(self._dispatcher)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=self._stop_timeout)
+            for task in pending:
+                log.warning("%s did not stop within %.0f s", task.get_name(), self._stop_timeout)
+        self._dispatcher = None
+
+    @property
+    def running(self) -> bool:
+        """True between ``start()`` and ``stop()``."""
+        return self._dispatcher is not None and not self._stopping
+
+    # ----------------------------------------------------------------- public API
+
+    async def create_job(self, spec: JobSpec) -> Job:
+        """Validate, admit, reserve and queue a job; raises and changes nothing on refusal.
+
+        Errors: ``RequestValidationError`` (no provider can serve it, or too many images),
+        ``BlockedPromptError``, ``BlockedUserError`` (a ``PermissionDeniedError``),
+        ``GuildBudgetExceededError``/``QuotaExceededError``, ``ShuttingDownError``.
+        """
+        if self._stopping:
+            raise ShuttingDownError()
+        request = spec.request
+        limit = self.settings.max_images_per_job
+        if not 1 <= request.count <= limit:
+            raise RequestValidationError("count", f"must be between 1 and {limit}.")
+        provider = self._first_provider(request)
+        job = await self._ledger.create(spec, request)
+        if self._stopping:  # stop() began while we were writing: the next start runs it
+            raise ShuttingDownError()
+        log.info("job %s: queued for %s (%d images)", job.id, provider.name, request.count)
+        self._enqueue(job, provider.name)
+        position = self._scheduler.position(job.id) or 1
+        self._positions[job.id] = position
+        await self._notify(JobQueued(job, position))
+        self._kick()
+        return job
+
+    async def get_job(self, job_id: str) -> Job | None:
+        """The job, or None."""
+        return await self._ledger.get(job_id)
+
+    async def get_job_for_user(self, job_id: str, user_id: int) -> Job:
+        """The member's own job; ``JobNotFoundError`` for a missing job or someone else's."""
+        job = await self._ledger.get(job_id.strip().lower())
+        if job is None or job.user_id != user_id:
+            raise JobNotFoundError()
+        return job
+
+    async def recent_jobs(self, guild_id: int, user_id: int, limit: int = 5) -> list[Job]:
+        """The member's latest jobs in the guild, newest first (for autocomplete)."""
+        return await self._ledger.recent(guild_id, user_id, limit)
+
+    async def quota_status(
+        self, guild_id: int, user_id: int, role_ids: Sequence[int]
+    ) -> QuotaStatus:
+        """Allowance, use, remaining, bonus, reset time and block flag of the member today."""
+        return await self.quota.status(guild_id, user_id, role_ids)
+
+    async def cancel_job(self, job_id: str, by_user_id: int, *, is_moderator: bool) -> Job:
+        """Cancel a job still waiting in the queue and refund it in full.
+
+        ``JobNotFoundError`` when missing (or not the caller's, for non-moderators);
+        ``PermissionDeniedError`` once it has started (a provider may already be working).
+        """
+        job = await self._ledger.get(job_id)
+        if job is None or (job.user_id != by_user_id and not is_moderator):
+            raise JobNotFoundError()
+        if job.state is not JobState.QUEUED or job.id in self._tasks:
+            raise PermissionDeniedError("That job has already started and can't be cancelled.")
+        self._scheduler.remove(job.id)
+        self._waiting_jobs.pop(job.id, None)
+        self._positions.pop(job.id, None)
+        try:
+            ending = await self._ledger.finish(job.id, JobState.CANCELLED)
+        except IllegalTransitionError:
+            raise PermissionDeniedError(
+                "That job has already started and can't be cancelled."
+            ) from None
+        await self._store.discard(job.id)
+        log.info("job %s: cancelled by %s", job.id, by_user_id)
+        await self._notify(JobCancelled(ending.job, by_user_id, ending.settlement.refunded))
+        self._kick()
+        return ending.job
+
+    def queue_position(self, job_id: str) -> int | None:
+        """The job's place in line (1 = next), or None when it isn't waiting."""
+        return self._scheduler.position(job_id)
+
+    async def record_messages(
+        self,
+        job_id: str,
+        *,
+        card_message_id: int | None = None,
+        result_message_ids: Sequence[int] = (),
+    ) -> None:
+        """Remember the Discord messages the job posted (its card, extra result messages)."""
+        if not await self._ledger.record_messages(job_id, card_message_id, result_message_ids):
+            raise JobNotFoundError()
+
+    async def handle_callback(
+        self, provider_name: str, secret: str, body: bytes
+    ) -> CallbackOutcome:
+        """A provider's callback: only wakes the job, which then asks the provider itself."""
+        key = callback_key(secret)
+        job = await self._ledger.by_callback_key(key)
+        if (
+            job is None
+            or job.callback_key is None
+            or not hmac.compare_digest(job.callback_key, key)
+        ):
+            return CallbackOutcome.NOT_FOUND
+        provider = next((p for p in self._providers if p.name == provider_name), None)
+        if provider is None or job.provider != provider_name:
+            return CallbackOutcome.NOT_FOUND
+        try:
+            hint = provider.parse_callback(body)
+        except Exception:  # any unreadable body, whatever the adapter raised
+            log.info("job %s: unreadable callback from %s", job.id, provider_name)
+            return CallbackOutcome.BAD_REQUEST
+        if job.task_id is not None and hint.task_id != job.task_id:
+            log.info("job %s: callback for another task id", job.id)
+            return CallbackOutcome.BAD_REQUEST
+        if not job.state.at_provider:
+            return CallbackOutcome.IGNORED
+        wake = self._wakes.get(job.id)
+        if wake is None:
+            return CallbackOutcome.IGNORED  # not running here yet; it polls when resumed
+        log.debug("job %s: woken by a callback", job.id)
+        wake.set()
+        return CallbackOutcome.WOKEN
+
+    async def refresh_metrics(self) -> None:
+        """Refresh the jobs-by-state gauge from the ledger (called before each scrape)."""
+        self.metrics.set_job_counts(await self._ledger.count_by_state())
+
+    # ----------------------------------------------------------------- scheduling
+
+    def _first_provider(self, request: GenerationRequest, exclude: Sequence[str] = ()) -> Provider:
+        first_error: RequestValidationError | None = None
+        for provider in self._providers:
+            if provider.name in exclude:
+                continue
+            try:
+                provider.validate(request)
+            except RequestValidationError as exc:
+                first_error = first_error or exc
+                continue
+            except NotImplementedError:
+                continue
+            return provider
+        raise first_error or RequestValidationError(
+            "model", "no configured provider can generate this request."
+        )
+
+    def _enqueue(self, job: Job, provider: str) -> None:
+        self._scheduler.enqueue(job.id, job.user_id, provider)
+        self._waiting_jobs[job.id] = job
+
+    def _kick(self) -> None:
+        self._changed.set()
+
+    async def _dispatch_loop(self) -> None:
+        while True:
+            await self._changed.wait()
+            self._changed.clear()
+            if self._stopping:
+                return
+            while (dispatch := self._scheduler.next_ready()) is not None:
+                job = self._waiting_jobs.pop(dispatch.job_id)
+                self._positions.pop(dispatch.job_id, None)
+                self._spawn(job)
+            await self._announce_positions()
+
+    async def _announce_positions(self) -> None:
+        positions = self._scheduler.positions()
+        for job_id, position in positions.items():
+            if self._positions.get(job_id) != position:
+                self._positions[job_id] = position
+                await self._notify(JobPositionChanged(self._waiting_jobs[job_id], position))
+
+    def _spawn(self, job: Job) -> None:
+        wake = self._wakes.setdefault(job.id, asyncio.Event())
+        task = asyncio.create_task(self._work(job, wake), name=f"job-{job.id}")
+        self._tasks[job.id] = task
+
+    async def _work(self, job: Job, wake: asyncio.Event) -> None:
+        try:
+            await self._runner.run(job, wake)
+        except asyncio.CancelledError:
+            log.info("job %s: worker stopped in %s; resumes at next start", job.id, job.state)
+            raise
+        except Exception:
+            log.exception("job %s: worker crashed", job.id)
+            with contextlib.suppress(Exception):
+                await self._runner.fail(job.id, "internal", "Something went wrong on our side.")
+        finally:
+            self._tasks.pop(job.id, None)
+            self._wakes.pop(job.id, None)
+            self._scheduler.release(job.id)
+            self._slot_freed.set()
+            self._kick()
+
+    # ProviderSlots, for failover inside a running job
+    async def acquire(self, job_id: str, provider: str) -> None:
+        """Move the job's provider slot to ``provider``, waiting while it is full."""
+        while not self._scheduler.try_switch_provider(job_id, provider):
+            self._slot_freed.clear()
+            await self._slot_freed.wait()
+
+    def release_provider(self, job_id: str) -> None:
+        """The job is done with its provider (delivering)."""
+        self._scheduler.release_provider(job_id)
+        self._slot_freed.set()
+        self._kick()
+
+    async def _notify(self, event: JobEvent) -> None:
+        try:
+            await self._events.on_event(event)
+        except Exception:
+            log.exception("job %s: event sink failed on %s", event.job.id, type(event).__name__)

@@ -1,0 +1,408 @@
+"""One job from wherever it stands to a final state: submit (failing over), wait, collect, deliver.
+
+Every step is recorded in the ledger before the next begins, so a restart resumes from the
+last recorded step: ``queued`` is submitted; ``submitted``/``running`` is polled again (or
+resubmitted when there is no task to poll: a synchronous provider's answer dies with the
+process); ``delivering`` posts the stored images not yet recorded as posted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import httpx
+
+from bot.downloads import DEFAULT_MAX_BYTES, download_images
+from bot.errors import (
+    ImageError,
+    ProviderError,
+    ProviderTimeoutError,
+    ProviderUnavailableError,
+    RateLimitedError,
+    RequestValidationError,
+    SeedreamError,
+)
+from bot.jobs.delivery import Deliverer, DeliveryError
+from bot.jobs.events import JobDelivered, JobEvent, JobFailed, JobRunning
+from bot.jobs.ids import new_callback_secret
+from bot.jobs.ledger import JobLedger
+from bot.jobs.models import Job, JobImage
+from bot.jobs.states import IllegalTransitionError, JobState
+from bot.jobs.storage import ImageStore
+from bot.metrics import EngineMetrics
+from bot.models import GenerationRequest, ResultImage, TaskState, TaskStatus
+from bot.providers.base import Provider
+from bot.providers.http import failure_error
+from bot.quota import Clock
+from bot.waiting import OnUpdate, PollSchedule, Sleep, wait_for_task
+
+log = logging.getLogger(__name__)
+
+Notify = Callable[[JobEvent], Awaitable[None]]
+
+
+class TaskWaiter(Protocol):
+    """``bot.waiting.wait_for_task``'s shape."""
+
+    async def __call__(
+        self,
+        provider: Provider,
+        task_id: str,
+        *,
+        wake: asyncio.Event | None = ...,
+        deadline: float = ...,
+        on_update: OnUpdate | None = ...,
+        schedule: PollSchedule = ...,
+        sleep: Sleep = ...,
+    ) -> TaskStatus: ...
+
+
+class Downloader(Protocol):
+    """``bot.downloads.download_images``'s shape."""
+
+    async def __call__(
+        self, client: httpx.AsyncClient, images: Sequence[ResultImage], *, max_bytes: int = ...
+    ) -> list[bytes]: ...
+
+
+class ProviderSlots(Protocol):
+    """The engine's per-provider concurrency limit, as a job switching provider sees it."""
+
+    async def acquire(self, job_id: str, provider: str) -> None:
+        """Hold a slot of ``provider`` for the job (waits while the provider is full)."""
+
+    def release_provider(self, job_id: str) -> None:
+        """The job no longer needs a provider slot."""
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    """Timings and limits; tests shrink them so nothing really sleeps."""
+
+    deadline: float = 900.0
+    public_url: str | None = None
+    poll_schedule: PollSchedule = field(default_factory=PollSchedule)
+    #: extra submit attempts on one provider after a 429 before failing over
+    rate_limit_retries: int = 2
+    retry_backoff: float = 2.0
+    max_retry_wait: float = 30.0
+    delivery_attempts: int = 3
+    delivery_backoff: float = 2.0
+    max_image_bytes: int = DEFAULT_MAX_BYTES
+
+
+class JobGoneError(Exception):
+    """The job left the state this worker expected (cancelled or finished elsewhere)."""
+
+
+def error_code(error: BaseException) -> str:
+    """``ProviderTimeoutError`` → ``provider_timeout``: a stable, non-secret code."""
+    name = type(error).__name__.removesuffix("Error") or "error"
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+class JobRunner:
+    """Drives single jobs; the engine decides when (scheduling) and owns the tasks."""
+
+    def __init__(
+        self,
+        *,
+        ledger: JobLedger,
+        providers: Sequence[Provider],
+        store: ImageStore,
+        deliverer: Deliverer,
+        notify: Notify,
+        metrics: EngineMetrics,
+        http: httpx.AsyncClient,
+        clock: Clock,
+        slots: ProviderSlots,
+        config: RunnerConfig,
+        sleep: Sleep = asyncio.sleep,
+        waiter: TaskWaiter | None = None,
+        downloader: Downloader | None = None,
+    ) -> None:
+        self._ledger = ledger
+        self._providers = list(providers)
+        self._store = store
+        self._deliverer = deliverer
+        self._notify = notify
+        self._metrics = metrics
+        self._http = http
+        self._clock = clock
+        self._slots = slots
+        self._config = config
+        self._sleep = sleep
+        self._waiter: TaskWaiter = waiter or wait_for_task
+        self._downloader: Downloader = downloader or download_images
+
+    async def run(self, job: Job, wake: asyncio.Event) -> None:
+        """Take the job to a final state; provider and image errors fail it with a refund."""
+        try:
+            await self._run(job, wake)
+        except JobGoneError:
+            log.info("job %s: left the expected state; worker stops", job.id)
+        except IllegalTransitionError as exc:
+            log.info("job %s: %s; worker stops", job.id, exc)
+        except SeedreamError as exc:
+            log.warning("job %s: failed: %s (%s)", job.id, error_code(exc), exc.user_message)
+            await self.fail(job.id, error_code(exc), exc.user_message)
+
+    async def _run(self, job: Job, wake: asyncio.Event) -> None:
+        status: TaskStatus | None = None
+        if job.state is JobState.QUEUED or (job.state.at_provider and self._must_resubmit(job)):
+            job, status = await self._submit(job)
+        while job.state.at_provider:
+            result = await self._wait(job, wake, status)
+            status = None
+            if result.state is TaskState.FAILED:
+                error = failure_error(
+                    result,
+                    provider=self._provider(job).name,
+                    display=self._provider(job).display_name,
+                )
+                retryable = result.error is not None and result.error.retryable
+                if (error.failover or retryable) and self._candidates(job, skip_current=True):
+                    self._metrics.provider_error(self._provider(job).name, error)
+                    log.warning("job %s: task failed at %s; failing over", job.id, job.provider)
+                    job = await self._abandon_attempt(job)
+                    job, status = await self._submit(job)
+                    continue
+                raise error
+            job = await self._collect(job, result)
+        if job.state is JobState.DELIVERING:
+            await self._deliver(job)
+
+    def _provider(self, job: Job) -> Provider:
+        for provider in self._providers:
+            if provider.name == job.provider:
+                return provider
+        raise ProviderUnavailableError(
+            "The provider this job was sent to is no longer configured.", provider=job.provider
+        )
+
+    def _must_resubmit(self, job: Job) -> bool:
+        # no task id: the process died mid-submit; synchronous: the answer died with it
+        return job.task_id is None or self._provider(job).capabilities.synchronous
+
+    def _candidates(self, job: Job, *, skip_current: bool = False) -> list[Provider]:
+        found = []
+        for provider in self._providers:
+            if provider.name in job.tried_providers:
+                continue
+            if skip_current and provider.name == job.provider:
+                continue
+            try:
+                provider.validate(job.request)
+            except (RequestValidationError, NotImplementedError):
+                continue
+            found.append(provider)
+        return found
+
+    async def _abandon_attempt(self, job: Job) -> Job:
+        tried = (*job.tried_providers, job.provider or "")
+        if not await self._ledger.update(job.id, {job.state}, tried_providers=tried, task_id=None):
+            raise JobGoneError
+        return await self._ledger.require(job.id)
+
+    async def _submit(self, job: Job) -> tuple[Job, TaskStatus]:
+        last_error: ProviderError | None = None
+        for provider in self._candidates(job):
+            request = provider.validate(job.request)
+            await self._slots.acquire(job.id, provider.name)
+            secret, key = new_callback_secret()
+            if not await self._ledger.update(
+                job.id, {job.state}, provider=provider.name, task_id=None, callback_key=key
+            ):
+                raise JobGoneError
+            callback_url = None
+            if self._config.public_url and provider.capabilities.callbacks:
+                callback_url = f"{self._config.public_url}/callbacks/{provider.name}/{secret}"
+            try:
+                status = await self._submit_to(provider, request, callback_url, job.id)
+            except ProviderError as exc:
+                if not exc.failover:
+                    raise
+                log.warning(
+                    "job %s: %s refused the submit (%s); failing over",
+                    job.id,
+                    provider.name,
+                    error_code(exc),
+                )
+                last_error = exc
+                job = await self._abandon_attempt(dataclasses.replace(job, provider=provider.name))
+                continue
+            job = await self._ledger.transition(
+                job.id,
+                JobState.SUBMITTED,
+                task_id=status.task_id,
+                submitted_at=self._clock(),
+                progress=status.progress,
+            )
+            log.info("job %s: submitted to %s", job.id, provider.name)
+            await self._notify(JobRunning(job, status.progress))
+            return job, status
+        raise last_error or ProviderUnavailableError(
+            "No configured provider can take this request right now."
+        )
+
+    async def _submit_to(
+        self, provider: Provider, request: GenerationRequest, callback_url: str | None, job_id: str
+    ) -> TaskStatus:
+        loop = asyncio.get_running_loop()
+        for attempt in range(self._config.rate_limit_retries + 1):
+            started = loop.time()
+            try:
+                status = await provider.submit(request, callback_url=callback_url)
+            except ProviderError as exc:
+                self._metrics.provider_error(provider.name, exc)
+                if (
+                    not isinstance(exc, RateLimitedError)
+                    or attempt >= self._config.rate_limit_retries
+                ):
+                    raise
+                pause = min(
+                    exc.retry_after or self._config.retry_backoff * 2**attempt,
+                    self._config.max_retry_wait,
+                )
+                log.info("job %s: %s rate limited; retry in %.1f s", job_id, provider.name, pause)
+                await self._sleep(pause)
+                continue
+            self._metrics.observe_latency(provider.name, "submit", loop.time() - started)
+            return status
+        raise AssertionError("unreachable")
+
+    async def _wait(self, job: Job, wake: asyncio.Event, status: TaskStatus | None) -> TaskStatus:
+        provider = self._provider(job)
+        if status is not None and status.state.finished:
+            return status
+        assert job.task_id is not None
+        assert job.submitted_at is not None
+        task_id = job.task_id
+        current = job
+
+        async def on_update(update: TaskStatus) -> None:
+            nonlocal current
+            if update.state is TaskState.RUNNING and current.state is JobState.SUBMITTED:
+                current = await self._ledger.transition(
+                    job.id, JobState.RUNNING, progress=update.progress
+                )
+            elif update.state.finished or update.progress == current.progress:
+                return
+            elif await self._ledger.update(job.id, {current.state}, progress=update.progress):
+                current = dataclasses.replace(current, progress=update.progress)
+            await self._notify(JobRunning(current, update.progress))
+
+        remaining = self._config.deadline - (self._clock() - job.submitted_at).total_seconds()
+        if remaining <= 0:
+            # resumed past the deadline: one last look before giving up
+            result = await provider.status(task_id)
+            if not result.state.finished:
+                raise ProviderTimeoutError(provider=provider.name)
+        else:
+            result = await self._waiter(
+                provider,
+                task_id,
+                wake=wake,
+                deadline=remaining,
+                on_update=on_update,
+                schedule=self._config.poll_schedule,
+                sleep=self._sleep,
+            )
+        elapsed = (self._clock() - job.submitted_at).total_seconds()
+        self._metrics.observe_latency(provider.name, "result", elapsed)
+        return result
+
+    async def _collect(self, job: Job, result: TaskStatus) -> Job:
+        blobs = await self._downloader(
+            self._http, result.images, max_bytes=self._config.max_image_bytes
+        )
+        # never deliver (or charge) more than was reserved
+        blobs = blobs[: job.cost_reserved]
+        same = len(blobs) == len(result.images)
+        images: list[JobImage] = []
+        for index, data in enumerate(blobs):
+            url = result.images[index].url if same else None
+            saved = await self._store.save(job.id, index, data, url)
+            if saved is not None:
+                images.append(saved)
+        if not images:
+            raise ImageError()
+        job = await self._ledger.start_delivering(job.id, images, progress=100)
+        self._slots.release_provider(job.id)
+        log.info("job %s: %d of %d images stored", job.id, len(images), job.cost_reserved)
+        return job
+
+    async def _deliver(self, job: Job) -> None:
+        job_id = job.id
+
+        async def posted(message_id: int, indexes: Sequence[int]) -> None:
+            # shielded: once Discord has the message, the record must land
+            await asyncio.shield(self._ledger.mark_delivered(job_id, list(indexes), message_id))
+
+        failures = 0
+        while True:
+            pending = [image for image in job.images if not image.delivered]
+            loaded = [await self._store.load(job.id, image) for image in pending]
+            stored = [image for image in loaded if image is not None]
+            if not stored:
+                break
+
+            try:
+                message_ids = await self._deliverer.deliver(job, stored, posted)
+            except DeliveryError as exc:
+                failures += 1
+                if exc.retryable and failures < self._config.delivery_attempts:
+                    log.warning("job %s: delivery failed (%s); retrying", job.id, exc.user_message)
+                    await self._sleep(self._config.delivery_backoff * 2 ** (failures - 1))
+                    job = await self._ledger.require(job.id)
+                    continue
+                log.warning("job %s: delivery failed: %s", job.id, exc.user_message)
+                await self.fail(job.id, "delivery", exc.user_message)
+                return
+            job = await self._ledger.require(job.id)
+            done = {image.index for image in job.images if image.delivered}
+            unreported = [image.index for image in stored if image.index not in done]
+            if unreported:
+                last = message_ids[-1] if message_ids else None
+                await self._ledger.mark_delivered(job.id, unreported, last)
+            break
+        job = await self._ledger.require(job.id)
+        if not any(image.delivered for image in job.images):
+            await self.fail(job.id, "images_lost", "The generated images were lost before posting.")
+            return
+        ending = await self._ledger.finish(job.id, JobState.DONE)
+        await self._store.discard(job.id)
+        self._metrics.charged(ending.job.provider, ending.settlement.charged)
+        log.info(
+            "job %s: delivered; charged %d, refunded %d",
+            job.id,
+            ending.settlement.charged,
+            ending.settlement.refunded,
+        )
+        await self._notify(
+            JobDelivered(
+                ending.job,
+                images=ending.job.images,
+                message_ids=ending.job.result_message_ids,
+                charged=ending.settlement.charged,
+                refunded=ending.settlement.refunded,
+            )
+        )
+
+    async def fail(self, job_id: str, code: str, reason: str) -> None:
+        """End the job as failed, charging only images already posted; no-op if it ended."""
+        try:
+            ending = await self._ledger.finish(
+                job_id, JobState.FAILED, error_code=code, error_message=reason
+            )
+        except IllegalTransitionError:
+            return
+        await self._store.discard(job_id)
+        self._metrics.charged(ending.job.provider, ending.settlement.charged)
+        await self._notify(JobFailed(ending.job, code, reason, ending.settlement.refunded))

@@ -1,0 +1,147 @@
+"""A bot "process" for tests: a real SQLite file, an engine, fake providers, fast polling."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bot.config import Settings
+from bot.db.connection import Database
+from bot.jobs.engine import EngineOptions, JobEngine
+from bot.jobs.models import Job, JobKind, JobOrigin, JobSpec
+from bot.jobs.runner import RunnerConfig
+from bot.models import GenerationRequest
+from bot.providers.base import Provider
+from bot.waiting import PollSchedule
+from tests.jobs.support import FakeClock, RecordingDeliverer, RecordingSink, request
+
+FAST = PollSchedule(first=0.001, interval=0.001, growth=1.0, max_interval=0.001)
+
+
+def settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_path": tmp_path / "bot.sqlite3",
+        "default_daily_quota": 10,
+        "max_jobs_per_user": 2,
+        "provider_concurrency": 8,
+        "job_deadline_seconds": 30.0,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+async def wait_until(predicate: Callable[[], Any], timeout: float = 5.0) -> None:
+    """Poll ``predicate`` (sync or async) until truthy."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return
+        if loop.time() > end:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.002)
+
+
+@dataclass
+class Harness:
+    """One bot "process": a DB connection and an engine on the shared file."""
+
+    tmp_path: Path
+    providers: list[Provider]
+    clock: FakeClock = field(default_factory=FakeClock)
+    sink: RecordingSink = field(default_factory=RecordingSink)
+    deliverer: RecordingDeliverer = field(default_factory=RecordingDeliverer)
+    settings_overrides: dict[str, Any] = field(default_factory=dict)
+    runner: RunnerConfig | None = None
+    downloader: Any = None
+    db: Database | None = None
+    engine: JobEngine | None = None
+    http: httpx.AsyncClient = field(default_factory=httpx.AsyncClient)
+
+    async def open(self, *, start: bool = True) -> JobEngine:
+        self.db = await Database.open(self.tmp_path / "bot.sqlite3")
+        conf = settings(self.tmp_path, **self.settings_overrides)
+        runner = self.runner or RunnerConfig(
+            deadline=conf.job_deadline_seconds,
+            public_url=conf.public_url,
+            poll_schedule=FAST,
+            retry_backoff=0.001,
+            delivery_backoff=0.001,
+        )
+        self.engine = JobEngine(
+            db=self.db,
+            providers=self.providers,
+            http=self.http,
+            settings=conf,
+            clock=self.clock,
+            deliverer=self.deliverer,
+            events=self.sink,
+            options=EngineOptions(runner=runner, stop_timeout=2.0),
+            downloader=self.downloader,
+        )
+        if start:
+            await self.engine.start()
+        return self.engine
+
+    async def close(self) -> None:
+        if self.engine is not None:
+            await self.engine.stop()
+        if self.db is not None:
+            await self.db.close()
+        self.engine = None
+        self.db = None
+
+    async def restart(self, **changes: Any) -> JobEngine:
+        """Stop this process and start a fresh one on the same file."""
+        await self.close()
+        for name, value in changes.items():
+            setattr(self, name, value)
+        return await self.open()
+
+    async def create(
+        self,
+        req: GenerationRequest | None = None,
+        *,
+        user: int = 7,
+        guild: int = 1,
+        roles: Sequence[int] = (),
+    ) -> Job:
+        assert self.engine is not None
+        return await self.engine.create_job(
+            JobSpec(
+                guild_id=guild,
+                channel_id=55,
+                user_id=user,
+                role_ids=roles,
+                kind=JobKind.IMAGINE,
+                origin=JobOrigin.SLASH,
+                request=req or request(),
+            )
+        )
+
+    async def job(self, job_id: str) -> Job:
+        assert self.engine is not None
+        job = await self.engine.get_job(job_id)
+        assert job is not None
+        return job
+
+    async def final(self, job_id: str, timeout: float = 5.0) -> Job:
+        async def done() -> bool:
+            return (await self.job(job_id)).state.finished
+
+        await wait_until(done, timeout)
+        return await self.job(job_id)
+
+    async def state_is(self, job_id: str, state: Any, timeout: float = 5.0) -> None:
+        async def reached() -> bool:
+            return (await self.job(job_id)).state is state
+
+        await wait_until(reached, timeout)
