@@ -49,7 +49,7 @@ class SeedreamBot(commands.AutoShardedBot):
     """The bot. AutoShardedBot because it discovers the gateway through ``GET /gateway/bot``,
     which honours ``DISCORD_API_BASE``; a plain Bot connects to Discord's gateway directly."""
 
-    def __init__(self, settings: Settings, services: Services) -> None:
+    def __init__(self, settings: Settings, services: Services, **options: Any) -> None:
         from bot.tree import SeedreamTree
 
         super().__init__(
@@ -59,6 +59,7 @@ class SeedreamBot(commands.AutoShardedBot):
             tree_cls=SeedreamTree,
             allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
             shard_count=1,
+            **options,
         )
         self.settings = settings
         self.services = services
@@ -66,7 +67,7 @@ class SeedreamBot(commands.AutoShardedBot):
 
     async def setup_hook(self) -> None:
         """Start the engine (resuming jobs), load the extensions, sync commands if changed."""
-        delivery = DiscordDelivery(self, record_card=self._record_card)
+        delivery = DiscordDelivery(self, self._record_card, self.services.providers)
         engine = await self.services.start(
             deliverer=delivery, events=delivery, discord_connected=lambda: self.discord_connected
         )

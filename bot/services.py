@@ -12,7 +12,7 @@ from bot.config import Settings
 from bot.db.connection import Database
 from bot.db.state_repo import StateRepo
 from bot.jobs.delivery import Deliverer
-from bot.jobs.engine import JobEngine
+from bot.jobs.engine import EngineOptions, JobEngine
 from bot.jobs.events import EventSink
 from bot.moderation import ModerationService
 from bot.providers.base import Provider, ProviderConfig
@@ -33,6 +33,8 @@ class Services:
     db: Database
     engine: JobEngine | None = None
     web: WebServer | None = None
+    #: timings for the engine (tests and benchmarks shrink them)
+    engine_options: EngineOptions | None = None
     _closed: bool = field(default=False, repr=False)
 
     @classmethod
@@ -62,6 +64,7 @@ class Services:
             settings=self.settings,
             deliverer=deliverer,
             events=events,
+            options=self.engine_options,
         )
         await engine.start()
         self.engine = engine

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 
-from bot.errors import SeedreamError
+from bot.errors import QuotaExceededError, SeedreamError
+from bot.quota import format_reset
 
 if TYPE_CHECKING:
     from bot.app import SeedreamBot
@@ -45,6 +46,11 @@ def user_message_for(error: BaseException) -> str | None:
     original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
     if not isinstance(original, SeedreamError) and isinstance(original.__cause__, SeedreamError):
         original = original.__cause__
+    if isinstance(original, QuotaExceededError) and original.reset_at is not None:
+        # Discord renders the reset time in each reader's own time zone.
+        reset = original.reset_at
+        local = f"{discord.utils.format_dt(reset, 't')} ({discord.utils.format_dt(reset, 'R')})"
+        return original.user_message.replace(format_reset(reset), local)
     if isinstance(original, SeedreamError):
         return original.user_message
     if isinstance(error, app_commands.TransformerError):

@@ -45,7 +45,11 @@ def test_known_secrets_are_redacted_even_at_debug(fmt: str) -> None:
     assert REDACTED in output
     if fmt == "json":
         lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
-        assert [line["logger"] for line in lines] == ["discord.http", "discord.http", "bot.providers"]
+        assert [line["logger"] for line in lines] == [
+            "discord.http",
+            "discord.http",
+            "bot.providers",
+        ]
         assert "RuntimeError" in lines[-1]["exception"]
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import discord
 
+from bot.errors import SeedreamError
 from bot.images import FittedImage, batch_for_messages, fit_images_async, refit_smaller_async
 from bot.jobs.delivery import DeliveryError, PostedCallback
 from bot.jobs.events import (
@@ -28,6 +29,7 @@ from bot.jobs.events import (
     JobRunning,
 )
 from bot.jobs.models import Job, StoredImage
+from bot.providers.base import Provider
 from bot.ui import render
 from bot.ui.desk import current_door
 from bot.ui.views import card_view, result_view
@@ -63,10 +65,12 @@ class DiscordDelivery:
         self,
         client: discord.Client,
         record_card: RecordCard,
+        providers: Sequence[Provider] = (),
         *,
         edit_interval: float = CARD_EDIT_INTERVAL,
     ) -> None:
         self._client = client
+        self._providers = {provider.name: provider for provider in providers}
         self._record_card = record_card
         self._edit_interval = edit_interval
         self._cards: dict[str, _Card] = {}
@@ -139,6 +143,16 @@ class DiscordDelivery:
 
     def _channel(self, job: Job) -> discord.PartialMessageable:
         return self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+
+    def _model_used(self, job: Job) -> str | None:
+        """The serving provider's id of the model (a request may leave it to the default)."""
+        provider = self._providers.get(job.provider or "")
+        if provider is None:
+            return job.request.model
+        try:
+            return provider.capabilities.model(job.request.model).id
+        except SeedreamError:
+            return job.request.model
 
     def _guild_limit(self, guild_id: int) -> int:
         guild = self._client.get_guild(guild_id)
@@ -230,7 +244,9 @@ class DiscordDelivery:
         *,
         in_card: bool,
     ) -> int:
-        embed = render.result_embed(job, group) if in_card or card.message_id is None else None
+        embed = None
+        if in_card or card.message_id is None:
+            embed = render.result_embed(job, group, model=self._model_used(job))
         for _ in range(MAX_REFITS + 1):
             files = [discord.File(io.BytesIO(f.data), filename=f.filename) for f in group]
             try:

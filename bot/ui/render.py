@@ -64,7 +64,9 @@ def card_embed(
     return embed
 
 
-def result_embed(job: Job, images: Sequence[FittedImage]) -> discord.Embed:
+def result_embed(
+    job: Job, images: Sequence[FittedImage], *, model: str | None = None
+) -> discord.Embed:
     """The result card: prompt, model, provider, size, seed, cost and job id."""
     request = job.request
     embed = discord.Embed(
@@ -73,7 +75,7 @@ def result_embed(job: Job, images: Sequence[FittedImage]) -> discord.Embed:
         colour=COLOUR_DONE,
     )
     embed.add_field(name="Requested by", value=f"<@{job.user_id}>")
-    embed.add_field(name="Model", value=request.model or "default")
+    embed.add_field(name="Model", value=model or request.model or "default")
     embed.add_field(name="Provider", value=job.provider or "?")
     embed.add_field(name="Size", value=_size_text(job, images))
     embed.add_field(name="Seed", value=str(request.seed) if request.seed is not None else "random")

@@ -1,0 +1,149 @@
+"""Run the real SeedreamBot against the fake Discord and a fake provider, in this process.
+
+The bot is built exactly as ``bot.runner`` builds it (``Services.open`` + ``SeedreamBot``);
+only the endpoints and the engine's timings differ.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from bot.app import SeedreamBot
+from bot.config import Settings
+from bot.jobs.engine import EngineOptions
+from bot.jobs.runner import RunnerConfig
+from bot.services import Services
+from bot.waiting import PollSchedule
+from tests.fakes.discord_api import FakeDiscord
+from tests.fakes.discord_fixtures import start_bot
+from tests.fakes.discord_models import StoredMessage
+from tests.providers.fakes import FakeProvider
+
+FAST_POLLS = PollSchedule(first=0.02, interval=0.02, growth=1.0, max_interval=0.02)
+JOB_ID = re.compile(r"`([a-z2-7]{8})`")
+
+
+def fast_engine() -> EngineOptions:
+    """Engine timings for tests: quick polls, short back-offs, a 20 s deadline."""
+    return EngineOptions(
+        runner=RunnerConfig(
+            deadline=20.0,
+            poll_schedule=FAST_POLLS,
+            retry_backoff=0.05,
+            max_retry_wait=0.2,
+            delivery_backoff=0.05,
+        ),
+        stop_timeout=2.0,
+    )
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    """Settings for one test bot, nothing read from a .env file."""
+    values: dict[str, Any] = {
+        "discord_token": SecretStr("fake-token"),
+        "database_path": tmp_path / "bot.sqlite3",
+        "http_host": "127.0.0.1",
+        "http_port": 0,
+        "providers": None,
+        "public_url": None,
+        "dev_guild_id": None,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+@dataclass
+class World:
+    """The fakes, the settings, and the running bot."""
+
+    discord: FakeDiscord
+    provider: FakeProvider
+    settings: Settings
+    bot: SeedreamBot | None = None
+    started: list[SeedreamBot] = field(default_factory=list)
+
+    @contextlib.asynccontextmanager
+    async def running(self, **settings_overrides: Any) -> AsyncIterator[SeedreamBot]:
+        """Start the bot (a fresh process's worth of objects); stop it cleanly on exit."""
+        settings = self.settings.model_copy(update=settings_overrides)
+        services = await Services.open(settings, [self.provider.config()])
+        services.engine_options = fast_engine()
+        bot = SeedreamBot(settings, services, guild_ready_timeout=0.1)
+        try:
+            async with start_bot(bot, self.discord):
+                self.bot = bot
+                try:
+                    yield bot
+                finally:
+                    await services.stop_taking_jobs()
+        finally:
+            self.bot = None
+            await services.close()
+
+    def channel_messages(self) -> list[StoredMessage]:
+        """The bot's public messages in #general, oldest first."""
+        return [
+            m
+            for m in self.discord.messages(self.discord.channel)
+            if m.author.id == self.discord.bot_user.id and not m.ephemeral
+        ]
+
+    def card(self, job_id: str) -> StoredMessage | None:
+        """The job's card (or result) message in the channel."""
+        for message in self.channel_messages():
+            for embed in message.embeds:
+                if (embed.get("footer") or {}).get("text", "").endswith(job_id):
+                    return message
+        return None
+
+    async def result(self, job_id: str, timeout: float = 10.0) -> StoredMessage:
+        """Wait until the job's card carries its images."""
+
+        def delivered() -> StoredMessage | None:
+            card = self.card(job_id)
+            return card if card is not None and card.attachments else None
+
+        return await self.discord.wait_for(delivered, timeout)
+
+    async def wait(self, predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+        """Wait for any condition on the fakes."""
+        return await self.discord.wait_for(predicate, timeout)
+
+
+def job_id_in(text: str | None) -> str:
+    """The job id quoted in a bot answer."""
+    match = JOB_ID.search(text or "")
+    assert match is not None, f"no job id in {text!r}"
+    return match.group(1)
+
+
+def text_input_ids(modal: dict[str, Any]) -> list[str]:
+    """The custom ids of a modal's text inputs (rows or labels, depth first)."""
+    found: list[str] = []
+
+    def walk(components: list[dict[str, Any]]) -> None:
+        for component in components:
+            if component.get("type") == 4:
+                found.append(component["custom_id"])
+            walk(list(component.get("components", [])))
+            if isinstance(component.get("component"), dict):
+                walk([component["component"]])
+
+    walk(list(modal.get("components", [])))
+    return found
+
+
+async def answer_modal(world: World, opener: Any, text: str, *, user: Any = None) -> Any:
+    """Fill the only text input of the modal ``opener`` opened, and submit it."""
+    callback = await opener.response()
+    assert callback.type == 9, f"expected a modal, got callback type {callback.type}"
+    modal = callback.data
+    [input_id] = text_input_ids(modal)
+    return await world.discord.submit_modal(modal["custom_id"], {input_id: text}, user=user)

@@ -1,0 +1,145 @@
+"""/imagine and /status through the real discord.py client and the fake Discord."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import pytest
+from PIL import Image
+
+from tests.e2e.harness import World, job_id_in
+
+EPHEMERAL = 64
+
+
+async def test_imagine_posts_a_card_that_becomes_the_result(world: World) -> None:
+    async with world.running():
+        handle = await world.discord.slash("imagine", options={"prompt": "a red fox", "count": 2})
+        callback = await handle.response()
+        assert callback.type == 5  # deferred within the 3-second window
+        assert callback.ephemeral
+        answer = await handle.followup(0)
+        assert answer.ephemeral
+        job_id = job_id_in(answer.content)
+
+        result = await world.result(job_id)
+        assert len(result.attachments) == 2
+        for attachment in result.attachments:
+            image = Image.open(io.BytesIO(attachment.data))
+            image.load()
+        embed = result.embeds[0]
+        fields = {f["name"]: f["value"] for f in embed["fields"]}
+        assert "a red fox" in embed["description"]
+        assert fields["Provider"] == "poyo"
+        assert fields["Model"] == "seedream-4.5"
+        assert fields["Cost"] == "2 images"
+        custom_ids = {c.get("custom_id") for c in result.walk_components()}
+        assert {f"sd:reroll:{job_id}", f"sd:edit:{job_id}", f"sd:delete:{job_id}"} <= custom_ids
+
+        status = await world.discord.slash("status")
+        reply = await status.response()
+        assert reply.ephemeral
+        overview = {f["name"]: f["value"] for f in reply.embeds[0]["fields"]}
+        assert overview["Left today"] == "8 of 10"
+        assert job_id in overview["Recent jobs"]
+        assert "<t:" in overview["Resets"]
+
+
+async def test_status_of_one_job_and_of_someone_elses(world: World) -> None:
+    async with world.running():
+        handle = await world.discord.slash("imagine", options={"prompt": "a lighthouse"})
+        job_id = job_id_in((await handle.followup(0)).content)
+        await world.result(job_id)
+
+        mine = await world.discord.slash("status", options={"job": job_id})
+        embed = (await mine.response()).embeds[0]
+        assert embed["title"] == f"Job {job_id}"
+        fields = {f["name"]: f["value"] for f in embed["fields"]}
+        assert fields["State"] == "Done"
+        assert fields["Cost"] == "1 image"
+
+        stranger = world.discord.add_member(name="stranger")
+        theirs = await world.discord.slash("status", user=stranger, options={"job": job_id})
+        refusal = await theirs.response()
+        assert refusal.ephemeral
+        assert "No such job" in (refusal.content or "")
+
+
+async def test_status_autocomplete_offers_my_recent_jobs(world: World) -> None:
+    async with world.running():
+        handle = await world.discord.slash("imagine", options={"prompt": "a lighthouse"})
+        job_id = job_id_in((await handle.followup(0)).content)
+        auto = await world.discord.autocomplete("status", focused="job", value=job_id[:3])
+        callback = await auto.response()
+        assert callback.type == 8
+        assert [c["value"] for c in callback.data["choices"]] == [job_id]
+
+
+async def test_member_without_quota_is_refused_and_charged_nothing(world: World) -> None:
+    async with world.running(default_daily_quota=0):
+        handle = await world.discord.slash("imagine", options={"prompt": "a red fox"})
+        await handle.response()
+        refusal = await handle.followup(0)
+        assert refusal.ephemeral
+        assert "<t:" in refusal.content  # when the allowance comes back
+        assert world.provider.count("submit") == 0
+        assert world.channel_messages() == []
+
+
+async def test_invalid_ratio_names_the_option_and_allowed_values(world: World) -> None:
+    async with world.running():
+        handle = await world.discord.slash(
+            "imagine", options={"prompt": "a red fox", "ratio": "7:3"}
+        )
+        await handle.response()
+        refusal = await handle.followup(0)
+        assert refusal.ephemeral
+        assert "ratio" in refusal.content
+        assert "16:9" in refusal.content
+        assert world.provider.count("submit") == 0
+        status = await world.discord.slash("status")
+        fields = {f["name"]: f["value"] for f in (await status.response()).embeds[0]["fields"]}
+        assert fields["Left today"] == "10 of 10"
+
+
+async def test_ratio_autocomplete_offers_the_models_ratios(world: World) -> None:
+    async with world.running():
+        auto = await world.discord.autocomplete("imagine", focused="ratio", value="16")
+        choices = [c["value"] for c in (await auto.response()).data["choices"]]
+        assert choices == ["16:9", "9:16"]
+
+
+def noisy_png(side: int) -> bytes:
+    """Incompressible pixels: a PNG far larger than a small upload limit."""
+    image = Image.frombytes("RGB", (side, side), os.urandom(side * side * 3))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+async def test_large_results_are_fitted_under_the_upload_limit(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    big = noisy_png(768)
+    monkeypatch.setattr(world.provider, "_image_bytes", lambda index: big)
+    async with world.running():
+        limit = 200_000
+        handle = await world.discord.slash(
+            "imagine", options={"prompt": "static"}, attachment_size_limit=limit
+        )
+        job_id = job_id_in((await handle.followup(0)).content)
+        result = await world.result(job_id)
+        assert all(a.size <= limit for a in result.attachments)
+        assert result.attachments[0].filename.endswith((".jpg", ".jpeg", ".webp"))
+
+
+async def test_a_job_that_outlives_the_interaction_token_still_delivers(world: World) -> None:
+    world.provider.script.finish_after = 1.0
+    async with world.running():
+        handle = await world.discord.slash("imagine", options={"prompt": "slow"})
+        job_id = job_id_in((await handle.followup(0)).content)
+        world.discord.expire_token(handle)
+        result = await world.result(job_id)
+        assert result.attachments
+        assert not result.ephemeral
