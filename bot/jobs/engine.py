@@ -147,6 +147,8 @@ class JobEngine:
         await self.refresh_metrics()
 
     async def _resume(self, job: Job) -> None:
+        if self._scheduler.is_waiting(job.id) or job.id in self._tasks:
+            return  # created in this process before start()
         log.info("job %s: resuming from %s", job.id, job.state)
         if job.state is JobState.QUEUED:
             try:

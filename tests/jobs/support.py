@@ -62,7 +62,8 @@ class Script:
     #: statuses returned by status() in order; then ``hold`` forever if set, else success
     statuses: list[TaskStatus] = field(default_factory=list)
     hold: TaskStatus | None = None
-    images: int | None = None
+    #: images a finished task delivers: a number, a function of the request, or None (all)
+    images: int | Callable[[GenerationRequest], int] | None = None
     #: set to block submit() until released
     submit_gate: asyncio.Event | None = None
     status_gate: asyncio.Event | None = None
@@ -106,7 +107,8 @@ class FakeProvider(Provider):
         )
 
     def _result(self, task_id: str, req: GenerationRequest) -> TaskStatus:
-        count = req.count if self.script.images is None else self.script.images
+        wanted = self.script.images
+        count = req.count if wanted is None else wanted(req) if callable(wanted) else wanted
         images = tuple(ResultImage(data=PNG + bytes([i]), size="64x64") for i in range(count))
         return TaskStatus(task_id=task_id, state=TaskState.SUCCEEDED, images=images)
 

@@ -1,0 +1,142 @@
+"""Many concurrent reservations never overspend, never go negative, and settle exactly."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.db.connection import Database
+from bot.db.settings_repo import SettingsRepo
+from bot.db.usage_repo import UsageRepo
+from bot.errors import PermissionDeniedError, QuotaExceededError
+from bot.jobs.models import Job
+from bot.jobs.states import JobState
+from bot.quota import QuotaService
+from tests.jobs.harness import Harness
+from tests.jobs.support import FakeClock, Script, fake_provider, request
+
+MakeHarness = Callable[..., Harness]
+USERS = (1, 2, 3, 4, 5)
+ALLOWANCE = 10
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_two_hundred_concurrent_jobs_keep_exact_arithmetic(
+    make_harness: MakeHarness, seed: int
+) -> None:
+    """Reserve all first (counters only fall), then settle: checks both halves exactly."""
+    rng = random.Random(seed)
+    provider = fake_provider(script=Script(images=lambda req: rng.randint(0, req.count)))
+    h = make_harness(provider, settings_overrides={"provider_concurrency": 4})
+    await h.open(start=False)
+    assert h.db is not None
+    bonus0 = {user: rng.randint(0, 6) for user in USERS}
+    async with h.db.transaction() as conn:
+        for user, bonus in bonus0.items():
+            await SettingsRepo(conn).add_bonus(1, user, bonus, datetime.now(UTC))
+
+    asks = [(rng.choice(USERS), rng.randint(1, 4)) for _ in range(200)]
+
+    async def ask(user: int, count: int) -> Job | int:
+        try:
+            return await h.create(request(count=count), user=user)
+        except QuotaExceededError:
+            return count
+
+    results = await asyncio.gather(*(ask(user, count) for user, count in asks))
+    jobs = [r for r in results if isinstance(r, Job)]
+    refused: dict[int, list[int]] = defaultdict(list)
+    for (user, _), result in zip(asks, results, strict=True):
+        if not isinstance(result, Job):
+            refused[user].append(result)
+
+    for user in USERS:
+        mine = [j for j in jobs if j.user_id == user]
+        status = await h.engine.quota_status(1, user, [])
+        assert status.used_today == sum(j.reserved_daily for j in mine) <= ALLOWANCE
+        assert status.bonus == bonus0[user] - sum(j.reserved_bonus for j in mine) >= 0
+        # counters only fell during this phase, so every refusal still would not fit
+        if refused[user]:
+            assert status.available < min(refused[user])
+
+    # cancel a few while queued, run the rest (providers deliver 0..count images)
+    cancelled = set(rng.sample([j.id for j in jobs], k=min(10, len(jobs))))
+    for job_id in cancelled:
+        await h.engine.cancel_job(job_id, 0, is_moderator=True)
+    await h.engine.start()
+    finals = [await h.final(j.id, timeout=20) for j in jobs]
+
+    for user in USERS:
+        mine = [j for j in finals if j.user_id == user]
+        for job in mine:
+            assert job.charged is not None
+            assert 0 <= job.charged <= job.cost_reserved
+            if job.id in cancelled:
+                assert (job.state, job.charged) == (JobState.CANCELLED, 0)
+        status = await h.engine.quota_status(1, user, [])
+        daily = sum(min(j.charged or 0, j.reserved_daily) for j in mine)
+        bonus_spent = sum((j.charged or 0) - min(j.charged or 0, j.reserved_daily) for j in mine)
+        assert status.used_today == daily
+        assert status.bonus == bonus0[user] - bonus_spent
+    async with h.db.read() as conn:
+        guild_used = await UsageRepo(conn).guild_used(1, finals[0].quota_day)
+    assert guild_used == sum(j.charged or 0 for j in finals)
+    assert len(provider.submitted) == len(jobs) - len(cancelled)
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+async def test_reservations_racing_refunds_settle_exactly(
+    make_harness: MakeHarness, seed: int
+) -> None:
+    """Jobs finish (and refund) while others are still being admitted."""
+    rng = random.Random(seed)
+    provider = fake_provider(script=Script(images=lambda req: rng.randint(0, req.count)))
+    h = make_harness(provider, settings_overrides={"provider_concurrency": 3})
+    await h.open()
+
+    async def ask(user: int, count: int) -> Job | None:
+        await asyncio.sleep(rng.random() * 0.05)
+        try:
+            return await h.create(request(count=count), user=user)
+        except QuotaExceededError:
+            return None
+
+    made = await asyncio.gather(*(ask(rng.choice(USERS), rng.randint(1, 4)) for _ in range(200)))
+    finals = [await h.final(j.id, timeout=20) for j in made if j is not None]
+    for user in USERS:
+        mine = [j for j in finals if j.user_id == user]
+        status = await h.engine.quota_status(1, user, [])
+        assert status.used_today == sum(j.charged or 0 for j in mine) <= ALLOWANCE
+        assert status.bonus == 0
+
+
+async def test_two_connections_on_one_file_never_overspend(tmp_path: Path) -> None:
+    """Two processes sharing the file: BEGIN IMMEDIATE plus busy_timeout serialise them."""
+    path = tmp_path / "bot.sqlite3"
+    clock = FakeClock()
+    dbs = [await Database.open(path), await Database.open(path)]
+    services = [QuotaService(db, default_daily_quota=ALLOWANCE, clock=clock) for db in dbs]
+    try:
+
+        async def reserve(service: QuotaService, db: Database) -> int:
+            try:
+                async with db.transaction() as conn:
+                    held = await service.reserve(
+                        conn, guild_id=1, user_id=9, role_ids=(), count=1, prompt="x"
+                    )
+                return held.total
+            except (QuotaExceededError, PermissionDeniedError):
+                return 0
+
+        held = await asyncio.gather(*(reserve(services[n % 2], dbs[n % 2]) for n in range(60)))
+        assert sum(held) == ALLOWANCE
+        assert (await services[0].status(1, 9, [])).used_today == ALLOWANCE
+    finally:
+        for db in dbs:
+            await db.close()
