@@ -58,6 +58,8 @@ def _provider_config(name: str, env_file: str | Path | None) -> ProviderConfig |
 
 
 def _is_http_url(value: str) -> bool:
+    if any(char.isspace() for char in value):
+        return False
     try:
         url = httpx.URL(value)
     except httpx.InvalidURL:
