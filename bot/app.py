@@ -58,7 +58,6 @@ class SeedreamBot(commands.AutoShardedBot):
             intents=intents(),
             tree_cls=SeedreamTree,
             allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
-            shard_count=1,
             **options,
         )
         self.settings = settings
