@@ -1,0 +1,325 @@
+"""``/quota``: moderators' tools for allowances, bonus credits, the guild budget and blocks.
+
+Glue only: parse the options, call ``ModerationService`` (one audited transaction per
+change), confirm ephemerally, post the record to the mod-log channel. Changes are read by the
+next job's reservation, so they apply at once; a job already in flight keeps what it reserved.
+
+Only members with Manage Server may use the group: ``default_member_permissions`` hides it
+from the others, and ``interaction_check`` refuses them server-side on every subcommand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from discord import Member, Role, TextChannel, User, app_commands
+from discord.ext import commands
+
+from bot.app import Interaction, SeedreamBot
+from bot.errors import RequestValidationError
+from bot.moderation import MAX_REPORT_DAYS, Change, ModerationService
+from bot.ui import moderation_render as ui
+from bot.ui.moderation_render import ModAction
+
+#: the highest allowance, budget or bonus a moderator can type
+MAX_DAILY = 10_000
+#: what a moderator types to remove a setting ("default" and "none" both work everywhere)
+UNSET_WORDS = frozenset({"default", "none", "unset", "off"})
+
+Reason = app_commands.Range[str, 1, 500]
+Target = Member | User
+T = TypeVar("T")
+
+
+class DailySetting(app_commands.Transformer[SeedreamBot]):
+    """An images-per-UTC-day number, or a word (``default``/``none``) that removes the setting.
+
+    Autocomplete offers the typed number and the word, so the way back is visible without
+    reading any docs.
+    """
+
+    def __init__(self, unset: str, meaning: str) -> None:
+        self.unset = unset
+        self.meaning = meaning
+
+    @property
+    def max_value(self) -> int:
+        """Longest input Discord lets through (a string option's ``max_length``)."""
+        return 10
+
+    async def transform(self, interaction: Interaction, value: str, /) -> int | None:
+        """``"12"`` → 12, ``"default"``/``"none"`` → None; anything else is refused."""
+        text = value.strip().casefold()
+        if text in UNSET_WORDS:
+            return None
+        if text.isdigit() and int(text) <= MAX_DAILY:
+            return int(text)
+        raise RequestValidationError(
+            "daily", f"a number of images from 0 to {MAX_DAILY}, or `{self.unset}`."
+        )
+
+    async def autocomplete(  # type: ignore[override]
+        self, interaction: Interaction, value: str, /
+    ) -> list[app_commands.Choice[str]]:
+        """The typed number (if any) and the word that removes the setting."""
+        text = str(value).strip()
+        found: list[app_commands.Choice[str]] = []
+        if text.isdigit() and int(text) <= MAX_DAILY:
+            found.append(app_commands.Choice(name=f"{int(text)} images per day", value=text))
+        if not text or self.unset.startswith(text.casefold()):
+            found.append(
+                app_commands.Choice(name=f"{self.unset} ({self.meaning})", value=self.unset)
+            )
+        return found
+
+
+UserDaily = app_commands.Transform[
+    int | None, DailySetting("default", "back to role or server allowance")
+]
+GuildDaily = app_commands.Transform[int | None, DailySetting("default", "the bot's default")]
+RoleDaily = app_commands.Transform[int | None, DailySetting("none", "remove the role's allowance")]
+Budget = app_commands.Transform[int | None, DailySetting("none", "no cap; 0 pauses generation")]
+
+
+@app_commands.default_permissions(manage_guild=True)
+@app_commands.guild_only()
+class QuotaAdmin(
+    commands.GroupCog,
+    group_name="quota",
+    group_description="Moderators: image allowances, bonus credits, budget, blocks, usage",
+):
+    """The ``/quota`` group."""
+
+    def __init__(self, bot: SeedreamBot) -> None:
+        self.bot = bot
+        self.moderation: ModerationService = bot.services.moderation
+
+    async def interaction_check(self, interaction: Interaction, /) -> bool:  # type: ignore[override]
+        """Runs before every subcommand: guild only, Manage Server only."""
+        ui.require_moderator(interaction)
+        return True
+
+    # ------------------------------------------------------------------ reading
+
+    @app_commands.command(name="show", description="A member's allowance, use, bonus and jobs")
+    @app_commands.describe(user="The member")
+    async def show(self, interaction: Interaction, user: Target) -> None:
+        """Answer ephemerally with the member's quota as the next job would see it."""
+        guild_id = ui.require_moderator(interaction)
+        engine = self.bot.desk.engine
+        status = await engine.quota_status(guild_id, user.id, _role_ids(user))
+        jobs = await engine.recent_jobs(guild_id, user.id, limit=ui.RECENT_JOBS)
+        await interaction.response.send_message(
+            embed=ui.quota_embed(user.mention, status, jobs), ephemeral=True
+        )
+
+    @app_commands.command(name="usage", description="Images used in this server, as a CSV too")
+    @app_commands.describe(days=f"How many UTC days, today included (1-{MAX_REPORT_DAYS})")
+    async def usage(
+        self,
+        interaction: Interaction,
+        days: app_commands.Range[int, 1, MAX_REPORT_DAYS] = 7,
+    ) -> None:
+        """Totals, top members and providers, as an embed plus a CSV attachment."""
+        guild_id = ui.require_moderator(interaction)
+        report = await self.moderation.usage_report(guild_id, days)
+        await interaction.response.send_message(
+            embed=ui.usage_embed(report),
+            file=ui.usage_file(report),
+            ephemeral=True,
+            allowed_mentions=ui.NO_MENTIONS,
+        )
+
+    # ------------------------------------------------------------------ members
+
+    @app_commands.command(name="set", description="Give a member their own daily allowance")
+    @app_commands.describe(
+        user="The member",
+        daily="Images per UTC day, or `default` to remove the member's own allowance",
+        reason="Why (kept in the audit log)",
+    )
+    async def set_(
+        self, interaction: Interaction, user: Target, daily: UserDaily, reason: Reason | None = None
+    ) -> None:
+        """Set or clear the member's override."""
+        guild_id = ui.require_moderator(interaction)
+        change = await self.moderation.set_user_override(
+            guild_id, interaction.user.id, user.id, daily, reason
+        )
+        await self._record(
+            interaction, "Daily allowance", user.mention, change, _per_day("default"), reason
+        )
+
+    @app_commands.command(name="grant", description="Add bonus credits (negative takes them away)")
+    @app_commands.describe(
+        user="The member",
+        amount="Credits to add; a negative number removes them (never below zero)",
+        reason="Why (kept in the audit log)",
+    )
+    async def grant(
+        self,
+        interaction: Interaction,
+        user: Target,
+        amount: app_commands.Range[int, -MAX_DAILY, MAX_DAILY],
+        reason: Reason | None = None,
+    ) -> None:
+        """Bonus credits never expire and are spent after the daily allowance."""
+        guild_id = ui.require_moderator(interaction)
+        actor = interaction.user.id
+        if amount == 0:
+            raise RequestValidationError("amount", "must not be 0 (negative takes credits away).")
+        if amount > 0:
+            change = await self.moderation.grant_bonus(guild_id, actor, user.id, amount, reason)
+        else:
+            change = await self.moderation.remove_bonus(guild_id, actor, user.id, -amount, reason)
+        await self._record(interaction, "Bonus credits", user.mention, change, ui.credits, reason)
+
+    @app_commands.command(name="reset", description="Set a member's use today back to zero")
+    @app_commands.describe(user="The member", reason="Why (kept in the audit log)")
+    async def reset(
+        self, interaction: Interaction, user: Target, reason: Reason | None = None
+    ) -> None:
+        """Images held by the member's unfinished jobs stay counted until those jobs end."""
+        guild_id = ui.require_moderator(interaction)
+        change = await self.moderation.reset_usage(guild_id, interaction.user.id, user.id, reason)
+        await self._record(interaction, "Used today", user.mention, change, ui.used, reason)
+
+    @app_commands.command(name="block", description="Stop a member from generating images here")
+    @app_commands.describe(user="The member", reason="Why (kept in the audit log)")
+    async def block(
+        self, interaction: Interaction, user: Target, reason: Reason | None = None
+    ) -> None:
+        """Jobs already in flight finish; new ones are refused."""
+        guild_id = ui.require_moderator(interaction)
+        change = await self.moderation.block_user(guild_id, interaction.user.id, user.id, reason)
+        await self._record(interaction, "Block", user.mention, change, ui.blocked, reason)
+
+    @app_commands.command(name="unblock", description="Let a blocked member generate again")
+    @app_commands.describe(user="The member", reason="Why (kept in the audit log)")
+    async def unblock(
+        self, interaction: Interaction, user: Target, reason: Reason | None = None
+    ) -> None:
+        """Lift the block."""
+        guild_id = ui.require_moderator(interaction)
+        change = await self.moderation.unblock_user(guild_id, interaction.user.id, user.id, reason)
+        await self._record(interaction, "Block", user.mention, change, ui.blocked, reason)
+
+    # ------------------------------------------------------------------ server and roles
+
+    @app_commands.command(name="defaults", description="The server's default daily allowance")
+    @app_commands.describe(
+        daily="Images per UTC day for members without a role or own allowance, or `default`",
+        reason="Why (kept in the audit log)",
+    )
+    async def defaults(
+        self, interaction: Interaction, daily: GuildDaily, reason: Reason | None = None
+    ) -> None:
+        """``default`` goes back to the bot's configured default."""
+        guild_id = ui.require_moderator(interaction)
+        change = await self.moderation.set_guild_default(
+            guild_id, interaction.user.id, daily, reason
+        )
+        unset = f"bot default ({self.bot.settings.default_daily_quota}/day)"
+        await self._record(
+            interaction, "Default allowance", "the server", change, _per_day(unset), reason
+        )
+
+    @app_commands.command(name="role", description="A daily allowance for members of a role")
+    @app_commands.describe(
+        role="The role; members get the best of their roles' allowances",
+        daily="Images per UTC day, or `none` to remove the role's allowance",
+        reason="Why (kept in the audit log)",
+    )
+    async def role(
+        self, interaction: Interaction, role: Role, daily: RoleDaily, reason: Reason | None = None
+    ) -> None:
+        """A member's own allowance (``/quota set``) still wins over any role's."""
+        guild_id = ui.require_moderator(interaction)
+        change = await self.moderation.set_role_allowance(
+            guild_id, interaction.user.id, role.id, daily, reason
+        )
+        await self._record(
+            interaction, "Role allowance", role.mention, change, _per_day("none"), reason
+        )
+
+    @app_commands.command(name="budget", description="Cap the images the whole server makes a day")
+    @app_commands.describe(
+        daily="Images per UTC day for the whole server; `none` removes the cap, 0 pauses",
+        reason="Why (kept in the audit log)",
+    )
+    async def budget(
+        self, interaction: Interaction, daily: Budget, reason: Reason | None = None
+    ) -> None:
+        """Once reached, new jobs are refused until 00:00 UTC; jobs in flight finish."""
+        guild_id = ui.require_moderator(interaction)
+        change = await self.moderation.set_budget(guild_id, interaction.user.id, daily, reason)
+        await self._record(
+            interaction, "Server budget", "the server", change, _per_day("no cap"), reason
+        )
+
+    @app_commands.command(name="modlog", description="Where moderator actions are posted")
+    @app_commands.describe(
+        channel="The channel (leave empty to stop posting)", reason="Why (kept in the audit log)"
+    )
+    async def modlog(
+        self,
+        interaction: Interaction,
+        channel: TextChannel | None = None,
+        reason: Reason | None = None,
+    ) -> None:
+        """The new channel gets this change as its first record; when turned off, the old one
+        gets it as its last."""
+        guild_id = ui.require_moderator(interaction)
+        new = channel.id if channel is not None else None
+        change = await self.moderation.set_modlog_channel(
+            guild_id, interaction.user.id, new, reason
+        )
+        action = ModAction(
+            "Mod-log channel",
+            interaction.user.id,
+            "the server",
+            ui.channel(change.before),
+            ui.channel(change.after),
+            reason,
+            change.audit_id,
+            change.changed,
+        )
+        await ui.reply_and_record(interaction, action, change.after or change.before)
+
+    async def _record(
+        self,
+        interaction: Interaction,
+        title: str,
+        target: str,
+        change: Change[T],
+        word: Callable[[T], str],
+        reason: str | None,
+    ) -> None:
+        """Confirm the change to the moderator and post it to the mod log."""
+        assert interaction.guild_id is not None
+        action = ModAction(
+            title,
+            interaction.user.id,
+            target,
+            word(change.before),
+            word(change.after),
+            reason,
+            change.audit_id,
+            change.changed,
+        )
+        channel_id = await self.moderation.modlog_channel(interaction.guild_id)
+        await ui.reply_and_record(interaction, action, channel_id)
+
+
+def _per_day(unset: str) -> Callable[[int | None], str]:
+    return lambda value: ui.per_day(value, unset)
+
+
+def _role_ids(user: Target) -> list[int]:
+    return [role.id for role in user.roles] if isinstance(user, Member) else []
+
+
+async def setup(bot: SeedreamBot) -> None:
+    """Load the extension."""
+    await bot.add_cog(QuotaAdmin(bot))
