@@ -125,7 +125,7 @@ def modlog_embed(action: ModAction, when: datetime) -> discord.Embed:
 def quota_embed(target: str, status: QuotaStatus, jobs: Sequence[Job]) -> discord.Embed:
     """``/quota show``: a member's allowance, use, bonus, block flag and last jobs."""
     embed = discord.Embed(title="Quota", description=target, colour=COLOUR_REPORT)
-    embed.add_field(name="Allowance", value=per_day(status.daily_allowance, "?"))
+    embed.add_field(name="Allowance", value=f"{status.daily_allowance}/day")
     embed.add_field(name="Used today", value=str(status.used_today))
     embed.add_field(name="Left today", value=str(status.remaining_today))
     embed.add_field(name="Bonus credits", value=str(status.bonus))
@@ -256,6 +256,10 @@ async def post_modlog(client: discord.Client, channel_id: int, embed: discord.Em
         log.warning(
             "Could not post to mod-log channel %s: %s %s", channel_id, error.status, error.text
         )
+        return False
+    except Exception:
+        # Never let a broken post read as a failed change: the audit row is already written.
+        log.exception("Could not post to mod-log channel %s", channel_id)
         return False
     return True
 
