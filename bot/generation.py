@@ -54,21 +54,26 @@ async def generate(
     max_bytes: int = DEFAULT_MAX_BYTES,
     schedule: PollSchedule = DEFAULT_SCHEDULE,
 ) -> GenerationResult:
-    """Generate and download; raises RequestValidationError before any request, else a
-    ProviderError (a FAILED task becomes TaskFailedError or ContentFilteredError)."""
+    """Generate and download.
+
+    Raises RequestValidationError before any request, else a ProviderError (a FAILED task
+    becomes TaskFailedError or ContentFilteredError). ``deadline`` bounds submit plus waiting;
+    downloads have their own retry budget. ``on_update`` sees every distinct status, from the
+    submit answer on.
+    """
     loop = asyncio.get_running_loop()
     started = loop.time()
     request = provider.validate(request)
     status: TaskStatus = await provider.submit(request, callback_url=callback_url)
+    if on_update is not None:
+        await on_update(status)
     if not status.state.finished:
-        if on_update is not None:
-            await on_update(status)
         status = await wait_for_task(
             provider,
             status.task_id,
             wake=wake,
             deadline=max(deadline - (loop.time() - started), 0.001),
-            on_update=on_update,
+            on_update=_skip_repeat(status, on_update),
             schedule=schedule,
         )
     if status.state is TaskState.FAILED:
@@ -81,3 +86,24 @@ async def generate(
         task_id=status.task_id,
         requested=request.count,
     )
+
+
+def _skip_repeat(first: TaskStatus, on_update: OnUpdate | None) -> OnUpdate | None:
+    """``on_update`` minus polls that only repeat the submit answer (progress 0 ≈ none)."""
+    if on_update is None:
+        return None
+    repeating = True
+
+    async def forward(status: TaskStatus) -> None:
+        nonlocal repeating
+        same = (status.state, status.progress or 0, len(status.images)) == (
+            first.state,
+            first.progress or 0,
+            len(first.images),
+        )
+        if repeating and same:
+            return
+        repeating = False
+        await on_update(status)
+
+    return forward

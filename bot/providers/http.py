@@ -7,12 +7,16 @@ replaced and the key is redacted (STYLE.md §1.2, PROVIDERS.md §1.6, §3.5, §4
 from __future__ import annotations
 
 import email.utils
+import functools
 import json
+import os
 import re
+import ssl
 import time
 from collections.abc import Iterable
 from typing import Any
 
+import certifi
 import httpx
 
 from bot import __version__
@@ -49,6 +53,15 @@ _FILTER_CODES = ("sensitivecontent", "content_filter", "contentfilter")
 _CREDIT_WORDS = ("insufficient", "credit", "accountoverdue", "balance")
 
 
+@functools.cache
+def ssl_context() -> ssl.SSLContext:
+    """One verifying TLS context for every client (loading the CA bundle costs ~50 ms).
+
+    ``SSL_CERT_FILE`` still points at a private CA bundle, as it does for httpx.
+    """
+    return ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE") or certifi.where())
+
+
 def make_http_client(
     *,
     timeout: httpx.Timeout = DEFAULT_TIMEOUT,
@@ -56,6 +69,7 @@ def make_http_client(
 ) -> httpx.AsyncClient:
     """The one AsyncClient the process shares (keys go per request, never on the client)."""
     return httpx.AsyncClient(
+        verify=ssl_context(),
         timeout=timeout,
         limits=DEFAULT_LIMITS,
         headers={"User-Agent": USER_AGENT},

@@ -19,7 +19,7 @@ from bot.errors import (
     TaskFailedError,
 )
 from bot.generation import GenerationResult, generate
-from bot.models import GenerationRequest, TaskState
+from bot.models import GenerationRequest, TaskState, TaskStatus
 from bot.providers.base import Provider
 from tests.providers.conftest import FAST, TASK_BASED, MakeFake
 from tests.providers.fakes import FLAVORS, FakeProvider, Recorded
@@ -320,3 +320,25 @@ async def test_fake_serves_provider_shaped_not_found(
     fake: FakeProvider = await make_fake("poyo")
     with pytest.raises(Exception, match="rejected"):
         await fake.provider(client).status("task-unknown")
+
+
+@pytest.mark.parametrize("flavor", ["poyo", "ark"])
+async def test_generate_reports_each_status_change_once(
+    flavor: str, make_fake: MakeFake, client: httpx.AsyncClient
+) -> None:
+    fake = await make_fake(flavor, states=("queued", "queued", "running", "running", "succeeded"))
+    seen: list[TaskState] = []
+
+    async def on_update(status: TaskStatus) -> None:
+        seen.append(status.state)
+
+    request = GenerationRequest(prompt="a fox")
+    await generate(
+        fake.provider(client), request, client=client, schedule=FAST, on_update=on_update
+    )
+    expected = (
+        [TaskState.SUCCEEDED]
+        if flavor == "ark"
+        else [TaskState.QUEUED, TaskState.RUNNING, TaskState.SUCCEEDED]
+    )
+    assert seen == expected

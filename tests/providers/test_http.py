@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import ssl
 import time
 
 import httpx
@@ -29,6 +30,7 @@ from bot.providers.http import (
     make_http_client,
     parse_retry_after,
     safe_text,
+    ssl_context,
 )
 from bot.providers.transport import (
     MAX_INLINE_RETRY_AFTER,
@@ -161,6 +163,9 @@ async def test_http_client_defaults() -> None:
         assert client.timeout.read > 60  # synchronous 4K generations take up to a minute
         assert client.timeout.connect == 10.0
         assert "authorization" not in {k.lower() for k in client.headers}
+    context = ssl_context()
+    assert context.verify_mode is ssl.CERT_REQUIRED
+    assert context.check_hostname
 
 
 @pytest.mark.parametrize(
