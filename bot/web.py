@@ -13,7 +13,8 @@ from collections.abc import Callable
 from aiohttp import web
 
 from bot.db.connection import Database
-from bot.jobs.engine import CallbackOutcome, JobEngine
+from bot.jobs.callbacks import CallbackOutcome
+from bot.jobs.engine import JobEngine
 
 log = logging.getLogger(__name__)
 

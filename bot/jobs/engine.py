@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
 import httpx
@@ -28,6 +26,8 @@ from bot.errors import (
     RequestValidationError,
     ShuttingDownError,
 )
+from bot.jobs.callbacks import CallbackOutcome, check_callback
+from bot.jobs.config import Downloader, RunnerConfig, TaskWaiter
 from bot.jobs.delivery import Deliverer, NullDeliverer
 from bot.jobs.events import (
     EventSink,
@@ -37,10 +37,9 @@ from bot.jobs.events import (
     JobQueued,
     NullSink,
 )
-from bot.jobs.ids import callback_key
 from bot.jobs.ledger import JobLedger
 from bot.jobs.models import Job, JobSpec
-from bot.jobs.runner import Downloader, JobRunner, RunnerConfig, TaskWaiter
+from bot.jobs.runner import JobRunner
 from bot.jobs.scheduler import Scheduler
 from bot.jobs.states import IllegalTransitionError, JobState
 from bot.jobs.storage import ImageStore
@@ -53,15 +52,6 @@ from bot.waiting import Sleep
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT = 5.0
-
-
-class CallbackOutcome(StrEnum):
-    """What a provider callback did; the web layer maps it to an HTTP status."""
-
-    WOKEN = "woken"  # 200: the job re-checks with the provider now
-    IGNORED = "ignored"  # 200: a duplicate or late callback; nothing to do
-    NOT_FOUND = "not_found"  # 404: unknown secret or provider
-    BAD_REQUEST = "bad_request"  # 400: unreadable body, or another task's id
 
 
 @dataclass(frozen=True)
@@ -132,6 +122,9 @@ class JobEngine:
         self._slot_freed = asyncio.Event()
         self._dispatcher: asyncio.Task[None] | None = None
         self._stopping = False
+        #: create_job calls between their checks and their queueing; stop() lets them land
+        self._creating = 0
+        self._created = asyncio.Event()
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -164,6 +157,9 @@ class JobEngine:
     async def stop(self) -> None:
         """Take no new jobs and stop every worker; unfinished jobs stay in the ledger."""
         self._stopping = True
+        while self._creating:  # a job being admitted now is queued, then kept for next start
+            self._created.clear()
+            await self._created.wait()
         tasks = list(self._tasks.values())
         if self._dispatcher is not None:
             tasks.append(self._dispatcher)
@@ -196,14 +192,17 @@ class JobEngine:
         if not 1 <= request.count <= limit:
             raise RequestValidationError("count", f"must be between 1 and {limit}.")
         provider = self._first_provider(request)
-        job = await self._ledger.create(spec, request)
-        if self._stopping:  # stop() began while we were writing: the next start runs it
-            raise ShuttingDownError()
-        log.info("job %s: queued for %s (%d images)", job.id, provider.name, request.count)
-        self._enqueue(job, provider.name)
-        position = self._scheduler.position(job.id) or 1
-        self._positions[job.id] = position
-        await self._notify(JobQueued(job, position))
+        self._creating += 1
+        try:
+            job = await self._ledger.create(spec, request)
+            log.info("job %s: queued for %s (%d images)", job.id, provider.name, request.count)
+            self._enqueue(job, provider.name)
+            position = self._scheduler.position(job.id) or 1
+            self._positions[job.id] = position
+            await self._notify(JobQueued(job, position))
+        finally:
+            self._creating -= 1
+            self._created.set()
         self._kick()
         return job
 
@@ -272,34 +271,18 @@ class JobEngine:
     async def handle_callback(
         self, provider_name: str, secret: str, body: bytes
     ) -> CallbackOutcome:
-        """A provider's callback: only wakes the job, which then asks the provider itself."""
-        key = callback_key(secret)
-        job = await self._ledger.by_callback_key(key)
-        if (
-            job is None
-            or job.callback_key is None
-            or not hmac.compare_digest(job.callback_key, key)
-        ):
-            return CallbackOutcome.NOT_FOUND
-        provider = next((p for p in self._providers if p.name == provider_name), None)
-        if provider is None or job.provider != provider_name:
-            return CallbackOutcome.NOT_FOUND
-        try:
-            hint = provider.parse_callback(body)
-        except Exception:  # any unreadable body, whatever the adapter raised
-            log.info("job %s: unreadable callback from %s", job.id, provider_name)
-            return CallbackOutcome.BAD_REQUEST
-        if job.task_id is not None and hint.task_id != job.task_id:
-            log.info("job %s: callback for another task id", job.id)
-            return CallbackOutcome.BAD_REQUEST
-        if not job.state.at_provider:
-            return CallbackOutcome.IGNORED
+        """A provider's callback: at most wakes the job, which then asks the provider itself."""
+        outcome, job = await check_callback(
+            self._ledger, self._providers, provider_name, secret, body
+        )
+        if job is None:
+            return outcome
         wake = self._wakes.get(job.id)
         if wake is None:
             return CallbackOutcome.IGNORED  # not running here yet; it polls when resumed
         log.debug("job %s: woken by a callback", job.id)
         wake.set()
-        return CallbackOutcome.WOKEN
+        return outcome
 
     async def refresh_metrics(self) -> None:
         """Refresh the jobs-by-state gauge from the ledger (called before each scrape)."""
@@ -337,11 +320,14 @@ class JobEngine:
             self._changed.clear()
             if self._stopping:
                 return
-            while (dispatch := self._scheduler.next_ready()) is not None:
-                job = self._waiting_jobs.pop(dispatch.job_id)
-                self._positions.pop(dispatch.job_id, None)
-                self._spawn(job)
-            await self._announce_positions()
+            try:
+                while (dispatch := self._scheduler.next_ready()) is not None:
+                    job = self._waiting_jobs.pop(dispatch.job_id)
+                    self._positions.pop(dispatch.job_id, None)
+                    self._spawn(job)
+                await self._announce_positions()
+            except Exception:  # one bad round must not stop all scheduling
+                log.exception("dispatcher round failed")
 
     async def _announce_positions(self) -> None:
         positions = self._scheduler.positions()
@@ -359,7 +345,7 @@ class JobEngine:
         try:
             await self._runner.run(job, wake)
         except asyncio.CancelledError:
-            log.info("job %s: worker stopped in %s; resumes at next start", job.id, job.state)
+            log.info("job %s: worker stopped; the job resumes at next start", job.id)
             raise
         except Exception:
             log.exception("job %s: worker crashed", job.id)

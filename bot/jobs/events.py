@@ -6,6 +6,7 @@ be quick: the engine awaits them in line (and logs, never propagates, their exce
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Protocol, TypeAlias
 
@@ -86,3 +87,10 @@ class NullSink:
 
     async def on_event(self, event: JobEvent) -> None:
         """Ignore the event."""
+
+
+def error_code(error: BaseException) -> str:
+    """The ``code`` of a ``JobFailed`` for an exception: ``ProviderTimeoutError`` →
+    ``provider_timeout`` (stable and safe to log or show)."""
+    name = type(error).__name__.removesuffix("Error") or "error"
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()

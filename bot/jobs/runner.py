@@ -11,14 +11,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import re
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
 
 import httpx
 
-from bot.downloads import DEFAULT_MAX_BYTES, download_images
+from bot.downloads import download_images
 from bot.errors import (
     ImageError,
     ProviderError,
@@ -28,83 +25,30 @@ from bot.errors import (
     RequestValidationError,
     SeedreamError,
 )
+from bot.jobs.config import Downloader, ProviderSlots, RunnerConfig, TaskWaiter
 from bot.jobs.delivery import Deliverer, DeliveryError
-from bot.jobs.events import JobDelivered, JobEvent, JobFailed, JobRunning
+from bot.jobs.events import JobDelivered, JobEvent, JobFailed, JobRunning, error_code
 from bot.jobs.ids import new_callback_secret
 from bot.jobs.ledger import JobLedger
 from bot.jobs.models import Job, JobImage
 from bot.jobs.states import IllegalTransitionError, JobState
 from bot.jobs.storage import ImageStore
 from bot.metrics import EngineMetrics
-from bot.models import GenerationRequest, ResultImage, TaskState, TaskStatus
+from bot.models import GenerationRequest, TaskState, TaskStatus
 from bot.providers.base import Provider
 from bot.providers.http import failure_error
 from bot.quota import Clock
-from bot.waiting import OnUpdate, PollSchedule, Sleep, wait_for_task
+from bot.waiting import Sleep, wait_for_task
 
 log = logging.getLogger(__name__)
+
+__all__ = ["JobRunner", "RunnerConfig", "error_code"]
 
 Notify = Callable[[JobEvent], Awaitable[None]]
 
 
-class TaskWaiter(Protocol):
-    """``bot.waiting.wait_for_task``'s shape."""
-
-    async def __call__(
-        self,
-        provider: Provider,
-        task_id: str,
-        *,
-        wake: asyncio.Event | None = ...,
-        deadline: float = ...,
-        on_update: OnUpdate | None = ...,
-        schedule: PollSchedule = ...,
-        sleep: Sleep = ...,
-    ) -> TaskStatus: ...
-
-
-class Downloader(Protocol):
-    """``bot.downloads.download_images``'s shape."""
-
-    async def __call__(
-        self, client: httpx.AsyncClient, images: Sequence[ResultImage], *, max_bytes: int = ...
-    ) -> list[bytes]: ...
-
-
-class ProviderSlots(Protocol):
-    """The engine's per-provider concurrency limit, as a job switching provider sees it."""
-
-    async def acquire(self, job_id: str, provider: str) -> None:
-        """Hold a slot of ``provider`` for the job (waits while the provider is full)."""
-
-    def release_provider(self, job_id: str) -> None:
-        """The job no longer needs a provider slot."""
-
-
-@dataclass(frozen=True)
-class RunnerConfig:
-    """Timings and limits; tests shrink them so nothing really sleeps."""
-
-    deadline: float = 900.0
-    public_url: str | None = None
-    poll_schedule: PollSchedule = field(default_factory=PollSchedule)
-    #: extra submit attempts on one provider after a 429 before failing over
-    rate_limit_retries: int = 2
-    retry_backoff: float = 2.0
-    max_retry_wait: float = 30.0
-    delivery_attempts: int = 3
-    delivery_backoff: float = 2.0
-    max_image_bytes: int = DEFAULT_MAX_BYTES
-
-
 class JobGoneError(Exception):
     """The job left the state this worker expected (cancelled or finished elsewhere)."""
-
-
-def error_code(error: BaseException) -> str:
-    """``ProviderTimeoutError`` → ``provider_timeout``: a stable, non-secret code."""
-    name = type(error).__name__.removesuffix("Error") or "error"
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
 class JobRunner:
@@ -376,8 +320,10 @@ class JobRunner:
         if not any(image.delivered for image in job.images):
             await self.fail(job.id, "images_lost", "The generated images were lost before posting.")
             return
-        ending = await self._ledger.finish(job.id, JobState.DONE)
+        # files first: every posted image is already recorded, so a restart between the
+        # two steps finds nothing left to post and just finishes
         await self._store.discard(job.id)
+        ending = await self._ledger.finish(job.id, JobState.DONE)
         self._metrics.charged(ending.job.provider, ending.settlement.charged)
         log.info(
             "job %s: delivered; charged %d, refunded %d",

@@ -140,6 +140,11 @@ class Harness:
         await wait_until(done, timeout)
         return await self.job(job_id)
 
+    async def event(self, kind: type[Any]) -> Any:
+        """The first event of ``kind`` (events follow the ledger write, so wait for it)."""
+        await wait_until(lambda: self.sink.of(kind))
+        return self.sink.of(kind)[0]
+
     async def state_is(self, job_id: str, state: Any, timeout: float = 5.0) -> None:
         async def reached() -> bool:
             return (await self.job(job_id)).state is state

@@ -36,6 +36,7 @@ async def test_task_job_runs_to_done_by_polling(make_harness: MakeHarness, tmp_p
     await h.open()
     job = await h.create(request(count=2))
     done = await h.final(job.id)
+    delivered = await h.event(JobDelivered)
     assert done.state is JobState.DONE
     assert (done.charged, done.refunded, done.provider) == (2, 0, "fake")
     assert [i.index for i in done.images if i.delivered] == [0, 1]
@@ -47,7 +48,6 @@ async def test_task_job_runs_to_done_by_polling(make_harness: MakeHarness, tmp_p
     assert kinds[-1] is JobDelivered
     progress = [e.progress for e in h.sink.of(JobRunning)]
     assert 60 in progress
-    delivered = h.sink.of(JobDelivered)[0]
     assert (delivered.charged, delivered.refunded) == (2, 0)
     status = await h.engine.quota_status(1, 7, [])
     assert (status.used_today, status.remaining_today) == (2, 8)
@@ -76,7 +76,7 @@ async def test_task_failure_refunds_everything(make_harness: MakeHarness) -> Non
     await h.open()
     done = await h.final((await h.create(request(count=2))).id)
     assert (done.state, done.charged, done.error_code) == (JobState.FAILED, 0, "content_filtered")
-    event = h.sink.of(JobFailed)[0]
+    event = await h.event(JobFailed)
     assert event.refunded == 2
     assert "content filter" in event.reason
     assert (await h.engine.quota_status(1, 7, [])).used_today == 0
@@ -191,7 +191,7 @@ async def test_delivery_error_fails_with_refund(make_harness: MakeHarness) -> No
     await h.open()
     done = await h.final((await h.create(request(count=2))).id)
     assert (done.state, done.error_code, done.charged) == (JobState.FAILED, "delivery", 0)
-    assert h.sink.of(JobFailed)[0].reason == "Missing permissions."
+    assert (await h.event(JobFailed)).reason == "Missing permissions."
 
 
 async def test_retryable_delivery_error_is_retried(make_harness: MakeHarness) -> None:

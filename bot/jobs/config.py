@@ -1,0 +1,65 @@
+"""What the job runner is configured with and the seams it calls through (injectable in tests)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import httpx
+
+from bot.downloads import DEFAULT_MAX_BYTES
+from bot.models import ResultImage, TaskStatus
+from bot.providers.base import Provider
+from bot.waiting import OnUpdate, PollSchedule, Sleep
+
+
+class TaskWaiter(Protocol):
+    """``bot.waiting.wait_for_task``'s shape."""
+
+    async def __call__(
+        self,
+        provider: Provider,
+        task_id: str,
+        *,
+        wake: asyncio.Event | None = ...,
+        deadline: float = ...,
+        on_update: OnUpdate | None = ...,
+        schedule: PollSchedule = ...,
+        sleep: Sleep = ...,
+    ) -> TaskStatus: ...
+
+
+class Downloader(Protocol):
+    """``bot.downloads.download_images``'s shape."""
+
+    async def __call__(
+        self, client: httpx.AsyncClient, images: Sequence[ResultImage], *, max_bytes: int = ...
+    ) -> list[bytes]: ...
+
+
+class ProviderSlots(Protocol):
+    """The engine's per-provider concurrency limit, as a job switching provider sees it."""
+
+    async def acquire(self, job_id: str, provider: str) -> None:
+        """Hold a slot of ``provider`` for the job (waits while the provider is full)."""
+
+    def release_provider(self, job_id: str) -> None:
+        """The job no longer needs a provider slot."""
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    """Timings and limits; tests shrink them so nothing really sleeps."""
+
+    deadline: float = 900.0
+    public_url: str | None = None
+    poll_schedule: PollSchedule = field(default_factory=PollSchedule)
+    #: extra submit attempts on one provider after a 429 before failing over
+    rate_limit_retries: int = 2
+    retry_backoff: float = 2.0
+    max_retry_wait: float = 30.0
+    delivery_attempts: int = 3
+    delivery_backoff: float = 2.0
+    max_image_bytes: int = DEFAULT_MAX_BYTES
