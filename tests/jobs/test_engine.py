@@ -19,12 +19,19 @@ from bot.errors import (
     ShuttingDownError,
 )
 from bot.jobs.delivery import DeliveryError
-from bot.jobs.events import JobCancelled, JobDelivered, JobFailed, JobQueued, JobRunning
+from bot.jobs.events import (
+    JobCancelled,
+    JobDelivered,
+    JobFailed,
+    JobPositionChanged,
+    JobQueued,
+    JobRunning,
+)
 from bot.jobs.runner import RunnerConfig, error_code
 from bot.jobs.states import JobState
 from bot.models import TaskState, TaskStatus
 from bot.providers.base import ModelSpec
-from tests.jobs.harness import FAST, Harness
+from tests.jobs.harness import FAST, Harness, wait_until
 from tests.jobs.support import Script, failed, fake_provider, request, running
 
 MakeHarness = Callable[..., Harness]
@@ -311,3 +318,43 @@ async def test_unknown_task_state_values_are_confirmed_by_status(make_harness: M
     h = make_harness(fake_provider(script=Script(statuses=statuses)))
     await h.open()
     assert (await h.final((await h.create()).id)).state is JobState.DONE
+
+
+async def test_engine_schedules_round_robin_under_a_provider_limit(
+    make_harness: MakeHarness,
+) -> None:
+    gate = asyncio.Event()
+    provider = fake_provider(script=Script(submit_gate=gate))
+    h = make_harness(provider, settings_overrides={"provider_concurrency": 1})
+    await h.open()
+    a1 = await h.create(request("a1"), user=1)
+    await provider.submit_started.wait()
+    a2 = await h.create(request("a2"), user=1)
+    a3 = await h.create(request("a3"), user=1)
+    b1 = await h.create(request("b1"), user=2)
+    positions = [h.engine.queue_position(j.id) for j in (a1, a2, a3, b1)]
+    assert positions == [None, 1, 3, 2]
+    queued = {e.job.id: e.position for e in h.sink.of(JobQueued)}
+    assert queued == {a1.id: 1, a2.id: 1, a3.id: 2, b1.id: 2}
+    gate.set()
+    for job in (a1, a2, a3, b1):
+        await h.final(job.id)
+    assert [r.prompt for r, _ in provider.submitted] == ["a1", "a2", "b1", "a3"]
+    moved = [(e.job.id, e.position) for e in h.sink.of(JobPositionChanged)]
+    assert (a3.id, 3) in moved  # b1 went ahead of it
+
+
+async def test_engine_holds_a_members_third_job(make_harness: MakeHarness) -> None:
+    gate = asyncio.Event()
+    provider = fake_provider(script=Script(submit_gate=gate))
+    h = make_harness(provider)
+    await h.open()
+    jobs = [await h.create(request(f"p{n}"), user=1) for n in range(3)]
+    await wait_until(lambda: len(provider.submitted) == 2)
+    other = await h.create(request("other"), user=2)
+    await wait_until(lambda: len(provider.submitted) == 3)
+    assert h.engine.queue_position(jobs[2].id) == 1
+    assert h.engine.queue_position(other.id) is None
+    gate.set()
+    for job in (*jobs, other):
+        assert (await h.final(job.id)).state is JobState.DONE
