@@ -9,7 +9,9 @@ import pkgutil
 from typing import Any, TypeAlias
 
 import discord
+import yarl
 from discord.ext import commands
+from discord.gateway import DiscordWebSocket
 
 import cogs
 from bot.config import Settings
@@ -20,6 +22,7 @@ from bot.ui.desk import JobDesk
 log = logging.getLogger(__name__)
 
 COMMAND_HASH_KEY = "command_tree_hash"
+DEFAULT_API_BASE = "https://discord.com/api/v10"
 
 
 def intents() -> discord.Intents:
@@ -66,6 +69,7 @@ class SeedreamBot(commands.AutoShardedBot):
 
     async def setup_hook(self) -> None:
         """Start the engine (resuming jobs), load the extensions, sync commands if changed."""
+        await self._pin_gateway()
         delivery = DiscordDelivery(self, self._record_card, self.services.providers)
         engine = await self.services.start(
             deliverer=delivery, events=delivery, discord_connected=lambda: self.discord_connected
@@ -79,6 +83,17 @@ class SeedreamBot(commands.AutoShardedBot):
         for name in extension_names():
             await self.load_extension(name)
         await self.sync_commands()
+
+    async def _pin_gateway(self) -> None:
+        """Behind a custom ``DISCORD_API_BASE``, reconnect to the gateway it names.
+
+        discord.py falls back to Discord's own gateway after a session it cannot resume;
+        remembering the discovered URL keeps every connection on the configured endpoint.
+        """
+        if self.settings.discord_api_base == DEFAULT_API_BASE:
+            return
+        _, url, _ = await self.http.get_bot_gateway()
+        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
 
     async def _record_card(self, job_id: str, message_id: int) -> None:
         await self.desk.engine.record_messages(job_id, card_message_id=message_id)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 from pydantic import SecretStr
 
 from bot.app import SeedreamBot
@@ -29,25 +30,31 @@ from tests.providers.fakes import FakeProvider
 FAST_POLLS = PollSchedule(first=0.02, interval=0.02, growth=1.0, max_interval=0.02)
 JOB_ID = re.compile(r"`([a-z2-7]{8})`")
 
+#: the secrets every in-process bot runs with; ``tests/conftest.py`` checks that no log line
+#: the bot's logging would write and no message sent to the fake Discord ever shows them
+BOT_TOKEN = "MTEyMjMzNDQ1NTY2Nzc4ODk5.GtEsTs.e2e-bot-token-that-must-never-be-logged"
+PROVIDER_KEY = "sk-e2e-provider-key-that-must-never-be-logged-0123"
 
-def fast_engine() -> EngineOptions:
-    """Engine timings for tests: quick polls, short back-offs, a 20 s deadline."""
-    return EngineOptions(
-        runner=RunnerConfig(
-            deadline=20.0,
-            poll_schedule=FAST_POLLS,
-            retry_backoff=0.05,
-            max_retry_wait=0.2,
-            delivery_backoff=0.05,
-        ),
-        stop_timeout=2.0,
-    )
+
+def fast_engine(**runner: Any) -> EngineOptions:
+    """Engine timings for tests: quick polls, short back-offs, a 20 s deadline.
+
+    ``runner`` overrides ``RunnerConfig`` fields (e.g. ``deadline``, ``public_url``)."""
+    values: dict[str, Any] = {
+        "deadline": 20.0,
+        "poll_schedule": FAST_POLLS,
+        "retry_backoff": 0.05,
+        "max_retry_wait": 0.2,
+        "delivery_backoff": 0.05,
+    }
+    values.update(runner)
+    return EngineOptions(runner=RunnerConfig(**values), stop_timeout=2.0)
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     """Settings for one test bot, nothing read from a .env file."""
     values: dict[str, Any] = {
-        "discord_token": SecretStr("fake-token"),
+        "discord_token": SecretStr(BOT_TOKEN),
         "database_path": tmp_path / "bot.sqlite3",
         "http_host": "127.0.0.1",
         "http_port": 0,
@@ -70,14 +77,27 @@ class World:
     started: list[SeedreamBot] = field(default_factory=list)
 
     @contextlib.asynccontextmanager
-    async def running(self, **settings_overrides: Any) -> AsyncIterator[SeedreamBot]:
-        """Start the bot (a fresh process's worth of objects); stop it cleanly on exit."""
-        settings = self.settings.model_copy(update=settings_overrides)
+    async def running(
+        self,
+        *,
+        engine_options: EngineOptions | None = None,
+        http_timeout: float | None = None,
+        **settings_overrides: Any,
+    ) -> AsyncIterator[SeedreamBot]:
+        """Start the bot (a fresh process's worth of objects); stop it cleanly on exit.
+
+        ``engine_options`` replaces ``fast_engine()``; ``http_timeout`` shortens the provider
+        HTTP client's timeouts (seconds)."""
+        settings = self.settings.model_copy(
+            update={"discord_api_base": self.discord.api_base, **settings_overrides}
+        )
         services = await Services.open(settings, [self.provider.config()])
-        services.engine_options = fast_engine()
+        services.engine_options = engine_options or fast_engine()
+        if http_timeout is not None:
+            services.http.timeout = httpx.Timeout(http_timeout)
         bot = SeedreamBot(settings, services, guild_ready_timeout=0.1)
         try:
-            async with start_bot(bot, self.discord):
+            async with start_bot(bot, self.discord, token=BOT_TOKEN):
                 self.bot = bot
                 try:
                     yield bot
