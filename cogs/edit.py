@@ -33,8 +33,9 @@ class Edit(commands.Cog):
 
     def __init__(self, bot: SeedreamBot) -> None:
         self.bot = bot
-        self.menu = app_commands.ContextMenu(name="Edit image", callback=self.edit_image_menu)
-        self.menu.guild_only = True
+        self.menu = app_commands.guild_only(
+            app_commands.ContextMenu(name="Edit image", callback=self.edit_image_menu)
+        )
 
     async def cog_load(self) -> None:
         """Context menus can't be cog methods; register it on the tree."""
