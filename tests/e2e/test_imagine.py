@@ -143,3 +143,18 @@ async def test_a_job_that_outlives_the_interaction_token_still_delivers(world: W
         result = await world.result(job_id)
         assert result.attachments
         assert not result.ephemeral
+
+
+async def test_a_channel_the_bot_cannot_post_in_is_refused_and_charged_nothing(
+    world: World,
+) -> None:
+    async with world.running():
+        attach_files = 1 << 15
+        await world.discord.set_channel_permissions(world.discord.channel, deny=attach_files)
+        handle = await world.discord.slash("imagine", options={"prompt": "a red fox"})
+        await handle.response()
+        refusal = await handle.followup(0)
+        assert refusal.ephemeral
+        assert "Attach Files" in refusal.content
+        assert "Nothing was charged" in refusal.content
+        assert world.provider.count() == 0
