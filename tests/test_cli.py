@@ -103,7 +103,9 @@ def test_providers_order_is_respected(tmp_path: Path) -> None:
         ({"POYO_API_KEY": SECRET, "POYO_BASE_URL": "api.poyo.ai"}, "POYO_BASE_URL"),
     ],
 )
-def test_bad_settings_fail_with_one_line(tmp_path: Path, env: dict[str, str], variable: str) -> None:
+def test_bad_settings_fail_with_one_line(
+    tmp_path: Path, env: dict[str, str], variable: str
+) -> None:
     result = run_cli(tmp_path, "check", DISCORD_TOKEN="t.o.k", **env)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
