@@ -64,7 +64,8 @@ async def bot_process(
         while line := await stream.readline():
             lines.append(line.decode(errors="replace"))
 
-    assert process.stderr is not None and process.stdout is not None
+    assert process.stderr is not None
+    assert process.stdout is not None
     readers = [
         asyncio.create_task(drain(process.stderr)),
         asyncio.create_task(drain(process.stdout)),
