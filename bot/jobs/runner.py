@@ -38,7 +38,7 @@ from bot.models import GenerationRequest, TaskState, TaskStatus
 from bot.providers.base import Provider
 from bot.providers.http import failure_error
 from bot.quota import Clock
-from bot.waiting import Sleep, wait_for_task
+from bot.waiting import OnUpdate, Sleep, wait_for_task
 
 log = logging.getLogger(__name__)
 
@@ -105,14 +105,11 @@ class JobRunner:
             result = await self._wait(job, wake, status)
             status = None
             if result.state is TaskState.FAILED:
-                error = failure_error(
-                    result,
-                    provider=self._provider(job).name,
-                    display=self._provider(job).display_name,
-                )
+                provider = self._provider(job)
+                error = failure_error(result, provider=provider.name, display=provider.display_name)
+                self._metrics.provider_error(provider.name, error)
                 retryable = result.error is not None and result.error.retryable
                 if (error.failover or retryable) and self._candidates(job, skip_current=True):
-                    self._metrics.provider_error(self._provider(job).name, error)
                     log.warning("job %s: task failed at %s; failing over", job.id, job.provider)
                     job = await self._abandon_attempt(job)
                     job, status = await self._submit(job)
@@ -249,7 +246,21 @@ class JobRunner:
             if not result.state.finished:
                 raise ProviderTimeoutError(provider=provider.name)
         else:
-            result = await self._waiter(
+            result = await self._observed_wait(provider, task_id, wake, remaining, on_update)
+        elapsed = (self._clock() - job.submitted_at).total_seconds()
+        self._metrics.observe_latency(provider.name, "result", elapsed)
+        return result
+
+    async def _observed_wait(
+        self,
+        provider: Provider,
+        task_id: str,
+        wake: asyncio.Event,
+        remaining: float,
+        on_update: OnUpdate,
+    ) -> TaskStatus:
+        try:
+            return await self._waiter(
                 provider,
                 task_id,
                 wake=wake,
@@ -258,9 +269,9 @@ class JobRunner:
                 schedule=self._config.poll_schedule,
                 sleep=self._sleep,
             )
-        elapsed = (self._clock() - job.submitted_at).total_seconds()
-        self._metrics.observe_latency(provider.name, "result", elapsed)
-        return result
+        except ProviderError as exc:  # timeouts and status errors the waiter gave up on
+            self._metrics.provider_error(provider.name, exc)
+            raise
 
     async def _collect(self, job: Job, result: TaskStatus) -> Job:
         blobs = await self._downloader(
