@@ -110,7 +110,7 @@ class DiscordDelivery:
         self, job: Job, images: Sequence[StoredImage], posted: PostedCallback
     ) -> list[int]:
         """Fit the images under the upload limit and post them, the first batch in the card."""
-        card = self._card(job.id)
+        card = self._card_of(job)
         limit = card.upload_limit or self._guild_limit(job.guild_id)
         fitted = await fit_images_async(
             [image.data for image in images], limit, stem=f"seedream-{job.id.lower()}"
@@ -135,6 +135,13 @@ class DiscordDelivery:
 
     def _card(self, job_id: str) -> _Card:
         return self._cards.setdefault(job_id, _Card())
+
+    def _card_of(self, job: Job) -> _Card:
+        """The job's card; after a restart, the one the ledger remembers (not a new one)."""
+        card = self._card(job.id)
+        if card.message_id is None:
+            card.message_id = job.card_message_id
+        return card
 
     def _forget(self, job_id: str) -> None:
         card = self._cards.pop(job_id, None)
@@ -185,7 +192,7 @@ class DiscordDelivery:
             await self._record_card(job.id, message.id)
 
     def _throttled(self, job: Job, embed: discord.Embed) -> None:
-        card = self._card(job.id)
+        card = self._card_of(job)
         card.pending = embed
         if card.timer is not None and not card.timer.done():
             return
