@@ -179,10 +179,13 @@ class DiscordDelivery:
                     message_id=card.reply_to, channel_id=job.channel_id, fail_if_not_exists=False
                 )
             try:
+                # The nonce makes Discord return the first card if a crash right after
+                # this send makes a restarted bot post it again.
                 message = await self._channel(job).send(
                     embed=embed,
                     view=card_view(job.id),
                     reference=reference,  # type: ignore[arg-type]
+                    nonce=f"card-{job.id}",
                 )
             except discord.HTTPException as exc:
                 log.warning("Job %s: could not post its card (%s)", job.id, exc.status)
@@ -257,7 +260,9 @@ class DiscordDelivery:
         for _ in range(MAX_REFITS + 1):
             files = [discord.File(io.BytesIO(f.data), filename=f.filename) for f in group]
             try:
-                return await self._send_files(job, card, embed, files, in_card=in_card)
+                return await self._send_files(
+                    job, card, embed, files, in_card=in_card, nonce=f"{job.id}-{sources[0].index}"
+                )
             except discord.HTTPException as exc:
                 if not _too_large(exc):
                     raise _delivery_error(exc) from exc
@@ -272,6 +277,7 @@ class DiscordDelivery:
         files: list[discord.File],
         *,
         in_card: bool,
+        nonce: str,
     ) -> int:
         channel = self._channel(job)
         if in_card and card.message_id is not None:
@@ -284,7 +290,8 @@ class DiscordDelivery:
                 log.info("Job %s: card is gone; posting the result as a new message", job.id)
                 for file in files:
                     file.reset()
-        kwargs: dict[str, object] = {"files": files, "view": result_view(job.id)}
+        # A stable nonce per batch: a restart that re-posts it gets the first message back.
+        kwargs: dict[str, object] = {"files": files, "view": result_view(job.id), "nonce": nonce}
         if embed is not None:
             kwargs["embed"] = embed
         sent = await channel.send(**kwargs)  # type: ignore[call-overload]

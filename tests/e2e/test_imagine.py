@@ -158,3 +158,20 @@ async def test_a_channel_the_bot_cannot_post_in_is_refused_and_charged_nothing(
         assert "Attach Files" in refusal.content
         assert "Nothing was charged" in refusal.content
         assert world.provider.count() == 0
+
+
+async def test_cards_carry_a_nonce_so_a_repost_after_a_crash_is_deduplicated(
+    world: World,
+) -> None:
+    async with world.running():
+        handle = await world.discord.slash("imagine", options={"prompt": "a red fox"})
+        job_id = job_id_in((await handle.followup(0)).content)
+        card = await world.result(job_id)
+        [post] = world.discord.requests_to("POST", r"^/channels/\d+/messages$")
+        assert post.json["nonce"] == f"card-{job_id}"
+        assert post.json["enforce_nonce"] is True
+        # What a restarted bot would do if the crash came before the card id was recorded:
+        channel = world.bot.get_partial_messageable(card.channel_id)
+        again = await channel.send("repeat", nonce=f"card-{job_id}")
+        assert again.id == card.id
+        assert len(world.channel_messages()) == 1

@@ -512,11 +512,30 @@ class FakeRest:
         self._require(channel, SEND_MESSAGES | (ATTACH_FILES if req.files else 0))
         validate_message(req.body, req.files, creating=True)
         check_upload_size(req.files, channel.upload_limit)
+        earlier = self._same_nonce(channel, req.body)
+        if earlier is not None:
+            # Discord: with enforce_nonce, a repeat within minutes returns the first message.
+            return json_response(earlier.payload())
         message = self._new_bot_message(channel)
+        if req.body.get("nonce"):
+            message.nonce = str(req.body["nonce"])
         self.world.apply_reference(message, req.body.get("message_reference"))
         self._apply_body(message, req.body, req.files, creating=True, allowed_flags=CREATE_FLAGS)
         await self._store_and_echo(message)
         return json_response(message.payload())
+
+    def _same_nonce(self, channel: FakeChannel, body: JSON) -> StoredMessage | None:
+        nonce = body.get("nonce")
+        if not nonce or not body.get("enforce_nonce"):
+            return None
+        return next(
+            (
+                m
+                for m in self.world.messages(channel)
+                if m.nonce == str(nonce) and m.author.id == self.world.bot_user.id
+            ),
+            None,
+        )
 
     async def _edit_channel_message(
         self, req: ApiRequest, channel_id: str, message_id: str
