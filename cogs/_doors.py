@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
 import discord
@@ -24,8 +25,17 @@ def slash_door(interaction: Interaction, *, reply_to: int | None = None) -> dict
         "channel_id": interaction.channel_id,
         "bot_permissions": interaction.app_permissions,
         "in_thread": isinstance(interaction.channel, discord.Thread),
-        "door": DoorContext(upload_limit=interaction.filesize_limit, reply_to=reply_to),
+        "door": DoorContext(
+            upload_limit=interaction.filesize_limit,
+            reply_to=reply_to,
+            notify=partial(_followup, interaction),
+        ),
     }
+
+
+async def _followup(interaction: Interaction, text: str) -> None:
+    if not interaction.is_expired():
+        await interaction.followup.send(text, ephemeral=True)
 
 
 def accepted_message(job: Job) -> str:

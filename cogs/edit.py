@@ -150,7 +150,11 @@ class Edit(commands.Cog):
             kind=JobKind.EDIT,
             origin=JobOrigin.REPLY,
             request=GenerationRequest(prompt=instruction, reference_images=references),
-            door=DoorContext(upload_limit=guild.filesize_limit, reply_to=message.id),
+            door=DoorContext(
+                upload_limit=guild.filesize_limit,
+                reply_to=message.id,
+                notify=partial(_reply, message),
+            ),
         )
         log.info("Job %s queued by reply %s", job.id, message.id)
 

@@ -31,7 +31,7 @@ from bot.jobs.events import (
 from bot.jobs.models import Job, StoredImage
 from bot.providers.base import Provider
 from bot.ui import render
-from bot.ui.desk import current_door
+from bot.ui.desk import DoorContext, current_door
 from bot.ui.views import card_view, result_view
 
 log = logging.getLogger(__name__)
@@ -54,8 +54,7 @@ class _Card:
     last_edit: float = 0.0
     pending: discord.Embed | None = None
     timer: asyncio.Task[None] | None = None
-    upload_limit: int | None = None
-    reply_to: int | None = None
+    door: DoorContext = field(default_factory=DoorContext)
 
 
 class DiscordDelivery:
@@ -77,11 +76,9 @@ class DiscordDelivery:
 
     # ------------------------------------------------------------------ context from doors
 
-    def remember(self, job_id: str, *, upload_limit: int | None, reply_to: int | None) -> None:
-        """What the door knew: the interaction's upload limit, the message to reply to."""
-        card = self._card(job_id)
-        card.upload_limit = upload_limit
-        card.reply_to = reply_to
+    def remember(self, job_id: str, door: DoorContext) -> None:
+        """What the door knew: upload limit, message to reply to, how to reach the member."""
+        self._card(job_id).door = door
 
     # ------------------------------------------------------------------------- EventSink
 
@@ -91,16 +88,20 @@ class DiscordDelivery:
         if isinstance(event, JobQueued):
             door = current_door.get()
             if door is not None:
-                self.remember(job.id, upload_limit=door.upload_limit, reply_to=door.reply_to)
+                self.remember(job.id, door)
             await self._ensure_card(job, render.card_embed(job, position=event.position))
         elif isinstance(event, JobPositionChanged):
             self._throttled(job, render.card_embed(job, position=event.position))
         elif isinstance(event, JobRunning):
             self._throttled(job, render.card_embed(job, progress=event.progress))
         elif isinstance(event, JobFailed):
-            await self._final(job, render.failure_embed(job, refunded=event.refunded))
+            shown = await self._final(job, render.failure_embed(job, refunded=event.refunded))
+            if not shown:
+                await self._tell_member(job, render.failure_text(job, event.reason, event.refunded))
+            self._forget(job.id)
         elif isinstance(event, JobCancelled):
             await self._final(job, render.cancelled_embed(job))
+            self._forget(job.id)
         elif isinstance(event, JobDelivered):
             self._forget(job.id)
 
@@ -111,7 +112,7 @@ class DiscordDelivery:
     ) -> list[int]:
         """Fit the images under the upload limit and post them, the first batch in the card."""
         card = self._card_of(job)
-        limit = card.upload_limit or self._guild_limit(job.guild_id)
+        limit = card.door.upload_limit or self._guild_limit(job.guild_id)
         fitted = await fit_images_async(
             [image.data for image in images], limit, stem=f"seedream-{job.id.lower()}"
         )
@@ -174,9 +175,11 @@ class DiscordDelivery:
                 await self._edit(job, card, embed)
                 return
             reference = None
-            if card.reply_to is not None:
+            if card.door.reply_to is not None:
                 reference = discord.MessageReference(
-                    message_id=card.reply_to, channel_id=job.channel_id, fail_if_not_exists=False
+                    message_id=card.door.reply_to,
+                    channel_id=job.channel_id,
+                    fail_if_not_exists=False,
                 )
             try:
                 # The nonce makes Discord return the first card if a crash right after
@@ -209,14 +212,27 @@ class DiscordDelivery:
             if embed is not None:
                 await self._edit(job, card, embed)
 
-    async def _final(self, job: Job, embed: discord.Embed) -> None:
+    async def _final(self, job: Job, embed: discord.Embed) -> bool:
+        """Turn the card into its final state; False when the card could not show it."""
         card = self._card(job.id)
+        shown = False
         async with card.lock:
             self._cancel_timer(card)
             card.message_id = card.message_id or job.card_message_id
             if card.message_id is not None:
-                await self._edit(job, card, embed, cancellable=False)
-        self._forget(job.id)
+                shown = await self._edit(job, card, embed, cancellable=False)
+        return shown
+
+    async def _tell_member(self, job: Job, text: str) -> None:
+        """The card is gone or unreachable: say it privately while the interaction lives."""
+        card = self._cards.pop(job.id, None)
+        notify = card.door.notify if card is not None else None
+        if notify is None:
+            return
+        try:
+            await notify(text)
+        except discord.HTTPException as exc:
+            log.info("Job %s: could not tell the member (%s)", job.id, exc.status)
 
     @staticmethod
     def _cancel_timer(card: _Card) -> None:
@@ -232,9 +248,10 @@ class DiscordDelivery:
         embed: discord.Embed,
         *,
         cancellable: bool = True,
-    ) -> None:
+    ) -> bool:
+        """Edit the card; True when Discord took the edit."""
         if card.message_id is None:
-            return
+            return False
         # Only a waiting job can be cancelled; a final card loses its button.
         chosen = card_view(job.id) if cancellable else None
         message = self._channel(job).get_partial_message(card.message_id)
@@ -243,7 +260,10 @@ class DiscordDelivery:
         except discord.HTTPException as exc:
             # A card someone deleted is not worth failing a job over.
             log.info("Job %s: card edit failed (%s)", job.id, exc.status)
-        card.last_edit = time.monotonic()
+            return False
+        finally:
+            card.last_edit = time.monotonic()
+        return True
 
     async def _post_batch(
         self,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -26,6 +26,8 @@ class DoorContext:
 
     upload_limit: int | None = None
     reply_to: int | None = None
+    #: sends the member a private note (an interaction followup while its token lives)
+    notify: Callable[[str], Awaitable[object]] | None = None
 
 
 #: Read by the delivery when the engine announces the job (inside ``create_job``), so the
@@ -109,7 +111,7 @@ class JobDesk:
         finally:
             current_door.reset(token)
         if door is not None:
-            self.delivery.remember(job.id, upload_limit=door.upload_limit, reply_to=door.reply_to)
+            self.delivery.remember(job.id, door)
         return job
 
     async def references(

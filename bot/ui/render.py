@@ -98,6 +98,11 @@ def failure_embed(job: Job, *, refunded: int | None = None) -> discord.Embed:
     return embed
 
 
+def failure_text(job: Job, reason: str, refunded: int) -> str:
+    """The private note sent when a failed job's card can't be updated."""
+    return f"Job `{job.id}` failed: {reason} {_images(refunded)} refunded."
+
+
 def cancelled_embed(job: Job) -> discord.Embed:
     """The card of a job cancelled while it waited."""
     embed = discord.Embed(

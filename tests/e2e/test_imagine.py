@@ -175,3 +175,34 @@ async def test_cards_carry_a_nonce_so_a_repost_after_a_crash_is_deduplicated(
         again = await channel.send("repeat", nonce=f"card-{job_id}")
         assert again.id == card.id
         assert len(world.channel_messages()) == 1
+
+
+async def test_a_failure_whose_card_is_gone_is_told_privately(world: World) -> None:
+    world.provider.script.fail = "The prompt violates our content policy"
+    world.provider.script.finish_after = 0.5
+    async with world.running():
+        handle = await world.discord.slash("imagine", options={"prompt": "something"})
+        job_id = job_id_in((await handle.followup(0)).content)
+        card = await world.wait(lambda: world.card(job_id))
+        world.discord.message(card.id).deleted = True  # a moderator removed the card
+        note = await handle.followup(1)
+        assert note.ephemeral
+        assert f"Job `{job_id}` failed" in note.content
+        assert "1 image refunded" in note.content
+        status = await world.discord.slash("status")
+        fields = {f["name"]: f["value"] for f in (await status.response()).embeds[0]["fields"]}
+        assert fields["Left today"] == "10 of 10"
+
+
+async def test_a_failed_job_says_why_on_its_card_and_refunds(world: World) -> None:
+    world.provider.script.fail = "The prompt violates our content policy"
+    async with world.running():
+        handle = await world.discord.slash("imagine", options={"prompt": "something", "count": 2})
+        job_id = job_id_in((await handle.followup(0)).content)
+        card = await world.wait(
+            lambda: (c := world.card(job_id)) and "Failed" in c.embeds[0]["title"] and c
+        )
+        fields = {f["name"]: f["value"] for f in card.embeds[0]["fields"]}
+        assert "content filter" in fields["Why"]
+        assert fields["Refunded"] == "2 images"
+        assert card.find_component(f"sd:cancel:{job_id}") is None
