@@ -58,16 +58,25 @@ def user_message_for(error: BaseException) -> str | None:
     if isinstance(error, app_commands.NoPrivateMessage):
         return "This command only works in a server."
     if isinstance(error, app_commands.MissingPermissions):
-        needed = ", ".join(p.replace("_", " ").title() for p in error.missing_permissions)
-        return f"You need the {needed} permission to use this."
+        return f"You need the {permission_names(error.missing_permissions)} permission to use this."
     if isinstance(error, app_commands.BotMissingPermissions):
-        needed = ", ".join(p.replace("_", " ").title() for p in error.missing_permissions)
-        return f"I need the {needed} permission in this channel."
+        return f"I need the {permission_names(error.missing_permissions)} permission here."
     if isinstance(error, app_commands.CommandOnCooldown):
         return f"Slow down: try again in {error.retry_after:.0f} s."
     if isinstance(error, app_commands.CheckFailure):
         return str(error) or "You can't use this command here."
     return None
+
+
+#: where Discord's client calls a permission something else than its API name
+_PERMISSION_LABELS = {"manage_guild": "Manage Server", "view_channel": "View Channels"}
+
+
+def permission_names(permissions: list[str]) -> str:
+    """Permission names as Discord's client shows them."""
+    return ", ".join(
+        _PERMISSION_LABELS.get(name, name.replace("_", " ").title()) for name in permissions
+    )
 
 
 async def send_ephemeral(interaction: discord.Interaction[SeedreamBot], message: str) -> None:

@@ -13,6 +13,7 @@ from bot.errors import PermissionDeniedError, RequestValidationError
 from bot.jobs.models import Job, JobKind, JobOrigin, JobSpec
 from bot.models import GenerationRequest
 from bot.providers.base import ModelSpec, Provider
+from bot.tree import permission_names
 from bot.ui.attachments import check_references
 
 if TYPE_CHECKING:
@@ -89,7 +90,7 @@ class JobDesk:
         """Validate, reserve quota and queue the job; raise a user-safe error otherwise."""
         missing = missing_post_permissions(bot_permissions, thread=in_thread)
         if missing:
-            names = ", ".join(name.replace("_", " ").title() for name in missing)
+            names = permission_names(missing)
             raise PermissionDeniedError(
                 f"I can't post results in this channel: I need {names}. Nothing was charged."
             )

@@ -130,7 +130,7 @@ async def test_a_member_without_manage_server_changes_nothing(
     async with world.running():
         answer = await command(world, name, world.discord.user, **make_options(world.discord))
         assert answer.ephemeral
-        assert "Manage Guild permission" in (answer.content or "")
+        assert "Manage Server permission" in (answer.content or "")
         assert not answer.embeds
         assert not answer.files
 
