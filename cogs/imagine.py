@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from discord import app_commands
 from discord.ext import commands
 
@@ -16,6 +18,14 @@ class Imagine(commands.Cog):
 
     def __init__(self, bot: SeedreamBot) -> None:
         self.bot = bot
+        self._limit_count(bot.desk.max_count_offered())
+
+    def _limit_count(self, most: int) -> None:
+        # The option's range is fixed at decoration time; this cog's copy of the command
+        # gets the operator's setting capped by what the serving provider's models allow.
+        # (The parameter objects are shared with the class, so replace, don't mutate.)
+        params = self.imagine._params
+        params["count"] = dataclasses.replace(params["count"], max_value=most)
 
     @app_commands.command(name="imagine", description="Generate images from a text prompt")
     @app_commands.guild_only()

@@ -70,6 +70,11 @@ class JobDesk:
         except RequestValidationError:
             return capabilities.model(None)
 
+    def max_count_offered(self) -> int:
+        """The largest ``count`` to offer: the setting, capped by the most any model makes."""
+        most = max(spec.max_count for spec in self.providers[0].capabilities.models)
+        return max(1, min(self.max_count, most))
+
     def model_ids(self) -> tuple[str, ...]:
         """The models the serving provider offers."""
         return self.providers[0].capabilities.model_ids

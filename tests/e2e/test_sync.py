@@ -39,3 +39,10 @@ async def test_slash_commands_are_guild_only(world: World) -> None:
         commands = {command["name"]: command for command in world.discord.commands()}
     for name in ("imagine", "edit", "status", "Edit image"):
         assert commands[name].get("contexts") == [0], name
+
+
+async def test_imagine_count_is_capped_by_the_setting(world: World) -> None:
+    async with world.running(max_images_per_job=3):
+        commands = {command["name"]: command for command in world.discord.commands()}
+    count = next(o for o in commands["imagine"]["options"] if o["name"] == "count")
+    assert (count["min_value"], count["max_value"]) == (1, 3)
