@@ -71,6 +71,11 @@ def swap_secret(url: str, secret: str) -> str:
     return url.rsplit("/", 1)[0] + "/" + secret
 
 
+def state_of(world: World, job_id: str) -> str:
+    [row] = query(world.settings.database_path, "SELECT state FROM jobs WHERE id = ?", [job_id])
+    return str(row["state"])
+
+
 def all_done(world: World) -> bool:
     rows = query(world.settings.database_path, "SELECT state FROM jobs")
     return all(row["state"] == "done" for row in rows)
@@ -176,13 +181,7 @@ async def test_a_callback_for_a_finished_job_in_a_new_process_changes_nothing(
             (first, second), urls = await two_running_jobs(world)
             rows = {r["id"]: r for r in query(world.settings.database_path, "SELECT * FROM jobs")}
             await provider.finish(rows[first]["task_id"])
-            await world.wait(
-                lambda: (
-                    query(world.settings.database_path, "SELECT state FROM jobs")[0]["state"]
-                    == "done"
-                ),
-                10,
-            )
+            await world.wait(lambda: state_of(world, first) == "done", 10)
         # restarted: the second job resumes, the first is done
         async with running_web(world):
             before = jobs_table(world)
