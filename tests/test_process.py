@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import socket
+import sqlite3
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -142,3 +143,41 @@ async def test_a_rejected_token_is_one_line_and_exit_2(tmp_path: Path) -> None:
         errors = [line for line in lines if line.startswith("error:")]
         assert errors == ["error: DISCORD_TOKEN: Discord rejected the token\n"]
         assert TOKEN not in "".join(lines)
+
+
+async def test_sigterm_leaves_a_job_in_flight_for_the_next_start(tmp_path: Path) -> None:
+    async with (
+        FakeDiscord(heartbeat_interval_ms=1000, token=TOKEN) as discord,
+        FakeProvider("poyo", api_key=KEY, script=Script(finish_after=3.0)) as provider,
+    ):
+        port = free_port()
+        async with bot_process(tmp_path, discord, provider, port) as (process, _):
+            await discord.wait_ready(timeout=30)
+            handle = await discord.slash("imagine", options={"prompt": "a slow fox"})
+            await handle.followup(0, timeout=10)
+            await discord.wait_for(lambda: provider.count("submit") == 1 or None, timeout=10)
+            process.send_signal(signal.SIGINT)
+            assert await asyncio.wait_for(process.wait(), timeout=10) == 0
+        database = tmp_path / "data" / "bot.sqlite3"
+        state, charged = job_row(database)
+        assert state in ("submitted", "running")
+        assert charged is None
+
+        async with bot_process(tmp_path, discord, provider, port) as (process, _):
+            result = await discord.wait_for(
+                lambda: next((m for m in discord.messages(discord.channel) if m.attachments), None),
+                timeout=30,
+            )
+            assert result.attachments
+            await discord.wait_for(lambda: job_row(database) == ("done", 1) or None, timeout=10)
+            process.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(process.wait(), timeout=10) == 0
+        assert provider.count("submit") == 1  # resumed by polling, not resubmitted
+        assert len([m for m in discord.messages(discord.channel) if m.attachments]) == 1
+
+
+def job_row(database: Path) -> tuple[str, int | None]:
+    """The one job's state and charge, read as another process would."""
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as conn:
+        [(state, charged)] = conn.execute("SELECT state, charged FROM jobs").fetchall()
+    return state, charged
