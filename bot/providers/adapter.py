@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from bot.errors import TaskFailedError
+from bot.errors import RejectedRequestError, TaskFailedError
 from bot.models import ASPECT_RATIOS, GenerationRequest, TaskStatus
 from bot.providers.base import Capabilities, ModelSpec, Provider
-from bot.providers.http import join_url
+from bot.providers.http import as_dict, join_url
 from bot.providers.transport import Endpoint, request_json
 
 #: a synchronous provider keeps this many finished results for ``status()``
@@ -93,6 +94,26 @@ class HttpProvider(Provider):
         spec = self.capabilities.model(request.model)
         wire = spec.edit_id if request.is_edit and spec.edit_id else spec.id
         return request, spec, wire
+
+    def callback_fields(
+        self, body: bytes, id_key: str
+    ) -> tuple[str, dict[str, Any], dict[str, Any]]:
+        """A callback's task id, its ``data`` object and the whole payload.
+
+        Bodies are read defensively (``data`` first, then the top level); one without a task
+        id is refused, which the web route answers with 400.
+        """
+        try:
+            payload = as_dict(json.loads(body))
+        except ValueError:
+            payload = {}
+        data = as_dict(payload.get("data"))
+        task_id = data.get(id_key) or payload.get(id_key)
+        if not task_id or not isinstance(task_id, str):
+            raise RejectedRequestError(
+                f"Malformed {self.display_name} callback (no task id).", provider=self.name
+            )
+        return task_id, data, payload
 
 
 class SyncResults:

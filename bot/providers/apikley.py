@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from bot.errors import RejectedRequestError
 from bot.models import (
     ASPECT_RATIOS,
     CallbackHint,
@@ -112,16 +111,7 @@ class ApikleyProvider(HttpProvider):
 
     def parse_callback(self, body: bytes) -> CallbackHint:
         """KIE callback: ``{"code": 200|501, "msg", "data": {"taskId", "state", ...}}``."""
-        try:
-            payload = as_dict(json.loads(body))
-        except ValueError:
-            payload = {}
-        data = as_dict(payload.get("data"))
-        task_id = data.get("taskId") or payload.get("taskId")
-        if not task_id or not isinstance(task_id, str):
-            raise RejectedRequestError(
-                f"Malformed {self.display_name} callback (no task id).", provider=self.name
-            )
+        task_id, data, payload = self.callback_fields(body, "taskId")
         state = STATES.get(str(data.get("state") or "").lower())
         if state is None and payload.get("code") in (200, CODE_FAILED):
             state = TaskState.SUCCEEDED if payload["code"] == 200 else TaskState.FAILED

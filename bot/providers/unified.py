@@ -7,11 +7,9 @@ carry the status-response shape. Subclasses only set their metadata and model ta
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any, ClassVar
 
-from bot.errors import RejectedRequestError
 from bot.models import (
     ASPECT_RATIOS,
     CallbackHint,
@@ -117,17 +115,8 @@ class UnifiedProvider(HttpProvider):
 
     def parse_callback(self, body: bytes) -> CallbackHint:
         """The callback is the status-response shape; read ``data``, else the top level."""
-        try:
-            payload = as_dict(json.loads(body))
-        except ValueError:
-            payload = {}
-        data = as_dict(payload.get("data"))
-        task_id = data.get("task_id") or payload.get("task_id")
+        task_id, data, payload = self.callback_fields(body, "task_id")
         raw_state = data.get("status") or payload.get("status")
-        if not task_id or not isinstance(task_id, str):
-            raise RejectedRequestError(
-                f"Malformed {self.display_name} callback (no task id).", provider=self.name
-            )
         return CallbackHint(task_id=task_id, state=map_state(raw_state) if raw_state else None)
 
     def _input(self, request: GenerationRequest, spec: ModelSpec) -> dict[str, Any]:
