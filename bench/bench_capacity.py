@@ -1,0 +1,120 @@
+"""Benchmark: 1,000 jobs in flight in one bot process — peak memory and event-loop lag.
+
+Run with ``.venv/bin/python -m bench.bench_capacity [--jobs 1000] [--hold 45] ...``. Not part
+of the test suite. The bot runs alone in a child process (``bench.bothost``: the real
+``seedream-bot run`` start-up plus a 10 ms loop-lag ticker in its own event loop); the fake
+Discord and fake PoYo run in this process, so they count neither in the bot's memory nor in
+its loop. ``--jobs`` ``/imagine`` interactions arrive at ``--rate`` per second; provider tasks
+take ``--task-seconds`` (longer than the run: every job stays in flight, polled on the real
+schedule). Once all are submitted, the bot is watched for ``--hold`` seconds.
+
+Peak RSS is ``VmHWM`` of the bot's ``/proc/<pid>/status`` read just before it is stopped (the
+whole life of the process: start-up, ramp and hold). Targets: ≤ 250 MB, loop lag p99 ≤ 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+
+from bench.support import (
+    LoopLag,
+    add_members,
+    bot_cpu,
+    bot_lag,
+    bot_process,
+    dispatch_imagines,
+    fakes,
+    finish_profile,
+    lag_between,
+    mib,
+    percentile,
+    print_header,
+    profile,
+    summary_ms,
+    verdict,
+    wait_until,
+)
+
+TARGET_RSS_MB = 250
+TARGET_LAG_P99 = 0.050
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--jobs", type=int, default=1000, help="jobs in flight")
+    parser.add_argument("--rate", type=float, default=50.0, help="interactions/s arriving")
+    parser.add_argument("--members", type=int, default=50, help="members sending commands")
+    parser.add_argument("--latency", type=float, default=0.1, help="provider API latency, s")
+    parser.add_argument("--hold", type=float, default=45.0, help="seconds watched at full load")
+    parser.add_argument("--task-seconds", type=float, default=600.0, help="provider task time")
+    return parser.parse_args()
+
+
+async def main() -> None:
+    args = parse_args()
+    print_header("capacity", "bench.bench_capacity", args)
+    print("layout: bot alone in a child process; fake Discord + fake PoYo in this process")
+    async with fakes(latency=args.latency, finish_after=args.task_seconds) as (
+        discord,
+        provider,
+        _,
+    ):
+        members = add_members(discord, args.members)
+        driver = LoopLag()
+        driver.start()
+        async with bot_process(discord, provider) as bot:
+            print(f"bot pid {bot.pid} ready: RSS {mib(bot.ready_vm['VmRSS'])}")
+            start = time.monotonic()
+            await dispatch_imagines(discord, members, args.jobs, rate=args.rate)
+            await wait_until(
+                lambda: len(provider.tasks) >= args.jobs,
+                timeout=120 + args.jobs / 10,
+                what=f"{args.jobs} jobs submitted to the provider",
+            )
+            loaded = time.monotonic()
+            loaded_vm = bot.vm()
+            print(
+                f"{args.jobs} jobs submitted {loaded - start:.1f} s after the first command; "
+                f"RSS {mib(loaded_vm['VmRSS'])}"
+            )
+            spy = await profile(bot, args.hold)
+            rss: list[int] = []
+            end = loaded + args.hold
+            while (now := time.monotonic()) < end:
+                rss.append(bot.vm()["VmRSS"])
+                await asyncio.sleep(min(1.0, end - now))
+            final_vm = bot.vm()
+            await finish_profile(spy)
+            in_flight = sum(1 for task in provider.tasks.values() if not task.forced)
+            statuses = provider.count("status")
+        await driver.stop()
+
+    hold_lag = bot_lag(bot, loaded, end)
+    ramp_lag = bot_lag(bot, start, loaded)
+    peak_mb = final_vm["VmHWM"] * 1024 / 1e6
+    print(f"provider tasks in flight at the end: {in_flight}; status requests so far {statuses}")
+    print(
+        f"bot RSS: ready {mib(bot.ready_vm['VmRSS'])}, all submitted {mib(loaded_vm['VmRSS'])}, "
+        f"during hold max {mib(max(rss))}, end {mib(final_vm['VmRSS'])}; "
+        f"peak (VmHWM) {mib(final_vm['VmHWM'])} = {peak_mb:.0f} MB"
+    )
+    per_job = (final_vm["VmRSS"] - bot.ready_vm["VmRSS"]) / args.jobs
+    print(f"RSS growth per job in flight: {per_job:.0f} KiB")
+    print(f"bot loop lag while ramping: {summary_ms(ramp_lag)}")
+    print(f"bot loop lag at full load ({args.hold:g} s): {summary_ms(hold_lag)}")
+    driver_lag = lag_between(driver.samples, loaded, end)
+    print(f"driver (fakes) loop lag at full load: {summary_ms(driver_lag)}")
+    print(bot_cpu(bot))
+    p99 = percentile(hold_lag, 99)
+    print(
+        f"RESULT peak RSS {peak_mb:.0f} MB (target ≤ {TARGET_RSS_MB} MB: "
+        f"{verdict(peak_mb <= TARGET_RSS_MB)}); loop lag p99 at full load {p99 * 1000:.1f} ms "
+        f"(target ≤ {TARGET_LAG_P99 * 1000:.0f} ms: {verdict(p99 <= TARGET_LAG_P99)}); "
+        f"while ramping p99 {percentile(ramp_lag, 99) * 1000:.1f} ms"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
