@@ -95,6 +95,10 @@ class SeedreamBot(commands.AutoShardedBot):
         _, url, _ = await self.http.get_bot_gateway()
         DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
 
+    async def on_message(self, message: discord.Message, /) -> None:
+        """No text commands: a message that starts with the bot's mention is an edit request
+        (``cogs.edit``), not an unknown prefix command logged as an error with a traceback."""
+
     async def _record_card(self, job_id: str, message_id: int) -> None:
         await self.desk.engine.record_messages(job_id, card_message_id=message_id)
 
