@@ -229,7 +229,7 @@ async def overspend(db: Database, args: argparse.Namespace) -> int:
     )
     for line in mismatches[:10]:
         print(f"  MISMATCH {line}")
-    return violations + len(mismatches) + unfinished
+    return int(violations + len(mismatches) + unfinished)
 
 
 async def main() -> None:

@@ -66,24 +66,23 @@ def _experiments(names: str) -> None:
                 max_connections=provider_http.DEFAULT_LIMITS.max_connections,
                 max_keepalive_connections=provider_http.DEFAULT_LIMITS.max_connections,
             )
-        elif name == "gate":
+        elif name == "ungated":
             import bot.services as services_module
 
-            services_module.make_http_client = _gated_client  # type: ignore[assignment]
+            services_module.make_http_client = _ungated_client  # type: ignore[attr-defined,assignment]
         else:
             raise SystemExit(f"unknown BENCH_PATCH experiment {name!r}")
 
 
-def _gated_client(**options: object) -> object:
-    """The bot's client with a semaphore in front of httpcore's pool (experiment ``gate``)."""
+def _ungated_client(**options: object) -> object:
+    """The client as it was before ``QueuedTransport``: requests queue in httpcore's pool."""
     import httpx
 
-    from bench.gate import GatedTransport
     from bot.providers.http import DEFAULT_LIMITS, make_http_client, ssl_context
 
-    inner = httpx.AsyncHTTPTransport(verify=ssl_context(), limits=DEFAULT_LIMITS)
-    limit = DEFAULT_LIMITS.max_connections or 32
-    return make_http_client(transport=GatedTransport(inner, limit))
+    return make_http_client(
+        transport=httpx.AsyncHTTPTransport(verify=ssl_context(), limits=DEFAULT_LIMITS)
+    )
 
 
 async def _run(stats_path: Path | None) -> int:
