@@ -33,7 +33,10 @@ class Status(commands.Cog):
             if found.guild_id != member.guild.id:
                 raise JobNotFoundError()
             embed = render.status_embed(
-                found, position=engine.queue_position(found.id), now=discord.utils.utcnow()
+                found,
+                position=engine.queue_position(found.id),
+                now=discord.utils.utcnow(),
+                provider=self.bot.desk.provider_label(found.provider),
             )
         else:
             jobs = await engine.recent_jobs(member.guild.id, member.id, limit=RECENT)

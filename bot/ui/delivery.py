@@ -162,6 +162,10 @@ class DiscordDelivery:
         except SeedreamError:
             return job.request.model
 
+    def _provider_label(self, job: Job) -> str | None:
+        provider = self._providers.get(job.provider or "")
+        return provider.display_name if provider is not None else job.provider
+
     def _guild_limit(self, guild_id: int) -> int:
         guild = self._client.get_guild(guild_id)
         return guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT
@@ -276,7 +280,9 @@ class DiscordDelivery:
     ) -> int:
         embed = None
         if in_card or card.message_id is None:
-            embed = render.result_embed(job, group, model=self._model_used(job))
+            embed = render.result_embed(
+                job, group, model=self._model_used(job), provider=self._provider_label(job)
+            )
         for _ in range(MAX_REFITS + 1):
             files = [discord.File(io.BytesIO(f.data), filename=f.filename) for f in group]
             try:

@@ -70,6 +70,13 @@ class JobDesk:
         except RequestValidationError:
             return capabilities.model(None)
 
+    def provider_label(self, name: str | None) -> str | None:
+        """A provider's display name (``PoYo`` for ``poyo``)."""
+        for provider in self.providers:
+            if provider.name == name:
+                return provider.display_name
+        return name
+
     def max_count_offered(self) -> int:
         """The largest ``count`` to offer: the setting, capped by the most any model makes."""
         most = max(spec.max_count for spec in self.providers[0].capabilities.models)

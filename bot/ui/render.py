@@ -65,7 +65,11 @@ def card_embed(
 
 
 def result_embed(
-    job: Job, images: Sequence[FittedImage], *, model: str | None = None
+    job: Job,
+    images: Sequence[FittedImage],
+    *,
+    model: str | None = None,
+    provider: str | None = None,
 ) -> discord.Embed:
     """The result card: prompt, model, provider, size, seed, cost and job id."""
     request = job.request
@@ -76,7 +80,7 @@ def result_embed(
     )
     embed.add_field(name="Requested by", value=f"<@{job.user_id}>")
     embed.add_field(name="Model", value=model or request.model or "default")
-    embed.add_field(name="Provider", value=job.provider or "?")
+    embed.add_field(name="Provider", value=provider or job.provider or "?")
     embed.add_field(name="Size", value=_size_text(job, images))
     embed.add_field(name="Seed", value=str(request.seed) if request.seed is not None else "random")
     embed.add_field(name="Cost", value=cost_text(job, delivered=len(images)))
@@ -115,7 +119,9 @@ def cancelled_embed(job: Job) -> discord.Embed:
     return embed
 
 
-def status_embed(job: Job, *, position: int | None, now: datetime) -> discord.Embed:
+def status_embed(
+    job: Job, *, position: int | None, now: datetime, provider: str | None = None
+) -> discord.Embed:
     """``/status JOB``: state, queue position, provider, elapsed time, cost."""
     embed = discord.Embed(
         title=f"Job {job.id}",
@@ -123,7 +129,7 @@ def status_embed(job: Job, *, position: int | None, now: datetime) -> discord.Em
         colour=_state_colour(job.state),
     )
     embed.add_field(name="State", value=progress_line(job, position=position))
-    embed.add_field(name="Provider", value=job.provider or "not yet chosen")
+    embed.add_field(name="Provider", value=provider or job.provider or "not yet chosen")
     end = job.finished_at or now
     embed.add_field(name="Elapsed", value=_duration((end - job.created_at).total_seconds()))
     embed.add_field(name="Cost", value=cost_text(job))

@@ -31,7 +31,7 @@ async def test_imagine_posts_a_card_that_becomes_the_result(world: World) -> Non
         embed = result.embeds[0]
         fields = {f["name"]: f["value"] for f in embed["fields"]}
         assert "a red fox" in embed["description"]
-        assert fields["Provider"] == "poyo"
+        assert fields["Provider"] == "PoYo"
         assert fields["Model"] == "seedream-4.5"
         assert fields["Cost"] == "2 images"
         custom_ids = {c.get("custom_id") for c in result.walk_components()}
