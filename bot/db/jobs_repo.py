@@ -13,6 +13,7 @@ from typing import Any
 import aiosqlite
 
 from bot.db.codec import from_db_day, from_db_time, opt_time, to_db_day, to_db_time
+from bot.db.query import fetch_all, fetch_one
 from bot.jobs.models import Job, JobImage, JobKind, JobOrigin
 from bot.jobs.states import UNFINISHED_STATES, JobState, sources
 from bot.models import GenerationRequest
@@ -72,45 +73,42 @@ class JobsRepo:
 
     async def exists(self, job_id: str) -> bool:
         """Whether a job with this id exists."""
-        async with self._conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)) as cur:
-            return await cur.fetchone() is not None
+        return await fetch_one(self._conn, "SELECT 1 FROM jobs WHERE id = ?", (job_id,)) is not None
 
     async def get(self, job_id: str) -> Job | None:
         """The job with its images and result messages, or None."""
-        async with self._conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cur:
-            row = await cur.fetchone()
+        row = await fetch_one(self._conn, "SELECT * FROM jobs WHERE id = ?", (job_id,))
         return None if row is None else await self._hydrate(row)
 
     async def find_by_callback_key(self, key: str) -> Job | None:
         """The job whose current callback secret hashes to ``key``."""
-        async with self._conn.execute("SELECT * FROM jobs WHERE callback_key = ?", (key,)) as cur:
-            row = await cur.fetchone()
+        row = await fetch_one(self._conn, "SELECT * FROM jobs WHERE callback_key = ?", (key,))
         return None if row is None else await self._hydrate(row)
 
     async def unfinished(self) -> list[Job]:
         """Every job not yet done, failed or cancelled, oldest first."""
         marks = ", ".join("?" for _ in UNFINISHED_STATES)
         sql = f"SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY created_at, rowid"  # noqa: S608
-        async with self._conn.execute(sql, [s.value for s in UNFINISHED_STATES]) as cur:
-            rows = await cur.fetchall()
+        rows = await fetch_all(self._conn, sql, [s.value for s in UNFINISHED_STATES])
         return [await self._hydrate(row) for row in rows]
 
     async def recent(self, guild_id: int, user_id: int, limit: int) -> list[Job]:
         """A member's latest jobs in a guild, newest first."""
-        async with self._conn.execute(
+        rows = await fetch_all(
+            self._conn,
             "SELECT * FROM jobs WHERE guild_id = ? AND user_id = ? "
             "ORDER BY created_at DESC, rowid DESC LIMIT ?",
             (guild_id, user_id, limit),
-        ) as cur:
-            rows = await cur.fetchall()
+        )
         return [await self._hydrate(row) for row in rows]
 
     async def count_by_state(self) -> dict[JobState, int]:
         """How many jobs are in each state (every state present, zero included)."""
         counts = dict.fromkeys(JobState, 0)
-        async with self._conn.execute("SELECT state, count(*) FROM jobs GROUP BY state") as cur:
-            for state, count in await cur.fetchall():
-                counts[JobState(state)] = int(count)
+        for state, count in await fetch_all(
+            self._conn, "SELECT state, count(*) FROM jobs GROUP BY state"
+        ):
+            counts[JobState(state)] = int(count)
         return counts
 
     async def transition(self, job_id: str, new: JobState, now: datetime, **fields: object) -> bool:
@@ -170,25 +168,28 @@ class JobsRepo:
 
     async def _hydrate(self, row: aiosqlite.Row) -> Job:
         job_id = row["id"]
-        async with self._conn.execute(
-            "SELECT * FROM job_images WHERE job_id = ? ORDER BY idx", (job_id,)
-        ) as cur:
-            images = tuple(
-                JobImage(
-                    index=r["idx"],
-                    url=r["url"],
-                    filename=r["filename"],
-                    content_type=r["content_type"],
-                    size=r["size"],
-                    message_id=r["message_id"],
-                    delivered_at=opt_time(r["delivered_at"]),
-                )
-                for r in await cur.fetchall()
+        images = tuple(
+            JobImage(
+                index=r["idx"],
+                url=r["url"],
+                filename=r["filename"],
+                content_type=r["content_type"],
+                size=r["size"],
+                message_id=r["message_id"],
+                delivered_at=opt_time(r["delivered_at"]),
             )
-        async with self._conn.execute(
-            "SELECT message_id FROM job_messages WHERE job_id = ? ORDER BY message_id", (job_id,)
-        ) as cur:
-            messages = tuple(int(r[0]) for r in await cur.fetchall())
+            for r in await fetch_all(
+                self._conn, "SELECT * FROM job_images WHERE job_id = ? ORDER BY idx", (job_id,)
+            )
+        )
+        messages = tuple(
+            int(r[0])
+            for r in await fetch_all(
+                self._conn,
+                "SELECT message_id FROM job_messages WHERE job_id = ? ORDER BY message_id",
+                (job_id,),
+            )
+        )
         return Job(
             id=job_id,
             guild_id=row["guild_id"],

@@ -10,6 +10,7 @@ from typing import Any
 import aiosqlite
 
 from bot.db.codec import from_db_time, to_db_time
+from bot.db.query import fetch_all, fetch_one
 
 _GUILD_FIELDS = frozenset({"daily_quota", "daily_budget", "modlog_channel_id"})
 _MEMBER_FIELDS = frozenset({"daily_override", "bonus", "blocked"})
@@ -59,12 +60,12 @@ class SettingsRepo:
 
     async def guild(self, guild_id: int) -> GuildSettings:
         """The guild's settings (all unset when it has no row)."""
-        async with self._conn.execute(
+        row = await fetch_one(
+            self._conn,
             "SELECT daily_quota, daily_budget, modlog_channel_id FROM guild_settings "
             "WHERE guild_id = ?",
             (guild_id,),
-        ) as cur:
-            row = await cur.fetchone()
+        )
         if row is None:
             return GuildSettings(guild_id)
         return GuildSettings(guild_id, row[0], row[1], row[2])
@@ -75,12 +76,12 @@ class SettingsRepo:
 
     async def member(self, guild_id: int, user_id: int) -> MemberSettings:
         """The member's settings (defaults when no row)."""
-        async with self._conn.execute(
+        row = await fetch_one(
+            self._conn,
             "SELECT daily_override, bonus, blocked FROM member_settings "
             "WHERE guild_id = ? AND user_id = ?",
             (guild_id, user_id),
-        ) as cur:
-            row = await cur.fetchone()
+        )
         if row is None:
             return MemberSettings(guild_id, user_id)
         return MemberSettings(guild_id, user_id, row[0], row[1], bool(row[2]))
@@ -116,11 +117,12 @@ class SettingsRepo:
 
     async def role_allowances(self, guild_id: int) -> dict[int, int]:
         """Every role allowance of the guild, role id → images per day."""
-        async with self._conn.execute(
+        rows = await fetch_all(
+            self._conn,
             "SELECT role_id, daily_quota FROM role_allowances WHERE guild_id = ? ORDER BY role_id",
             (guild_id,),
-        ) as cur:
-            return {int(r[0]): int(r[1]) for r in await cur.fetchall()}
+        )
+        return {int(r[0]): int(r[1]) for r in rows}
 
     async def set_role_allowance(self, guild_id: int, role_id: int, quota: int | None) -> None:
         """Set a role's daily allowance, or remove it with None."""
@@ -138,10 +140,12 @@ class SettingsRepo:
 
     async def blocked_terms(self, guild_id: int) -> list[str]:
         """The guild's blocked prompt terms, sorted."""
-        async with self._conn.execute(
-            "SELECT term FROM blocked_terms WHERE guild_id = ? ORDER BY term", (guild_id,)
-        ) as cur:
-            return [str(r[0]) for r in await cur.fetchall()]
+        rows = await fetch_all(
+            self._conn,
+            "SELECT term FROM blocked_terms WHERE guild_id = ? ORDER BY term",
+            (guild_id,),
+        )
+        return [str(r[0]) for r in rows]
 
     async def add_term(self, guild_id: int, term: str, added_by: int, now: datetime) -> bool:
         """Add a (casefolded) term; False when it was already there."""
@@ -190,11 +194,11 @@ class SettingsRepo:
 
     async def audit(self, guild_id: int, limit: int = 50) -> list[AuditEntry]:
         """The guild's latest audit rows, newest first."""
-        async with self._conn.execute(
+        rows = await fetch_all(
+            self._conn,
             "SELECT * FROM audit_log WHERE guild_id = ? ORDER BY id DESC LIMIT ?",
             (guild_id, limit),
-        ) as cur:
-            rows = await cur.fetchall()
+        )
         return [
             AuditEntry(
                 id=r["id"],

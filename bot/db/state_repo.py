@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot.db.connection import Database
+from bot.db.query import fetch_one
 
 
 class StateRepo:
@@ -15,11 +16,8 @@ class StateRepo:
 
     async def get(self, key: str) -> str | None:
         """The value stored under ``key``, or None."""
-        async with (
-            self._db.read() as conn,
-            conn.execute("SELECT value FROM bot_state WHERE key = ?", (key,)) as cursor,
-        ):
-            row = await cursor.fetchone()
+        async with self._db.read() as conn:
+            row = await fetch_one(conn, "SELECT value FROM bot_state WHERE key = ?", (key,))
         return None if row is None else str(row[0])
 
     async def set(self, key: str, value: str) -> None:

@@ -8,6 +8,7 @@ from datetime import date
 import aiosqlite
 
 from bot.db.codec import to_db_day
+from bot.db.query import fetch_all, fetch_one
 from bot.jobs.states import UNFINISHED_STATES
 
 
@@ -41,20 +42,20 @@ class UsageRepo:
 
     async def daily_used(self, guild_id: int, user_id: int, day: date) -> int:
         """Images taken from the member's allowance on ``day`` (reserved or charged)."""
-        async with self._conn.execute(
+        row = await fetch_one(
+            self._conn,
             "SELECT used FROM daily_usage WHERE guild_id = ? AND user_id = ? AND day = ?",
             (guild_id, user_id, to_db_day(day)),
-        ) as cur:
-            row = await cur.fetchone()
+        )
         return int(row[0]) if row else 0
 
     async def guild_used(self, guild_id: int, day: date) -> int:
         """Images the whole guild took on ``day`` (reserved or charged)."""
-        async with self._conn.execute(
+        row = await fetch_one(
+            self._conn,
             "SELECT used FROM guild_usage WHERE guild_id = ? AND day = ?",
             (guild_id, to_db_day(day)),
-        ) as cur:
-            row = await cur.fetchone()
+        )
         return int(row[0]) if row else 0
 
     async def add_daily(
@@ -102,12 +103,12 @@ class UsageRepo:
     async def in_flight_daily(self, guild_id: int, user_id: int, day: date) -> int:
         """Allowance images still reserved (not yet settled) by the member's jobs of ``day``."""
         marks = ", ".join("?" for _ in UNFINISHED_STATES)
-        async with self._conn.execute(
+        row = await fetch_one(
+            self._conn,
             "SELECT coalesce(sum(reserved_daily), 0) FROM jobs "  # noqa: S608
             f"WHERE guild_id = ? AND user_id = ? AND quota_day = ? AND state IN ({marks})",
             (guild_id, user_id, to_db_day(day), *(s.value for s in UNFINISHED_STATES)),
-        ) as cur:
-            row = await cur.fetchone()
+        )
         return int(row[0]) if row else 0
 
     async def report(self, guild_id: int, since: date, days: int, top: int = 10) -> UsageReport:
@@ -118,24 +119,24 @@ class UsageRepo:
             "SELECT coalesce(sum(charged), 0), count(*), "
             "coalesce(sum(state = 'failed'), 0) FROM jobs "
         )
-        async with self._conn.execute(totals_sql + where, args) as cur:
-            row = await cur.fetchone()
+        row = await fetch_one(self._conn, totals_sql + where, args)
         assert row is not None
         totals = UsageTotals(int(row[0]), int(row[1]), int(row[2]))
-        async with self._conn.execute(
+        top_rows = await fetch_all(
+            self._conn,
             f"SELECT user_id, coalesce(sum(charged), 0) AS images FROM jobs {where} "  # noqa: S608
             "GROUP BY user_id HAVING images > 0 ORDER BY images DESC, user_id LIMIT ?",
             (*args, top),
-        ) as cur:
-            top_users = tuple((int(r[0]), int(r[1])) for r in await cur.fetchall())
-        async with self._conn.execute(
+        )
+        top_users = tuple((int(r[0]), int(r[1])) for r in top_rows)
+        provider_rows = await fetch_all(
+            self._conn,
             totals_sql.replace("SELECT ", "SELECT provider, ")
             + where
             + " AND provider IS NOT NULL GROUP BY provider ORDER BY provider",
             args,
-        ) as cur:
-            by_provider = {
-                str(r[0]): UsageTotals(int(r[1]), int(r[2]), int(r[3]))
-                for r in await cur.fetchall()
-            }
+        )
+        by_provider = {
+            str(r[0]): UsageTotals(int(r[1]), int(r[2]), int(r[3])) for r in provider_rows
+        }
         return UsageReport(guild_id, since, days, totals, top_users, by_provider)
