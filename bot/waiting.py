@@ -69,9 +69,12 @@ async def wait_for_task(
     ``sleep``/``clock`` are injectable so tests run on virtual time.
     """
     now = clock or asyncio.get_running_loop().time
-    end = now() + deadline
+    start = now()
+    end = start + deadline
     delays = schedule.delays()
-    pause = next(delays)
+    # Polls keep to the schedule's absolute times, so a slow status answer does not push
+    # every later poll back (what matters is how soon after the task ends we notice).
+    due = start + next(delays)
     seen: tuple[object, ...] | None = None
     while True:
         remaining = end - now()
@@ -80,17 +83,17 @@ async def wait_for_task(
                 f"{provider.display_name} did not finish within {deadline:.0f} s.",
                 provider=provider.name,
             )
-        woken = await _pause(min(pause, remaining), wake, sleep)
+        woken = await _pause(min(max(0.0, due - now()), remaining), wake, sleep)
         if woken:
             log.debug("%s task %s: callback received, confirming", provider.name, task_id)
         try:
             status = await provider.status(task_id)
         except RateLimitedError as exc:
-            pause = max(next(delays), exc.retry_after or 0.0)
+            due = max(_next_due(due, delays, now()), now() + (exc.retry_after or 0.0))
             log.info("%s task %s: rate limited while polling", provider.name, task_id)
             continue
         except ProviderUnavailableError as exc:
-            pause = next(delays)
+            due = _next_due(due, delays, now())
             log.info("%s task %s: poll failed (%s)", provider.name, task_id, exc.user_message)
             continue
         key = (status.state, status.progress, len(status.images))
@@ -100,7 +103,15 @@ async def wait_for_task(
                 await on_update(status)
         if status.state.finished:
             return status
-        pause = next(delays)
+        due = _next_due(due, delays, now())
+
+
+def _next_due(due: float, delays: Iterator[float], at: float) -> float:
+    """The first scheduled poll time after ``at`` (skipping times already past)."""
+    due += next(delays)
+    while due <= at:
+        due += next(delays)
+    return due
 
 
 async def _pause(seconds: float, wake: asyncio.Event | None, sleep: Sleep) -> bool:

@@ -238,3 +238,26 @@ async def test_forged_callback_against_a_real_fake(
     with pytest.raises(ProviderTimeoutError):
         await wait_for_task(provider, task.task_id, wake=wake, schedule=FAST, deadline=0.05)
     assert fake.count("status") >= 2  # ...was checked, and the wait went on
+
+
+class SlowScripted(Scripted):
+    """Each status answer takes ``latency`` seconds of virtual time."""
+
+    def __init__(self, script: Iterable[TaskStatus], clock: FakeTime, latency: float) -> None:
+        super().__init__(script, clock)
+        self._latency = latency
+
+    async def status(self, task_id: str) -> TaskStatus:
+        result = await super().status(task_id)
+        assert self._time is not None
+        self._time.now += self._latency
+        return result
+
+
+async def test_slow_status_answers_do_not_push_later_polls_back() -> None:
+    time = FakeTime()
+    provider = SlowScripted([st(R)] * 7 + [st(S, images=1)], time, latency=0.4)
+    await wait_for_task(provider, "t", clock=time.clock, sleep=time.sleep)
+    # the schedule's own times (2, 4, 6.5, 9.6, ...), not each shifted by the latency
+    expected = [2.0, 4.0, 6.5, 9.625, 13.53, 18.42, 24.52, 32.15]
+    assert provider.polls == pytest.approx(expected, abs=0.01)
