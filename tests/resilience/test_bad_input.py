@@ -438,7 +438,7 @@ CASES += [
 ]
 
 
-def test_there_are_at_least_fifty_cases() -> None:
+async def test_there_are_at_least_fifty_cases() -> None:
     assert len(CASES) >= 50
     assert len({case.id for case in CASES}) == len(CASES)
 
