@@ -205,6 +205,8 @@ async def test_sigkill_with_fifty_jobs_in_flight_delivers_and_charges_each_once(
         assert not stale, f"jobs with a leftover card besides their result: {stale}"
 
         assert provider.count("submit") == 50  # no task was submitted twice
+        # images stored before the kill were posted from disk, not fetched again
+        assert provider.count("image") == sum(charged.values())
         assert not discord.unhandled
         for run in (first, second):
             assert "Traceback" not in run.output
