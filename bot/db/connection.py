@@ -2,20 +2,33 @@
 
 The bot keeps one aiosqlite connection. SQLite allows one writer at a time anyway, and
 sharing one connection between coroutines is only safe if no coroutine can read another's
-uncommitted writes, so every use goes through ``Database.transaction()`` (a write
-transaction, ``BEGIN IMMEDIATE``) or ``Database.read()``, both under one asyncio lock.
+uncommitted writes, so every use holds one asyncio lock.
+
+The services use ``Database.run(fn)``: ``fn(conn)`` is a plain synchronous function over the
+``sqlite3.Connection``, run between ``BEGIN IMMEDIATE`` and ``COMMIT`` on aiosqlite's worker
+thread in one hop. A hop (thread wake-up, then event-loop wake-up) costs far more than a
+typical statement, so a transaction of a dozen statements done one ``await`` each spends
+most of its time in hops; done as one function it costs one. ``run_read(fn)`` is the same
+for reads, without a transaction. Everything stays off the event loop.
+
+``transaction()`` and ``read()`` hand out the aiosqlite connection itself, one ``await`` per
+statement, for code that wants that (tests, tools).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from importlib import resources
 from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar, cast
 
 import aiosqlite
 
@@ -23,6 +36,9 @@ log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class SchemaTooNewError(RuntimeError):
@@ -58,8 +74,6 @@ def split_statements(script: str) -> list[str]:
 
     ``executescript`` would COMMIT first and so cannot run inside our transaction.
     """
-    import sqlite3
-
     statements: list[str] = []
     buffer = ""
     for line in script.splitlines(keepends=True):
@@ -93,7 +107,8 @@ class Database:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves.
         conn = await aiosqlite.connect(path, isolation_level=None)
         try:
-            conn.row_factory = aiosqlite.Row
+            # Sets it on the underlying sqlite3 connection (aiosqlite.Row is sqlite3.Row).
+            conn.row_factory = sqlite3.Row
             await conn.execute("PRAGMA journal_mode=WAL")
             await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             await conn.execute("PRAGMA foreign_keys=ON")
@@ -111,17 +126,56 @@ class Database:
         async with self._lock:
             await self._conn.close()
 
+    async def run(
+        self,
+        fn: Callable[Concatenate[sqlite3.Connection, P], T],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """``fn(conn, *args, **kwargs)`` in one write transaction, in one hop to the database
+        thread; its result, or its exception after a ROLLBACK.
+
+        ``fn`` is synchronous and runs on aiosqlite's worker thread between ``BEGIN
+        IMMEDIATE`` and ``COMMIT``. Once started it cannot be interrupted: if the awaiting
+        task is cancelled meanwhile, the lock is held until ``fn`` and its COMMIT (or
+        ROLLBACK) have finished, and only then is ``CancelledError`` raised; the outcome
+        stands.
+        """
+        async with self._lock:
+            return await self._transact(lambda conn: fn(conn, *args, **kwargs))
+
+    async def run_read(
+        self,
+        fn: Callable[Concatenate[sqlite3.Connection, P], T],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """``fn(conn, *args, **kwargs)`` on the database thread in one hop, without a
+        transaction (each statement sees the data committed when it runs).
+
+        Unlike ``run``, a cancelled caller returns at once: a read leaves nothing open, and
+        the thread runs queued functions one after another, so the next user of the
+        connection simply starts after it.
+        """
+        async with self._lock:
+            return await _on_thread(self._conn, lambda conn: fn(conn, *args, **kwargs))
+
+    async def _transact(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn`` in a write transaction on the thread, awaited to its end. Lock held."""
+        return await _to_completion(_on_thread(self._conn, partial(_in_transaction, fn)))
+
     async def user_version(self) -> int:
         """The schema version stored in the file header."""
-        async with self.read() as conn:
-            return await _user_version(conn)
+        return await self.run_read(_user_version)
 
     async def migrate(self, migrations: list[Migration] | None = None) -> int:
         """Apply each pending migration in its own transaction; return the final version."""
         migrations = load_migrations() if migrations is None else migrations
         latest = migrations[-1].version if migrations else 0
         async with self._lock:
-            current = await _user_version(self._conn)
+            current = await _on_thread(self._conn, _user_version)
             if current > latest:
                 raise SchemaTooNewError(
                     f"database {self.path} is at schema version {current}, but this bot only "
@@ -130,21 +184,9 @@ class Database:
             for migration in migrations:
                 if migration.version <= current:
                     continue
-                await self._apply(migration)
+                await self._transact(partial(_apply_migration, migration))
                 log.info("applied migration %s", migration.name)
             return max(current, latest)
-
-    async def _apply(self, migration: Migration) -> None:
-        await self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in split_statements(migration.sql):
-                await self._conn.execute(statement)
-            # PRAGMA takes no parameters; the version is an int we parsed from the name.
-            await self._conn.execute(f"PRAGMA user_version = {int(migration.version)}")
-            await self._commit()
-        except BaseException:
-            await asyncio.shield(self._rollback())
-            raise
 
     async def _commit(self) -> None:
         await self._conn.execute("COMMIT")
@@ -155,7 +197,10 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """A write transaction (``BEGIN IMMEDIATE``): committed on exit, rolled back on error."""
+        """A write transaction (``BEGIN IMMEDIATE``): committed on exit, rolled back on error.
+
+        One hop to the database thread per statement; the services use ``run`` instead.
+        """
         async with self._lock:
             await self._conn.execute("BEGIN IMMEDIATE")
             try:
@@ -172,22 +217,77 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[aiosqlite.Connection]:
-        """Exclusive use of the connection for reads (autocommit, sees committed data only)."""
+        """Exclusive use of the connection for reads (autocommit, sees committed data only).
+
+        One hop to the database thread per statement; the services use ``run_read`` instead.
+        """
         async with self._lock:
             yield self._conn
 
     async def ping(self) -> bool:
         """True when a trivial query answers (for /healthz)."""
         try:
-            async with asyncio.timeout(2.0), self.read() as conn, conn.execute("SELECT 1") as cur:
-                row = await cur.fetchone()
+            async with asyncio.timeout(2.0):
+                return await self.run_read(_select_one) == 1
         except Exception:
             log.exception("database ping failed")
             return False
-        return row is not None and row[0] == 1
 
 
-async def _user_version(conn: aiosqlite.Connection) -> int:
-    async with conn.execute("PRAGMA user_version") as cursor:
-        row = await cursor.fetchone()
+async def _on_thread(conn: aiosqlite.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """Call ``fn(sqlite3_connection)`` on ``conn``'s worker thread: one hop there and back.
+
+    aiosqlite has no public "run this callable on the connection thread", but every public
+    method it has is built on exactly that: ``Connection._execute(function, *args)`` queues
+    the call to its thread and awaits the result, and ``Connection._conn`` is the
+    ``sqlite3.Connection`` living there. This is the one place that uses those two internals
+    (checked against aiosqlite 0.22; ``tests/db/test_run.py`` fails clearly if they change).
+    Cancelling the await does not stop ``fn``: the thread runs it to the end regardless.
+    """
+    result = await conn._execute(fn, conn._conn)  # type: ignore[no-untyped-call]
+    return cast(T, result)
+
+
+async def _to_completion(work: Awaitable[T]) -> T:
+    """Await ``work`` to its end even if the caller is cancelled meanwhile, then re-raise
+    the cancellation (the work's result or error is dropped)."""
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        while not task.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait([task])
+        if not task.cancelled():
+            task.exception()  # retrieved: the caller asked for cancellation, not this
+        raise
+
+
+def _in_transaction(fn: Callable[[sqlite3.Connection], T], conn: sqlite3.Connection) -> T:
+    """``fn(conn)`` between BEGIN IMMEDIATE and COMMIT; ROLLBACK and re-raise on any error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return result
+
+
+def _apply_migration(migration: Migration, conn: sqlite3.Connection) -> None:
+    for statement in split_statements(migration.sql):
+        conn.execute(statement)
+    # PRAGMA takes no parameters; the version is an int we parsed from the name.
+    conn.execute(f"PRAGMA user_version = {int(migration.version)}")
+
+
+def _user_version(conn: sqlite3.Connection) -> int:
+    row = conn.execute("PRAGMA user_version").fetchone()
     return int(row[0]) if row is not None else 0
+
+
+def _select_one(conn: sqlite3.Connection) -> object:
+    row = conn.execute("SELECT 1").fetchone()
+    return None if row is None else row[0]
