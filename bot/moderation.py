@@ -7,13 +7,12 @@ can confirm it and post it to the guild's mod-log channel.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from typing import Generic, TypeVar
-
-import aiosqlite
 
 from bot.db.connection import Database
 from bot.db.settings_repo import AuditEntry, GuildSettings, SettingsRepo
@@ -77,10 +76,10 @@ class ModerationService:
         """Give one member their own daily allowance (None clears it)."""
         _non_negative("amount", daily)
 
-        async def apply(conn: aiosqlite.Connection) -> tuple[int | None, int | None]:
+        def apply(conn: sqlite3.Connection) -> tuple[int | None, int | None]:
             repo = SettingsRepo(conn)
-            before = (await repo.member(guild_id, user_id)).daily_override
-            await repo.set_member(guild_id, user_id, self._clock(), daily_override=daily)
+            before = repo.member(guild_id, user_id).daily_override
+            repo.set_member(guild_id, user_id, self._clock(), daily_override=daily)
             return before, daily
 
         return await self._audited(
@@ -110,11 +109,11 @@ class ModerationService:
     async def _change_bonus(
         self, guild_id: int, actor_id: int, user_id: int, delta: int, reason: str | None
     ) -> Change[int]:
-        async def apply(conn: aiosqlite.Connection) -> tuple[int, int]:
+        def apply(conn: sqlite3.Connection) -> tuple[int, int]:
             repo = SettingsRepo(conn)
-            before = (await repo.member(guild_id, user_id)).bonus
+            before = repo.member(guild_id, user_id).bonus
             after = max(0, before + delta)
-            await repo.add_bonus(guild_id, user_id, after - before, self._clock())
+            repo.add_bonus(guild_id, user_id, after - before, self._clock())
             return before, after
 
         return await self._audited(guild_id, actor_id, AuditAction.BONUS, user_id, reason, apply)
@@ -125,12 +124,12 @@ class ModerationService:
         """Forgive today's charged images. Images held by jobs still in flight stay counted,
         so their later refunds cannot drive the counter below zero."""
 
-        async def apply(conn: aiosqlite.Connection) -> tuple[int, int]:
+        def apply(conn: sqlite3.Connection) -> tuple[int, int]:
             usage = UsageRepo(conn)
             day = utc_day(self._clock())
-            before = await usage.daily_used(guild_id, user_id, day)
-            after = await usage.in_flight_daily(guild_id, user_id, day)
-            await usage.set_daily(guild_id, user_id, day, after)
+            before = usage.daily_used(guild_id, user_id, day)
+            after = usage.in_flight_daily(guild_id, user_id, day)
+            usage.set_daily(guild_id, user_id, day, after)
             return before, after
 
         return await self._audited(
@@ -172,10 +171,10 @@ class ModerationService:
         value: int | None,
         reason: str | None,
     ) -> Change[int | None]:
-        async def apply(conn: aiosqlite.Connection) -> tuple[int | None, int | None]:
+        def apply(conn: sqlite3.Connection) -> tuple[int | None, int | None]:
             repo = SettingsRepo(conn)
-            before: int | None = getattr(await repo.guild(guild_id), name)
-            await repo.set_guild(guild_id, self._clock(), **{name: value})
+            before: int | None = getattr(repo.guild(guild_id), name)
+            repo.set_guild(guild_id, self._clock(), **{name: value})
             return before, value
 
         return await self._audited(guild_id, actor_id, action, None, reason, apply)
@@ -186,10 +185,10 @@ class ModerationService:
         """A role's daily allowance (members get the best of their roles'); None removes it."""
         _non_negative("amount", daily)
 
-        async def apply(conn: aiosqlite.Connection) -> tuple[int | None, int | None]:
+        def apply(conn: sqlite3.Connection) -> tuple[int | None, int | None]:
             repo = SettingsRepo(conn)
-            before = (await repo.role_allowances(guild_id)).get(role_id)
-            await repo.set_role_allowance(guild_id, role_id, daily)
+            before = repo.role_allowances(guild_id).get(role_id)
+            repo.set_role_allowance(guild_id, role_id, daily)
             return before, daily
 
         return await self._audited(
@@ -211,10 +210,10 @@ class ModerationService:
     async def _set_blocked(
         self, guild_id: int, actor_id: int, user_id: int, blocked: bool, reason: str | None
     ) -> Change[bool]:
-        async def apply(conn: aiosqlite.Connection) -> tuple[bool, bool]:
+        def apply(conn: sqlite3.Connection) -> tuple[bool, bool]:
             repo = SettingsRepo(conn)
-            before = (await repo.member(guild_id, user_id)).blocked
-            await repo.set_member(guild_id, user_id, self._clock(), blocked=blocked)
+            before = repo.member(guild_id, user_id).blocked
+            repo.set_member(guild_id, user_id, self._clock(), blocked=blocked)
             return before, blocked
 
         return await self._audited(guild_id, actor_id, AuditAction.BLOCK, user_id, reason, apply)
@@ -225,8 +224,8 @@ class ModerationService:
         """Block a word or phrase in prompts (whole words, any case). before/after: listed."""
         normalized = normalize_term(term)
 
-        async def apply(conn: aiosqlite.Connection) -> tuple[bool, bool]:
-            added = await SettingsRepo(conn).add_term(guild_id, normalized, actor_id, self._clock())
+        def apply(conn: sqlite3.Connection) -> tuple[bool, bool]:
+            added = SettingsRepo(conn).add_term(guild_id, normalized, actor_id, self._clock())
             return not added, True
 
         return await self._audited(
@@ -239,8 +238,8 @@ class ModerationService:
         """Unblock a word or phrase. before/after: whether it is listed."""
         normalized = normalize_term(term)
 
-        async def apply(conn: aiosqlite.Connection) -> tuple[bool, bool]:
-            removed = await SettingsRepo(conn).remove_term(guild_id, normalized)
+        def apply(conn: sqlite3.Connection) -> tuple[bool, bool]:
+            removed = SettingsRepo(conn).remove_term(guild_id, normalized)
             return removed, False
 
         return await self._audited(
@@ -249,23 +248,26 @@ class ModerationService:
 
     async def blocked_terms(self, guild_id: int) -> list[str]:
         """The guild's blocklist (for moderators only: never show it to members)."""
-        async with self._db.read() as conn:
-            return await SettingsRepo(conn).blocked_terms(guild_id)
+        return await self._db.run_read(lambda conn: SettingsRepo(conn).blocked_terms(guild_id))
 
     async def overview(self, guild_id: int) -> GuildOverview:
         """The guild's settings at a glance."""
-        async with self._db.read() as conn:
+
+        def overview(conn: sqlite3.Connection) -> GuildOverview:
             repo = SettingsRepo(conn)
             return GuildOverview(
-                await repo.guild(guild_id),
-                await repo.role_allowances(guild_id),
-                len(await repo.blocked_terms(guild_id)),
+                repo.guild(guild_id),
+                repo.role_allowances(guild_id),
+                len(repo.blocked_terms(guild_id)),
             )
+
+        return await self._db.run_read(overview)
 
     async def modlog_channel(self, guild_id: int) -> int | None:
         """The channel to announce moderator actions in, if set."""
-        async with self._db.read() as conn:
-            return (await SettingsRepo(conn).guild(guild_id)).modlog_channel_id
+        return await self._db.run_read(
+            lambda conn: SettingsRepo(conn).guild(guild_id).modlog_channel_id
+        )
 
     async def usage_report(self, guild_id: int, days: int = 7, top: int = 10) -> UsageReport:
         """Images charged over the last ``days`` UTC days (today included): totals, top
@@ -273,13 +275,13 @@ class ModerationService:
         if not 1 <= days <= MAX_REPORT_DAYS:
             raise RequestValidationError("days", f"must be between 1 and {MAX_REPORT_DAYS}.")
         since = utc_day(self._clock()) - timedelta(days=days - 1)
-        async with self._db.read() as conn:
-            return await UsageRepo(conn).report(guild_id, since, days, top)
+        return await self._db.run_read(
+            lambda conn: UsageRepo(conn).report(guild_id, since, days, top)
+        )
 
     async def audit_log(self, guild_id: int, limit: int = 20) -> list[AuditEntry]:
         """The latest moderator actions, newest first."""
-        async with self._db.read() as conn:
-            return await SettingsRepo(conn).audit(guild_id, limit)
+        return await self._db.run_read(lambda conn: SettingsRepo(conn).audit(guild_id, limit))
 
     async def _audited(
         self,
@@ -288,13 +290,13 @@ class ModerationService:
         action: AuditAction,
         target_id: int | None,
         reason: str | None,
-        apply: Callable[[aiosqlite.Connection], Awaitable[tuple[T, T]]],
+        apply: Callable[[sqlite3.Connection], tuple[T, T]],
         *,
         subject: str | None = None,
     ) -> Change[T]:
-        async with self._db.transaction() as conn:
-            before, after = await apply(conn)
-            audit_id = await SettingsRepo(conn).add_audit(
+        def audited(conn: sqlite3.Connection) -> Change[T]:
+            before, after = apply(conn)
+            audit_id = SettingsRepo(conn).add_audit(
                 guild_id=guild_id,
                 actor_id=actor_id,
                 action=action.value,
@@ -304,7 +306,9 @@ class ModerationService:
                 reason=reason,
                 now=self._clock(),
             )
-        return Change(before, after, audit_id)
+            return Change(before, after, audit_id)
+
+        return await self._db.run(audited)
 
 
 def normalize_term(term: str) -> str:

@@ -7,16 +7,18 @@ they came from (bonus first, since allowance images of a past day are worth noth
 Counters live in ``daily_usage``/``guild_usage`` and are only ever moved inside a
 ``BEGIN IMMEDIATE`` transaction, so concurrent jobs cannot overspend and refunds cannot
 drive a counter below zero (the tables' CHECKs would abort the transaction).
+
+``reserve``, ``settle`` and ``status_in`` are synchronous: they run on the database thread,
+inside the function a caller hands to ``Database.run`` (one hop per transaction).
 """
 
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-
-import aiosqlite
 
 from bot.db.connection import Database
 from bot.db.settings_repo import SettingsRepo
@@ -157,25 +159,24 @@ class QuotaService:
 
     async def status(self, guild_id: int, user_id: int, role_ids: Sequence[int]) -> QuotaStatus:
         """The member's allowance, use and bonus today."""
-        async with self._db.read() as conn:
-            return await self.status_in(conn, guild_id, user_id, role_ids)
+        return await self._db.run_read(self.status_in, guild_id, user_id, role_ids)
 
-    async def status_in(
-        self, conn: aiosqlite.Connection, guild_id: int, user_id: int, role_ids: Sequence[int]
+    def status_in(
+        self, conn: sqlite3.Connection, guild_id: int, user_id: int, role_ids: Sequence[int]
     ) -> QuotaStatus:
         """``status`` on a connection the caller already holds."""
         now = self._clock()
         settings = SettingsRepo(conn)
-        guild = await settings.guild(guild_id)
-        member = await settings.member(guild_id, user_id)
+        guild = settings.guild(guild_id)
+        member = settings.member(guild_id, user_id)
         allowance = resolve_allowance(
             self._default,
             guild.daily_quota,
-            await settings.role_allowances(guild_id),
+            settings.role_allowances(guild_id),
             role_ids,
             member.daily_override,
         )
-        used = await UsageRepo(conn).daily_used(guild_id, user_id, utc_day(now))
+        used = UsageRepo(conn).daily_used(guild_id, user_id, utc_day(now))
         return QuotaStatus(
             daily_allowance=allowance,
             used_today=used,
@@ -185,9 +186,9 @@ class QuotaService:
             blocked=member.blocked,
         )
 
-    async def reserve(
+    def reserve(
         self,
-        conn: aiosqlite.Connection,
+        conn: sqlite3.Connection,
         *,
         guild_id: int,
         user_id: int,
@@ -195,7 +196,7 @@ class QuotaService:
         count: int,
         prompt: str,
     ) -> Reservation:
-        """Admit and hold ``count`` images, inside the caller's write transaction.
+        """Admit and hold ``count`` images, inside the caller's write transaction (``run``).
 
         Checks, in order: blocked member, blocked prompt term, guild budget, allowance plus
         bonus. Raises the matching error and moves no counter when any check fails.
@@ -204,14 +205,14 @@ class QuotaService:
             raise ValueError("count must be at least 1")
         settings = SettingsRepo(conn)
         usage = UsageRepo(conn)
-        status = await self.status_in(conn, guild_id, user_id, role_ids)
+        status = self.status_in(conn, guild_id, user_id, role_ids)
         if status.blocked:
             raise BlockedUserError()
-        if find_blocked_term(prompt, await settings.blocked_terms(guild_id)) is not None:
+        if find_blocked_term(prompt, settings.blocked_terms(guild_id)) is not None:
             raise BlockedPromptError()
         day = utc_day(self._clock())
-        budget = (await settings.guild(guild_id)).daily_budget
-        if budget is not None and await usage.guild_used(guild_id, day) + count > budget:
+        budget = settings.guild(guild_id).daily_budget
+        if budget is not None and usage.guild_used(guild_id, day) + count > budget:
             raise GuildBudgetExceededError(
                 _budget_message(budget, status.reset_at), reset_at=status.reset_at
             )
@@ -220,30 +221,28 @@ class QuotaService:
         daily = min(count, status.remaining_today)
         reservation = Reservation(day, daily, count - daily)
         # Guarded again in SQL: the limits hold even if the checks above had a bug.
-        if not await usage.add_guild(guild_id, day, count, limit=budget):
+        if not usage.add_guild(guild_id, day, count, limit=budget):
             raise GuildBudgetExceededError(
                 _budget_message(budget or 0, status.reset_at), reset_at=status.reset_at
             )
-        if daily and not await usage.add_daily(
+        if daily and not usage.add_daily(
             guild_id, user_id, day, daily, limit=status.daily_allowance
         ):
             raise QuotaExceededError(_quota_message(status, count), reset_at=status.reset_at)
         if reservation.bonus:
-            await settings.add_bonus(guild_id, user_id, -reservation.bonus, self._clock())
+            settings.add_bonus(guild_id, user_id, -reservation.bonus, self._clock())
         return reservation
 
-    async def settle(self, conn: aiosqlite.Connection, job: Job, charged: int) -> Settlement:
+    def settle(self, conn: sqlite3.Connection, job: Job, charged: int) -> Settlement:
         """Charge ``charged`` images of the job's reservation and give back the rest."""
         settlement = split_refund(job.reserved_daily, job.reserved_bonus, charged)
         usage = UsageRepo(conn)
         if settlement.refunded:
-            await usage.add_guild(job.guild_id, job.quota_day, -settlement.refunded)
+            usage.add_guild(job.guild_id, job.quota_day, -settlement.refunded)
         if settlement.refunded_daily:
-            await usage.add_daily(
-                job.guild_id, job.user_id, job.quota_day, -settlement.refunded_daily
-            )
+            usage.add_daily(job.guild_id, job.user_id, job.quota_day, -settlement.refunded_daily)
         if settlement.refunded_bonus:
-            await SettingsRepo(conn).add_bonus(
+            SettingsRepo(conn).add_bonus(
                 job.guild_id, job.user_id, settlement.refunded_bonus, self._clock()
             )
         return settlement

@@ -16,7 +16,7 @@ from bot.errors import RequestValidationError
 from bot.jobs.models import Job, JobKind, JobOrigin
 from bot.jobs.states import JobState
 from bot.moderation import AuditAction, ModerationService
-from bot.quota import QuotaService
+from bot.quota import QuotaService, Reservation
 from tests.jobs.support import FakeClock, request
 
 G, MOD, U = 1, 99, 5
@@ -68,11 +68,11 @@ async def test_bonus_never_goes_below_zero(mod: ModerationService) -> None:
 async def test_reset_usage_keeps_in_flight_reservations(
     db: Database, mod: ModerationService, quota: QuotaService, clock: FakeClock
 ) -> None:
-    async with db.transaction() as conn:
-        done = await quota.reserve(conn, guild_id=G, user_id=U, role_ids=(), count=6, prompt="x")
-        open_ = await quota.reserve(conn, guild_id=G, user_id=U, role_ids=(), count=2, prompt="x")
+    def reserve_two(conn: sqlite3.Connection) -> tuple[Reservation, Reservation]:
+        done = quota.reserve(conn, guild_id=G, user_id=U, role_ids=(), count=6, prompt="x")
+        open_ = quota.reserve(conn, guild_id=G, user_id=U, role_ids=(), count=2, prompt="x")
         now = clock()
-        await JobsRepo(conn).insert(
+        JobsRepo(conn).insert(
             Job(
                 id="inflight",
                 guild_id=G,
@@ -89,12 +89,14 @@ async def test_reset_usage_keeps_in_flight_reservations(
                 updated_at=now,
             )
         )
+        return done, open_
+
+    done, _ = await db.run(reserve_two)
     assert done.daily == 6
     change = await mod.reset_usage(G, MOD, U, "bug")
     assert (change.before, change.after) == (8, 2)
     # the job in flight can still refund without driving the counter negative
-    async with db.transaction() as conn:
-        await UsageRepo(conn).add_daily(G, U, date(2025, 3, 14), -2)
+    await db.run(lambda conn: UsageRepo(conn).add_daily(G, U, date(2025, 3, 14), -2))
     assert (await quota.status(G, U, [])).used_today == 0
 
 
@@ -142,7 +144,7 @@ async def test_audit_row_is_in_the_same_transaction(
 ) -> None:
     from bot.db import settings_repo
 
-    async def broken(*args: object, **kwargs: object) -> int:
+    def broken(*args: object, **kwargs: object) -> int:
         raise sqlite3.OperationalError("disk full")
 
     monkeypatch.setattr(settings_repo.SettingsRepo, "add_audit", broken)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -46,10 +47,9 @@ def quota(db: Database, clock: FakeClock) -> QuotaService:
 
 
 async def reserve(db: Database, quota: QuotaService, count: int, *, user: int = U, roles=()):
-    async with db.transaction() as conn:
-        return await quota.reserve(
-            conn, guild_id=G, user_id=user, role_ids=roles, count=count, prompt="a cat"
-        )
+    return await db.run(
+        quota.reserve, guild_id=G, user_id=user, role_ids=roles, count=count, prompt="a cat"
+    )
 
 
 def job_for(res, *, user: int = U) -> Job:
@@ -110,8 +110,7 @@ def test_next_reset_is_next_utc_midnight() -> None:
 
 
 async def test_allowance_then_bonus_then_refusal(db: Database, quota: QuotaService) -> None:
-    async with db.transaction() as conn:
-        await SettingsRepo(conn).add_bonus(G, U, 3, datetime.now(UTC))
+    await db.run(lambda conn: SettingsRepo(conn).add_bonus(G, U, 3, datetime.now(UTC)))
     r1 = await reserve(db, quota, 8)
     assert (r1.daily, r1.bonus) == (8, 0)
     r2 = await reserve(db, quota, 4)
@@ -130,23 +129,19 @@ async def test_refusal_changes_nothing(db: Database, quota: QuotaService) -> Non
     with pytest.raises(QuotaExceededError) as info:
         await reserve(db, quota, 2)
     assert info.value.reset_at == datetime(2025, 3, 15, tzinfo=UTC)
-    async with db.read() as conn:
-        assert await UsageRepo(conn).daily_used(G, U, date(2025, 3, 14)) == 9
-        assert await UsageRepo(conn).guild_used(G, date(2025, 3, 14)) == 9
+    assert await db.run_read(lambda conn: UsageRepo(conn).daily_used(G, U, date(2025, 3, 14))) == 9
+    assert await db.run_read(lambda conn: UsageRepo(conn).guild_used(G, date(2025, 3, 14))) == 9
 
 
 async def test_settle_refunds_exactly(db: Database, quota: QuotaService) -> None:
-    async with db.transaction() as conn:
-        await SettingsRepo(conn).add_bonus(G, U, 5, datetime.now(UTC))
+    await db.run(lambda conn: SettingsRepo(conn).add_bonus(G, U, 5, datetime.now(UTC)))
     await reserve(db, quota, 8)
     res = await reserve(db, quota, 4)  # 2 allowance + 2 bonus
-    async with db.transaction() as conn:
-        settlement = await quota.settle(conn, job_for(res), charged=1)
+    settlement = await db.run(quota.settle, job_for(res), charged=1)
     assert (settlement.refunded_daily, settlement.refunded_bonus) == (1, 2)
     status = await quota.status(G, U, [])
     assert (status.used_today, status.bonus) == (9, 5)
-    async with db.read() as conn:
-        assert await UsageRepo(conn).guild_used(G, date(2025, 3, 14)) == 9
+    assert await db.run_read(lambda conn: UsageRepo(conn).guild_used(G, date(2025, 3, 14))) == 9
 
 
 async def test_day_rollover_restores_allowance_and_refunds_old_day(
@@ -161,18 +156,15 @@ async def test_day_rollover_restores_allowance_and_refunds_old_day(
     assert status.reset_at == datetime(2025, 3, 16, tzinfo=UTC)
     await reserve(db, quota, 10)
     # yesterday's job fails after midnight: its refund goes back to yesterday's counter
-    async with db.transaction() as conn:
-        await quota.settle(conn, job_for(res), charged=0)
+    await db.run(quota.settle, job_for(res), charged=0)
     assert (await quota.status(G, U, [])).used_today == 10
-    async with db.read() as conn:
-        assert await UsageRepo(conn).daily_used(G, U, date(2025, 3, 14)) == 0
+    assert await db.run_read(lambda conn: UsageRepo(conn).daily_used(G, U, date(2025, 3, 14))) == 0
 
 
 async def test_guild_budget_is_distinct_and_counts_everyone(
     db: Database, quota: QuotaService
 ) -> None:
-    async with db.transaction() as conn:
-        await SettingsRepo(conn).set_guild(G, datetime.now(UTC), daily_budget=5)
+    await db.run(lambda conn: SettingsRepo(conn).set_guild(G, datetime.now(UTC), daily_budget=5))
     await reserve(db, quota, 3, user=1)
     await reserve(db, quota, 2, user=2)
     with pytest.raises(GuildBudgetExceededError, match="server has used its daily budget of 5"):
@@ -180,10 +172,12 @@ async def test_guild_budget_is_distinct_and_counts_everyone(
 
 
 async def test_blocked_member_and_blocked_prompt(db: Database, quota: QuotaService) -> None:
-    async with db.transaction() as conn:
+    def block(conn: sqlite3.Connection) -> None:
         repo = SettingsRepo(conn)
-        await repo.set_member(G, 7, datetime.now(UTC), blocked=True)
-        await repo.add_term(G, "cat", 1, datetime.now(UTC))
+        repo.set_member(G, 7, datetime.now(UTC), blocked=True)
+        repo.add_term(G, "cat", 1, datetime.now(UTC))
+
+    await db.run(block)
     with pytest.raises(PermissionDeniedError):
         await reserve(db, quota, 1, user=7)
     with pytest.raises(BlockedPromptError) as info:
@@ -193,11 +187,14 @@ async def test_blocked_member_and_blocked_prompt(db: Database, quota: QuotaServi
 
 
 async def test_role_allowance_and_user_override(db: Database, quota: QuotaService) -> None:
-    async with db.transaction() as conn:
+    def allow(conn: sqlite3.Connection) -> None:
         repo = SettingsRepo(conn)
-        await repo.set_role_allowance(G, 500, 2)
-        await repo.set_role_allowance(G, 501, 4)
+        repo.set_role_allowance(G, 500, 2)
+        repo.set_role_allowance(G, 501, 4)
+
+    await db.run(allow)
     assert (await quota.status(G, U, [500, 501])).daily_allowance == 4
-    async with db.transaction() as conn:
-        await SettingsRepo(conn).set_member(G, U, datetime.now(UTC), daily_override=1)
+    await db.run(
+        lambda conn: SettingsRepo(conn).set_member(G, U, datetime.now(UTC), daily_override=1)
+    )
     assert (await quota.status(G, U, [500, 501])).daily_allowance == 1

@@ -1,19 +1,18 @@
 """SQL for the ``jobs``, ``job_images`` and ``job_messages`` tables.
 
-A repo wraps the connection of the transaction (or read) it was made in; it never commits.
+A repo wraps the ``sqlite3.Connection`` of the transaction (or read) it was made in, inside a
+function that ``Database.run``/``run_read`` calls on the database thread; it never commits.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from bot.db.codec import from_db_day, from_db_time, opt_time, to_db_day, to_db_time
-from bot.db.query import fetch_all, fetch_one
 from bot.jobs.models import Job, JobImage, JobKind, JobOrigin
 from bot.jobs.states import UNFINISHED_STATES, JobState, sources
 from bot.models import GenerationRequest
@@ -39,12 +38,12 @@ _UPDATABLE = frozenset(
 class JobsRepo:
     """Reads and guarded writes of job rows."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
-    async def insert(self, job: Job, *, callback_key: str | None = None) -> None:
+    def insert(self, job: Job, *, callback_key: str | None = None) -> None:
         """Insert a new job row (raises ``sqlite3.IntegrityError`` on an id collision)."""
-        await self._conn.execute(
+        self._conn.execute(
             """
             INSERT INTO jobs (id, guild_id, channel_id, user_id, kind, origin, parent_job_id,
                 request, state, provider, callback_key, quota_day, reserved_daily,
@@ -71,60 +70,59 @@ class JobsRepo:
             ),
         )
 
-    async def exists(self, job_id: str) -> bool:
+    def exists(self, job_id: str) -> bool:
         """Whether a job with this id exists."""
-        return await fetch_one(self._conn, "SELECT 1 FROM jobs WHERE id = ?", (job_id,)) is not None
+        return (
+            self._conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone() is not None
+        )
 
-    async def get(self, job_id: str) -> Job | None:
+    def get(self, job_id: str) -> Job | None:
         """The job with its images and result messages, or None."""
-        row = await fetch_one(self._conn, "SELECT * FROM jobs WHERE id = ?", (job_id,))
-        return None if row is None else await self._hydrate(row)
+        row = self._conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return None if row is None else self._hydrate(row)
 
-    async def find_by_callback_key(self, key: str) -> Job | None:
+    def find_by_callback_key(self, key: str) -> Job | None:
         """The job whose current callback secret hashes to ``key``."""
-        row = await fetch_one(self._conn, "SELECT * FROM jobs WHERE callback_key = ?", (key,))
-        return None if row is None else await self._hydrate(row)
+        row = self._conn.execute("SELECT * FROM jobs WHERE callback_key = ?", (key,)).fetchone()
+        return None if row is None else self._hydrate(row)
 
-    async def unfinished(self) -> list[Job]:
+    def unfinished(self) -> list[Job]:
         """Every job not yet done, failed or cancelled, oldest first."""
         marks = ", ".join("?" for _ in UNFINISHED_STATES)
         sql = f"SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY created_at, rowid"  # noqa: S608
-        rows = await fetch_all(self._conn, sql, [s.value for s in UNFINISHED_STATES])
-        return [await self._hydrate(row) for row in rows]
+        rows = self._conn.execute(sql, [s.value for s in UNFINISHED_STATES]).fetchall()
+        return [self._hydrate(row) for row in rows]
 
-    async def recent(self, guild_id: int, user_id: int, limit: int) -> list[Job]:
+    def recent(self, guild_id: int, user_id: int, limit: int) -> list[Job]:
         """A member's latest jobs in a guild, newest first."""
-        rows = await fetch_all(
-            self._conn,
+        rows = self._conn.execute(
             "SELECT * FROM jobs WHERE guild_id = ? AND user_id = ? "
             "ORDER BY created_at DESC, rowid DESC LIMIT ?",
             (guild_id, user_id, limit),
-        )
-        return [await self._hydrate(row) for row in rows]
+        ).fetchall()
+        return [self._hydrate(row) for row in rows]
 
-    async def count_by_state(self) -> dict[JobState, int]:
+    def count_by_state(self) -> dict[JobState, int]:
         """How many jobs are in each state (every state present, zero included)."""
         counts = dict.fromkeys(JobState, 0)
-        for state, count in await fetch_all(
-            self._conn, "SELECT state, count(*) FROM jobs GROUP BY state"
-        ):
+        for state, count in self._conn.execute("SELECT state, count(*) FROM jobs GROUP BY state"):
             counts[JobState(state)] = int(count)
         return counts
 
-    async def transition(self, job_id: str, new: JobState, now: datetime, **fields: object) -> bool:
+    def transition(self, job_id: str, new: JobState, now: datetime, **fields: object) -> bool:
         """Move the job to ``new`` only from a state the machine allows; False if it wasn't."""
         allowed = sorted(s.value for s in sources(new))
         if not allowed:
             return False
-        return await self._update(job_id, now, {"state": new.value, **fields}, allowed)
+        return self._update(job_id, now, {"state": new.value, **fields}, allowed)
 
-    async def update(
+    def update(
         self, job_id: str, now: datetime, *, in_states: Iterable[JobState], **fields: object
     ) -> bool:
         """Set fields without changing state, only while the job is in ``in_states``."""
-        return await self._update(job_id, now, dict(fields), [s.value for s in in_states])
+        return self._update(job_id, now, dict(fields), [s.value for s in in_states])
 
-    async def _update(
+    def _update(
         self, job_id: str, now: datetime, fields: Mapping[str, object], states: Sequence[str]
     ) -> bool:
         unknown = set(fields) - _UPDATABLE - {"state"}
@@ -135,38 +133,38 @@ class JobsRepo:
         assignments = ", ".join(f"{name} = ?" for name in values)
         marks = ", ".join("?" for _ in states)
         sql = f"UPDATE jobs SET {assignments} WHERE id = ? AND state IN ({marks})"  # noqa: S608
-        cursor = await self._conn.execute(sql, [*values.values(), job_id, *states])
+        cursor = self._conn.execute(sql, [*values.values(), job_id, *states])
         return cursor.rowcount == 1
 
-    async def add_images(self, job_id: str, images: Sequence[JobImage]) -> None:
+    def add_images(self, job_id: str, images: Sequence[JobImage]) -> None:
         """Record result images (where they wait on disk) before delivery starts."""
-        await self._conn.executemany(
+        self._conn.executemany(
             "INSERT INTO job_images (job_id, idx, url, filename, content_type, size) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             [(job_id, i.index, i.url, i.filename, i.content_type, i.size) for i in images],
         )
 
-    async def mark_delivered(
+    def mark_delivered(
         self, job_id: str, indexes: Iterable[int], message_id: int | None, now: datetime
     ) -> None:
         """Record that these images were posted (by ``message_id`` when known); an image
         already recorded keeps its first record."""
-        await self._conn.executemany(
+        self._conn.executemany(
             "UPDATE job_images SET message_id = ?, delivered_at = ? "
             "WHERE job_id = ? AND idx = ? AND delivered_at IS NULL",
             [(message_id, to_db_time(now), job_id, index) for index in indexes],
         )
         if message_id is not None:
-            await self.add_messages(job_id, [message_id])
+            self.add_messages(job_id, [message_id])
 
-    async def add_messages(self, job_id: str, message_ids: Iterable[int]) -> None:
+    def add_messages(self, job_id: str, message_ids: Iterable[int]) -> None:
         """Remember result messages posted for the job."""
-        await self._conn.executemany(
+        self._conn.executemany(
             "INSERT OR IGNORE INTO job_messages (job_id, message_id) VALUES (?, ?)",
             [(job_id, message_id) for message_id in message_ids],
         )
 
-    async def _hydrate(self, row: aiosqlite.Row) -> Job:
+    def _hydrate(self, row: sqlite3.Row) -> Job:
         job_id = row["id"]
         images = tuple(
             JobImage(
@@ -178,14 +176,13 @@ class JobsRepo:
                 message_id=r["message_id"],
                 delivered_at=opt_time(r["delivered_at"]),
             )
-            for r in await fetch_all(
-                self._conn, "SELECT * FROM job_images WHERE job_id = ? ORDER BY idx", (job_id,)
+            for r in self._conn.execute(
+                "SELECT * FROM job_images WHERE job_id = ? ORDER BY idx", (job_id,)
             )
         )
         messages = tuple(
             int(r[0])
-            for r in await fetch_all(
-                self._conn,
+            for r in self._conn.execute(
                 "SELECT message_id FROM job_messages WHERE job_id = ? ORDER BY message_id",
                 (job_id,),
             )

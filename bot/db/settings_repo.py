@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from bot.db.codec import from_db_time, to_db_time
-from bot.db.query import fetch_all, fetch_one
 
 _GUILD_FIELDS = frozenset({"daily_quota", "daily_budget", "modlog_channel_id"})
 _MEMBER_FIELDS = frozenset({"daily_override", "bonus", "blocked"})
@@ -55,43 +53,41 @@ class AuditEntry:
 class SettingsRepo:
     """Reads and writes of moderator-controlled settings."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
-    async def guild(self, guild_id: int) -> GuildSettings:
+    def guild(self, guild_id: int) -> GuildSettings:
         """The guild's settings (all unset when it has no row)."""
-        row = await fetch_one(
-            self._conn,
+        row = self._conn.execute(
             "SELECT daily_quota, daily_budget, modlog_channel_id FROM guild_settings "
             "WHERE guild_id = ?",
             (guild_id,),
-        )
+        ).fetchone()
         if row is None:
             return GuildSettings(guild_id)
         return GuildSettings(guild_id, row[0], row[1], row[2])
 
-    async def set_guild(self, guild_id: int, now: datetime, **fields: int | None) -> None:
+    def set_guild(self, guild_id: int, now: datetime, **fields: int | None) -> None:
         """Upsert some of ``daily_quota``, ``daily_budget``, ``modlog_channel_id``."""
-        await self._upsert("guild_settings", ("guild_id",), (guild_id,), _GUILD_FIELDS, now, fields)
+        self._upsert("guild_settings", ("guild_id",), (guild_id,), _GUILD_FIELDS, now, fields)
 
-    async def member(self, guild_id: int, user_id: int) -> MemberSettings:
+    def member(self, guild_id: int, user_id: int) -> MemberSettings:
         """The member's settings (defaults when no row)."""
-        row = await fetch_one(
-            self._conn,
+        row = self._conn.execute(
             "SELECT daily_override, bonus, blocked FROM member_settings "
             "WHERE guild_id = ? AND user_id = ?",
             (guild_id, user_id),
-        )
+        ).fetchone()
         if row is None:
             return MemberSettings(guild_id, user_id)
         return MemberSettings(guild_id, user_id, row[0], row[1], bool(row[2]))
 
-    async def set_member(
+    def set_member(
         self, guild_id: int, user_id: int, now: datetime, **fields: int | bool | None
     ) -> None:
         """Upsert some of ``daily_override``, ``bonus``, ``blocked``."""
         values = {k: int(v) if isinstance(v, bool) else v for k, v in fields.items()}
-        await self._upsert(
+        self._upsert(
             "member_settings",
             ("guild_id", "user_id"),
             (guild_id, user_id),
@@ -100,70 +96,68 @@ class SettingsRepo:
             values,
         )
 
-    async def add_bonus(self, guild_id: int, user_id: int, delta: int, now: datetime) -> None:
+    def add_bonus(self, guild_id: int, user_id: int, delta: int, now: datetime) -> None:
         """Add (or with a negative delta take) bonus credits; the CHECK refuses going below 0."""
         stamp = to_db_time(now)
         # Insert-then-update: an upsert would CHECK the negative VALUES row before resolving.
-        await self._conn.execute(
+        self._conn.execute(
             "INSERT OR IGNORE INTO member_settings (guild_id, user_id, updated_at) "
             "VALUES (?, ?, ?)",
             (guild_id, user_id, stamp),
         )
-        await self._conn.execute(
+        self._conn.execute(
             "UPDATE member_settings SET bonus = bonus + ?, updated_at = ? "
             "WHERE guild_id = ? AND user_id = ?",
             (delta, stamp, guild_id, user_id),
         )
 
-    async def role_allowances(self, guild_id: int) -> dict[int, int]:
+    def role_allowances(self, guild_id: int) -> dict[int, int]:
         """Every role allowance of the guild, role id → images per day."""
-        rows = await fetch_all(
-            self._conn,
+        rows = self._conn.execute(
             "SELECT role_id, daily_quota FROM role_allowances WHERE guild_id = ? ORDER BY role_id",
             (guild_id,),
-        )
+        ).fetchall()
         return {int(r[0]): int(r[1]) for r in rows}
 
-    async def set_role_allowance(self, guild_id: int, role_id: int, quota: int | None) -> None:
+    def set_role_allowance(self, guild_id: int, role_id: int, quota: int | None) -> None:
         """Set a role's daily allowance, or remove it with None."""
         if quota is None:
-            await self._conn.execute(
+            self._conn.execute(
                 "DELETE FROM role_allowances WHERE guild_id = ? AND role_id = ?",
                 (guild_id, role_id),
             )
             return
-        await self._conn.execute(
+        self._conn.execute(
             "INSERT INTO role_allowances (guild_id, role_id, daily_quota) VALUES (?, ?, ?) "
             "ON CONFLICT (guild_id, role_id) DO UPDATE SET daily_quota = excluded.daily_quota",
             (guild_id, role_id, quota),
         )
 
-    async def blocked_terms(self, guild_id: int) -> list[str]:
+    def blocked_terms(self, guild_id: int) -> list[str]:
         """The guild's blocked prompt terms, sorted."""
-        rows = await fetch_all(
-            self._conn,
+        rows = self._conn.execute(
             "SELECT term FROM blocked_terms WHERE guild_id = ? ORDER BY term",
             (guild_id,),
-        )
+        ).fetchall()
         return [str(r[0]) for r in rows]
 
-    async def add_term(self, guild_id: int, term: str, added_by: int, now: datetime) -> bool:
+    def add_term(self, guild_id: int, term: str, added_by: int, now: datetime) -> bool:
         """Add a (casefolded) term; False when it was already there."""
-        cursor = await self._conn.execute(
+        cursor = self._conn.execute(
             "INSERT OR IGNORE INTO blocked_terms (guild_id, term, added_by, added_at) "
             "VALUES (?, ?, ?, ?)",
             (guild_id, term, added_by, to_db_time(now)),
         )
         return cursor.rowcount == 1
 
-    async def remove_term(self, guild_id: int, term: str) -> bool:
+    def remove_term(self, guild_id: int, term: str) -> bool:
         """Remove a term; False when it wasn't there."""
-        cursor = await self._conn.execute(
+        cursor = self._conn.execute(
             "DELETE FROM blocked_terms WHERE guild_id = ? AND term = ?", (guild_id, term)
         )
         return cursor.rowcount == 1
 
-    async def add_audit(
+    def add_audit(
         self,
         *,
         guild_id: int,
@@ -176,7 +170,7 @@ class SettingsRepo:
         now: datetime,
     ) -> int:
         """Append an audit row; returns its id."""
-        cursor = await self._conn.execute(
+        cursor = self._conn.execute(
             "INSERT INTO audit_log (guild_id, actor_id, action, target_id, before, after, reason, "
             "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -192,13 +186,12 @@ class SettingsRepo:
         )
         return int(cursor.lastrowid or 0)
 
-    async def audit(self, guild_id: int, limit: int = 50) -> list[AuditEntry]:
+    def audit(self, guild_id: int, limit: int = 50) -> list[AuditEntry]:
         """The guild's latest audit rows, newest first."""
-        rows = await fetch_all(
-            self._conn,
+        rows = self._conn.execute(
             "SELECT * FROM audit_log WHERE guild_id = ? ORDER BY id DESC LIMIT ?",
             (guild_id, limit),
-        )
+        ).fetchall()
         return [
             AuditEntry(
                 id=r["id"],
@@ -214,7 +207,7 @@ class SettingsRepo:
             for r in rows
         ]
 
-    async def _upsert(
+    def _upsert(
         self,
         table: str,
         key_names: tuple[str, ...],
@@ -234,4 +227,4 @@ class SettingsRepo:
             f"VALUES ({', '.join('?' for _ in names)}) "
             f"ON CONFLICT ({', '.join(key_names)}) DO UPDATE SET {updates}"
         )
-        await self._conn.execute(sql, values)
+        self._conn.execute(sql, values)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime
 
 from bot.db.connection import Database
-from bot.db.query import fetch_one
 
 
 class StateRepo:
@@ -16,16 +16,22 @@ class StateRepo:
 
     async def get(self, key: str) -> str | None:
         """The value stored under ``key``, or None."""
-        async with self._db.read() as conn:
-            row = await fetch_one(conn, "SELECT value FROM bot_state WHERE key = ?", (key,))
-        return None if row is None else str(row[0])
+        return await self._db.run_read(_get, key)
 
     async def set(self, key: str, value: str) -> None:
         """Store ``value`` under ``key``."""
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                "INSERT INTO bot_state (key, value, updated_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
-                "updated_at = excluded.updated_at",
-                (key, value, datetime.now(UTC).isoformat()),
-            )
+        await self._db.run(_set, key, value, datetime.now(UTC))
+
+
+def _get(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM bot_state WHERE key = ?", (key,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def _set(conn: sqlite3.Connection, key: str, value: str, now: datetime) -> None:
+    conn.execute(
+        "INSERT INTO bot_state (key, value, updated_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
+        "updated_at = excluded.updated_at",
+        (key, value, now.isoformat()),
+    )

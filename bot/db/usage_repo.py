@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from datetime import date
 
-import aiosqlite
-
 from bot.db.codec import to_db_day
-from bot.db.query import fetch_all, fetch_one
 from bot.jobs.states import UNFINISHED_STATES
 
 
@@ -37,28 +35,26 @@ class UsageReport:
 class UsageRepo:
     """Counters behind quotas and budgets. Callers run inside a write transaction."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
-    async def daily_used(self, guild_id: int, user_id: int, day: date) -> int:
+    def daily_used(self, guild_id: int, user_id: int, day: date) -> int:
         """Images taken from the member's allowance on ``day`` (reserved or charged)."""
-        row = await fetch_one(
-            self._conn,
+        row = self._conn.execute(
             "SELECT used FROM daily_usage WHERE guild_id = ? AND user_id = ? AND day = ?",
             (guild_id, user_id, to_db_day(day)),
-        )
+        ).fetchone()
         return int(row[0]) if row else 0
 
-    async def guild_used(self, guild_id: int, day: date) -> int:
+    def guild_used(self, guild_id: int, day: date) -> int:
         """Images the whole guild took on ``day`` (reserved or charged)."""
-        row = await fetch_one(
-            self._conn,
+        row = self._conn.execute(
             "SELECT used FROM guild_usage WHERE guild_id = ? AND day = ?",
             (guild_id, to_db_day(day)),
-        )
+        ).fetchone()
         return int(row[0]) if row else 0
 
-    async def add_daily(
+    def add_daily(
         self, guild_id: int, user_id: int, day: date, delta: int, *, limit: int | None = None
     ) -> bool:
         """Add ``delta`` to the member's counter unless that passes ``limit``; False if refused.
@@ -66,52 +62,49 @@ class UsageRepo:
         A negative result violates the table's CHECK and raises: that would be a ledger bug.
         """
         key = (guild_id, user_id, to_db_day(day))
-        await self._conn.execute(
+        self._conn.execute(
             "INSERT OR IGNORE INTO daily_usage (guild_id, user_id, day, used) VALUES (?, ?, ?, 0)",
             key,
         )
-        cursor = await self._conn.execute(
+        cursor = self._conn.execute(
             "UPDATE daily_usage SET used = used + ? WHERE guild_id = ? AND user_id = ? AND day = ? "
             "AND (? IS NULL OR used + ? <= ?)",
             (delta, *key, limit, delta, limit),
         )
         return cursor.rowcount == 1
 
-    async def set_daily(self, guild_id: int, user_id: int, day: date, used: int) -> None:
+    def set_daily(self, guild_id: int, user_id: int, day: date, used: int) -> None:
         """Overwrite the member's counter (a moderator reset)."""
-        await self._conn.execute(
+        self._conn.execute(
             "INSERT INTO daily_usage (guild_id, user_id, day, used) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (guild_id, user_id, day) DO UPDATE SET used = excluded.used",
             (guild_id, user_id, to_db_day(day), used),
         )
 
-    async def add_guild(
-        self, guild_id: int, day: date, delta: int, *, limit: int | None = None
-    ) -> bool:
+    def add_guild(self, guild_id: int, day: date, delta: int, *, limit: int | None = None) -> bool:
         """Add ``delta`` to the guild's counter unless that passes ``limit``; False if refused."""
         key = (guild_id, to_db_day(day))
-        await self._conn.execute(
+        self._conn.execute(
             "INSERT OR IGNORE INTO guild_usage (guild_id, day, used) VALUES (?, ?, 0)", key
         )
-        cursor = await self._conn.execute(
+        cursor = self._conn.execute(
             "UPDATE guild_usage SET used = used + ? WHERE guild_id = ? AND day = ? "
             "AND (? IS NULL OR used + ? <= ?)",
             (delta, *key, limit, delta, limit),
         )
         return cursor.rowcount == 1
 
-    async def in_flight_daily(self, guild_id: int, user_id: int, day: date) -> int:
+    def in_flight_daily(self, guild_id: int, user_id: int, day: date) -> int:
         """Allowance images still reserved (not yet settled) by the member's jobs of ``day``."""
         marks = ", ".join("?" for _ in UNFINISHED_STATES)
-        row = await fetch_one(
-            self._conn,
+        row = self._conn.execute(
             "SELECT coalesce(sum(reserved_daily), 0) FROM jobs "  # noqa: S608
             f"WHERE guild_id = ? AND user_id = ? AND quota_day = ? AND state IN ({marks})",
             (guild_id, user_id, to_db_day(day), *(s.value for s in UNFINISHED_STATES)),
-        )
+        ).fetchone()
         return int(row[0]) if row else 0
 
-    async def report(self, guild_id: int, since: date, days: int, top: int = 10) -> UsageReport:
+    def report(self, guild_id: int, since: date, days: int, top: int = 10) -> UsageReport:
         """Charged images and jobs of the guild booked on ``since`` or later."""
         args = (guild_id, to_db_day(since))
         where = "WHERE guild_id = ? AND quota_day >= ?"
@@ -119,23 +112,21 @@ class UsageRepo:
             "SELECT coalesce(sum(charged), 0), count(*), "
             "coalesce(sum(state = 'failed'), 0) FROM jobs "
         )
-        row = await fetch_one(self._conn, totals_sql + where, args)
+        row = self._conn.execute(totals_sql + where, args).fetchone()
         assert row is not None
         totals = UsageTotals(int(row[0]), int(row[1]), int(row[2]))
-        top_rows = await fetch_all(
-            self._conn,
+        top_rows = self._conn.execute(
             f"SELECT user_id, coalesce(sum(charged), 0) AS images FROM jobs {where} "  # noqa: S608
             "GROUP BY user_id HAVING images > 0 ORDER BY images DESC, user_id LIMIT ?",
             (*args, top),
-        )
+        ).fetchall()
         top_users = tuple((int(r[0]), int(r[1])) for r in top_rows)
-        provider_rows = await fetch_all(
-            self._conn,
+        provider_rows = self._conn.execute(
             totals_sql.replace("SELECT ", "SELECT provider, ")
             + where
             + " AND provider IS NOT NULL GROUP BY provider ORDER BY provider",
             args,
-        )
+        ).fetchall()
         by_provider = {
             str(r[0]): UsageTotals(int(r[1]), int(r[2]), int(r[3])) for r in provider_rows
         }

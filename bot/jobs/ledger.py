@@ -34,7 +34,11 @@ class Ending:
 
 
 class JobLedger:
-    """Job rows and their quota reservations."""
+    """Job rows and their quota reservations.
+
+    Each method is one ``Database.run`` (or ``run_read``): a synchronous function over the
+    repositories, run on the database thread in one hop.
+    """
 
     def __init__(self, db: Database, quota: QuotaService, clock: Clock) -> None:
         self._db = db
@@ -43,8 +47,9 @@ class JobLedger:
 
     async def create(self, spec: JobSpec, request: GenerationRequest) -> Job:
         """Admit the member (block, blocklist, budget, quota), reserve and insert, atomically."""
-        async with self._db.transaction() as conn:
-            reservation = await self._quota.reserve(
+
+        def create(conn: sqlite3.Connection) -> Job:
+            reservation = self._quota.reserve(
                 conn,
                 guild_id=spec.guild_id,
                 user_id=spec.user_id,
@@ -72,18 +77,19 @@ class JobLedger:
                     updated_at=now,
                 )
                 try:
-                    await repo.insert(job)
+                    repo.insert(job)
                 except sqlite3.IntegrityError:
-                    if await repo.exists(job.id):
+                    if repo.exists(job.id):
                         continue  # 40 random bits collided; draw again
                     raise
                 return job
-        raise RuntimeError("could not draw an unused job id")
+            raise RuntimeError("could not draw an unused job id")
+
+        return await self._db.run(create)
 
     async def get(self, job_id: str) -> Job | None:
         """The job, or None."""
-        async with self._db.read() as conn:
-            return await JobsRepo(conn).get(job_id)
+        return await self._db.run_read(lambda conn: JobsRepo(conn).get(job_id))
 
     async def require(self, job_id: str) -> Job:
         """The job; a missing row here is a bug, not a user error."""
@@ -94,74 +100,77 @@ class JobLedger:
 
     async def unfinished(self) -> list[Job]:
         """Jobs to resume at start, oldest first."""
-        async with self._db.read() as conn:
-            return await JobsRepo(conn).unfinished()
+        return await self._db.run_read(lambda conn: JobsRepo(conn).unfinished())
 
     async def recent(self, guild_id: int, user_id: int, limit: int) -> list[Job]:
         """A member's latest jobs in a guild."""
-        async with self._db.read() as conn:
-            return await JobsRepo(conn).recent(guild_id, user_id, limit)
+        return await self._db.run_read(lambda conn: JobsRepo(conn).recent(guild_id, user_id, limit))
 
     async def by_callback_key(self, key: str) -> Job | None:
         """The job whose current callback secret hashes to ``key``."""
-        async with self._db.read() as conn:
-            return await JobsRepo(conn).find_by_callback_key(key)
+        return await self._db.run_read(lambda conn: JobsRepo(conn).find_by_callback_key(key))
 
     async def count_by_state(self) -> dict[JobState, int]:
         """Jobs per state (for the metrics gauge)."""
-        async with self._db.read() as conn:
-            return await JobsRepo(conn).count_by_state()
+        return await self._db.run_read(lambda conn: JobsRepo(conn).count_by_state())
 
     async def transition(self, job_id: str, new: JobState, **fields: object) -> Job:
         """Move the job to ``new``; raises ``IllegalTransitionError`` when its state forbids it
         (including when another path got there first)."""
-        async with self._db.transaction() as conn:
+
+        def transition(conn: sqlite3.Connection) -> Job:
             repo = JobsRepo(conn)
-            if not await repo.transition(job_id, new, self._clock(), **fields):
-                raise await self._refusal(repo, job_id, new)
-            job = await repo.get(job_id)
-        assert job is not None
-        return job
+            if not repo.transition(job_id, new, self._clock(), **fields):
+                raise _refusal(repo, job_id, new)
+            return _require(repo, job_id)
+
+        return await self._db.run(transition)
 
     async def update(self, job_id: str, in_states: Iterable[JobState], **fields: object) -> bool:
         """Set fields while the job is in one of ``in_states``; False if it no longer is."""
-        async with self._db.transaction() as conn:
-            return await JobsRepo(conn).update(job_id, self._clock(), in_states=in_states, **fields)
+        return await self._db.run(
+            lambda conn: JobsRepo(conn).update(job_id, self._clock(), in_states=in_states, **fields)
+        )
 
     async def start_delivering(
         self, job_id: str, images: Sequence[JobImage], **fields: object
     ) -> Job:
         """Record the stored images and enter ``delivering`` together."""
-        async with self._db.transaction() as conn:
+
+        def start_delivering(conn: sqlite3.Connection) -> Job:
             repo = JobsRepo(conn)
-            if not await repo.transition(job_id, JobState.DELIVERING, self._clock(), **fields):
-                raise await self._refusal(repo, job_id, JobState.DELIVERING)
-            await repo.add_images(job_id, images)
-            job = await repo.get(job_id)
-        assert job is not None
-        return job
+            if not repo.transition(job_id, JobState.DELIVERING, self._clock(), **fields):
+                raise _refusal(repo, job_id, JobState.DELIVERING)
+            repo.add_images(job_id, images)
+            return _require(repo, job_id)
+
+        return await self._db.run(start_delivering)
 
     async def mark_delivered(
         self, job_id: str, indexes: Sequence[int], message_id: int | None
     ) -> None:
         """Record posted images at once, so a restart does not post them again."""
-        async with self._db.transaction() as conn:
-            await JobsRepo(conn).mark_delivered(job_id, indexes, message_id, self._clock())
+        await self._db.run(
+            lambda conn: JobsRepo(conn).mark_delivered(job_id, indexes, message_id, self._clock())
+        )
 
     async def record_messages(
         self, job_id: str, card_message_id: int | None, result_message_ids: Sequence[int]
     ) -> bool:
         """Remember the job's card and result messages; False when the job doesn't exist."""
-        async with self._db.transaction() as conn:
+
+        def record(conn: sqlite3.Connection) -> bool:
             repo = JobsRepo(conn)
-            if not await repo.exists(job_id):
+            if not repo.exists(job_id):
                 return False
             if card_message_id is not None:
-                await repo.update(
+                repo.update(
                     job_id, self._clock(), in_states=JobState, card_message_id=card_message_id
                 )
-            await repo.add_messages(job_id, result_message_ids)
+            repo.add_messages(job_id, result_message_ids)
             return True
+
+        return await self._db.run(record)
 
     async def finish(
         self,
@@ -174,14 +183,13 @@ class JobLedger:
         """Enter a final state and settle the quota: charge the images posted, refund the rest."""
         if not new.finished:
             raise ValueError(f"{new} is not a final state")
-        async with self._db.transaction() as conn:
+
+        def finish(conn: sqlite3.Connection) -> Ending:
             repo = JobsRepo(conn)
-            job = await repo.get(job_id)
-            if job is None:
-                raise LookupError(f"job {job_id} vanished from the ledger")
+            job = _require(repo, job_id)
             charged = sum(1 for image in job.images if image.delivered)
             now = self._clock()
-            if not await repo.transition(
+            if not repo.transition(
                 job_id,
                 new,
                 now,
@@ -190,15 +198,19 @@ class JobLedger:
                 error_message=error_message,
                 finished_at=now,
             ):
-                raise await self._refusal(repo, job_id, new)
-            settlement = await self._quota.settle(conn, job, charged)
-            ended = await repo.get(job_id)
-        assert ended is not None
-        return Ending(ended, settlement)
+                raise _refusal(repo, job_id, new)
+            settlement = self._quota.settle(conn, job, charged)
+            return Ending(_require(repo, job_id), settlement)
 
-    @staticmethod
-    async def _refusal(repo: JobsRepo, job_id: str, new: JobState) -> IllegalTransitionError:
-        current = await repo.get(job_id)
-        if current is None:
-            raise LookupError(f"job {job_id} vanished from the ledger")
-        return IllegalTransitionError(job_id, current.state, new)
+        return await self._db.run(finish)
+
+
+def _require(repo: JobsRepo, job_id: str) -> Job:
+    job = repo.get(job_id)
+    if job is None:
+        raise LookupError(f"job {job_id} vanished from the ledger")
+    return job
+
+
+def _refusal(repo: JobsRepo, job_id: str, new: JobState) -> IllegalTransitionError:
+    return IllegalTransitionError(job_id, _require(repo, job_id).state, new)

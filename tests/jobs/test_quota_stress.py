@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sqlite3
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -37,9 +38,12 @@ async def test_two_hundred_concurrent_jobs_keep_exact_arithmetic(
     await h.open(start=False)
     assert h.db is not None
     bonus0 = {user: rng.randint(0, 6) for user in USERS}
-    async with h.db.transaction() as conn:
+
+    def grant(conn: sqlite3.Connection) -> None:
         for user, bonus in bonus0.items():
-            await SettingsRepo(conn).add_bonus(1, user, bonus, datetime.now(UTC))
+            SettingsRepo(conn).add_bonus(1, user, bonus, datetime.now(UTC))
+
+    await h.db.run(grant)
 
     asks = [(rng.choice(USERS), rng.randint(1, 4)) for _ in range(200)]
 
@@ -84,8 +88,9 @@ async def test_two_hundred_concurrent_jobs_keep_exact_arithmetic(
         bonus_spent = sum((j.charged or 0) - min(j.charged or 0, j.reserved_daily) for j in mine)
         assert status.used_today == daily
         assert status.bonus == bonus0[user] - bonus_spent
-    async with h.db.read() as conn:
-        guild_used = await UsageRepo(conn).guild_used(1, finals[0].quota_day)
+    guild_used = await h.db.run_read(
+        lambda conn: UsageRepo(conn).guild_used(1, finals[0].quota_day)
+    )
     assert guild_used == sum(j.charged or 0 for j in finals)
     assert len(provider.submitted) == len(jobs) - len(cancelled)
 
@@ -126,10 +131,9 @@ async def test_two_connections_on_one_file_never_overspend(tmp_path: Path) -> No
 
         async def reserve(service: QuotaService, db: Database) -> int:
             try:
-                async with db.transaction() as conn:
-                    held = await service.reserve(
-                        conn, guild_id=1, user_id=9, role_ids=(), count=1, prompt="x"
-                    )
+                held = await db.run(
+                    service.reserve, guild_id=1, user_id=9, role_ids=(), count=1, prompt="x"
+                )
                 return held.total
             except (QuotaExceededError, PermissionDeniedError):
                 return 0
