@@ -28,7 +28,7 @@ import json
 import logging
 import urllib.parse
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -155,7 +155,7 @@ class SecretWatch:
         return leaks
 
 
-def _track(watch: SecretWatch) -> Iterator[None]:
+def _track(watch: SecretWatch) -> Generator[None, None, None]:
     """Learn each fake's secret (and each fake Discord) as it is created."""
     discord_init = FakeDiscord.__init__
     provider_post_init = FakeProvider.__post_init__

@@ -8,7 +8,7 @@ every case leaves the world as it found it; the snapshot comparison proves it di
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -194,7 +194,7 @@ def status(job: str | Callable[[Bench], str], who: str = "user") -> Act:
 
 
 def reply_to(
-    files: list[tuple[str, bytes, str | None]], instruction: str = "make it purple"
+    files: Sequence[tuple[str, bytes, str | None]], instruction: str = "make it purple"
 ) -> Act:
     """Reply to a message (with ``files``) mentioning the bot: the bot answers in the channel."""
 
@@ -219,7 +219,7 @@ def mention_without_reply() -> Act:
     return act
 
 
-def menu(files: list[tuple[str, bytes, str | None]], instruction: str | None = None) -> Act:
+def menu(files: Sequence[tuple[str, bytes, str | None]], instruction: str | None = None) -> Act:
     """The "Edit image" message menu on a message with ``files``; ``instruction`` fills the
     modal when one opens."""
 

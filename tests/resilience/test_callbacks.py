@@ -8,6 +8,7 @@ that is still running and a replayed callback after the end: none may change any
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,10 @@ async def two_running_jobs(world: World) -> tuple[list[str], dict[str, str]]:
     urls = {job: world.provider.tasks[tasks[job]].callback_url or "" for job in jobs}
     assert all(url.startswith(world.settings.public_url or "?") for url in urls.values())
     return jobs, urls
+
+
+def polled_since(provider: FakeProvider, polls: int) -> bool:
+    return provider.count("status") > polls
 
 
 def swap_secret(url: str, secret: str) -> str:
@@ -144,7 +149,7 @@ async def test_nothing_forged_moves_a_job(web_world: World) -> None:
             response = await client.post(urls[first], content=claim)
             assert response.status_code == 200
             assert response.json() == {"result": "woken"}
-            await world.wait(lambda p=polls: provider.count("status") > p, 5)
+            await world.wait(functools.partial(polled_since, provider, polls), 5)
             polls = provider.count("status")
         await asyncio.sleep(0.2)
         assert jobs_table(world) == before

@@ -93,7 +93,9 @@ async def test_a_card_deleted_before_the_results_gets_a_new_message(world: World
             body={"message": "Unknown Message", "code": 10008},
             times=10,
         )
-        world.discord.message(card.id).deleted = True  # a moderator removed it
+        stored = world.discord.message(card.id)
+        assert stored is not None
+        stored.deleted = True  # a moderator removed it
         await delivered_once(world, job_id, 2)
         [result] = result_messages(world.discord)[job_id]
         assert result.id != card.id

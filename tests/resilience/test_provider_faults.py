@@ -6,6 +6,7 @@ clear reason on its card.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import random
@@ -21,6 +22,7 @@ from aiohttp import web
 
 from tests.e2e.harness import PROVIDER_KEY, World, fast_engine, job_id_in, make_settings
 from tests.fakes.discord_api import FakeDiscord
+from tests.fakes.discord_models import StoredMessage
 from tests.providers.fakes import FakeProvider, Script
 from tests.resilience.support import accounts, query, result_messages
 
@@ -132,10 +134,17 @@ async def all_final(world: World, jobs: list[str], timeout: float) -> list[dict[
         return mine if finished else None
 
     try:
-        return await world.wait(final, timeout)
+        rows: list[dict[str, Any]] = await world.wait(final, timeout)
     except TimeoutError:
         states = Counter(row["state"] for row in query(db_path(world), "SELECT state FROM jobs"))
         raise AssertionError(f"jobs still unfinished after {timeout} s: {states}") from None
+    return rows
+
+
+def failed_card(world: World, job_id: str) -> StoredMessage | None:
+    """The job's card once it shows the failure."""
+    card = world.card(job_id)
+    return card if card is not None and "Failed" in card.embeds[0]["title"] else None
 
 
 def elapsed(row: dict[str, Any], start: str = "created_at") -> float:
@@ -157,12 +166,7 @@ async def check_outcomes(world: World, rows: list[dict[str, Any]]) -> Counter[st
             continue
         assert row["charged"] == 0, row
         assert job_id not in results, f"failed job {job_id} has images posted"
-        card = await world.wait(
-            lambda job_id=job_id: (
-                (c := world.card(job_id)) and "Failed" in c.embeds[0]["title"] and c
-            ),
-            5,
-        )
+        card = await world.wait(functools.partial(failed_card, world, job_id), 5)
         fields = {f["name"]: f["value"] for f in card.embeds[0]["fields"]}
         assert fields["Why"] == row["error_message"]
         assert len(fields["Why"]) > 10, fields
