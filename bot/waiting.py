@@ -45,6 +45,8 @@ class PollSchedule:
 
 
 DEFAULT_SCHEDULE = PollSchedule()
+#: how long a status call may run past the deadline before it is abandoned
+STATUS_GRACE = 5.0
 
 
 async def wait_for_task(
@@ -87,7 +89,11 @@ async def wait_for_task(
         if woken:
             log.debug("%s task %s: callback received, confirming", provider.name, task_id)
         try:
-            status = await provider.status(task_id)
+            # A status call still in flight at the deadline must not hold the job past it.
+            async with asyncio.timeout(max(end - now(), 0.0) + STATUS_GRACE):
+                status = await provider.status(task_id)
+        except TimeoutError:
+            continue  # the deadline check at the top of the loop ends the wait
         except RateLimitedError as exc:
             due = max(_next_due(due, delays, now()), now() + (exc.retry_after or 0.0))
             log.info("%s task %s: rate limited while polling", provider.name, task_id)

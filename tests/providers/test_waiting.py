@@ -261,3 +261,22 @@ async def test_slow_status_answers_do_not_push_later_polls_back() -> None:
     # the schedule's own times (2, 4, 6.5, 9.6, ...), not each shifted by the latency
     expected = [2.0, 4.0, 6.5, 9.625, 13.53, 18.42, 24.52, 32.15]
     assert provider.polls == pytest.approx(expected, abs=0.01)
+
+
+class Hanging(Scripted):
+    """A provider whose status call never answers."""
+
+    async def status(self, task_id: str) -> TaskStatus:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+async def test_a_status_call_hanging_at_the_deadline_is_abandoned(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("bot.waiting.STATUS_GRACE", 0.05)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(ProviderTimeoutError):
+        await wait_for_task(Hanging([st(R)]), "t", deadline=0.2, schedule=FAST)
+    assert loop.time() - started < 1.0
