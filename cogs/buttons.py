@@ -20,7 +20,7 @@ from bot.app import Interaction, SeedreamBot
 from bot.errors import JobNotFoundError, PermissionDeniedError, SeedreamError
 from bot.jobs.models import JobKind, JobOrigin
 from bot.models import GenerationRequest
-from bot.tree import UNEXPECTED, send_ephemeral
+from bot.tree import UNEXPECTED, send_ephemeral, user_message_for
 from bot.ui.attachments import message_images
 from bot.ui.views import CUSTOM_ID, Action, InstructionModal, custom_id
 from cogs._doors import accepted_message, is_moderator, slash_door
@@ -61,7 +61,7 @@ class JobButton(
                 raise SeedreamError("The bot is still starting; try again in a moment.")
             await cog.clicked(interaction, self.action, self.job_id)
         except SeedreamError as exc:
-            await send_ephemeral(interaction, exc.user_message)
+            await send_ephemeral(interaction, user_message_for(exc) or exc.user_message)
         except Exception:
             log.exception("Button %s failed (job %s)", self.action, self.job_id)
             await send_ephemeral(interaction, UNEXPECTED)

@@ -14,7 +14,7 @@ from bot.app import Interaction, SeedreamBot
 from bot.errors import SeedreamError
 from bot.jobs.models import JobKind, JobOrigin
 from bot.models import GenerationRequest
-from bot.tree import UNEXPECTED
+from bot.tree import UNEXPECTED, user_message_for
 from bot.ui.attachments import message_images
 from bot.ui.desk import DoorContext
 from bot.ui.views import InstructionModal
@@ -111,7 +111,7 @@ class Edit(commands.Cog):
         try:
             await self._edit_by_reply(message, me.id)
         except SeedreamError as exc:
-            await _reply(message, exc.user_message)
+            await _reply(message, user_message_for(exc) or exc.user_message)
         except Exception:
             log.exception("Edit by reply failed (message %s)", message.id)
             await _reply(message, UNEXPECTED)

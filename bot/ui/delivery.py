@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import discord
 
-from bot.errors import SeedreamError
+from bot.errors import ImageError, SeedreamError
 from bot.images import FittedImage, batch_for_messages, fit_images_async, refit_smaller_async
 from bot.jobs.delivery import DeliveryError, PostedCallback
 from bot.jobs.events import (
@@ -292,7 +292,12 @@ class DiscordDelivery:
             except discord.HTTPException as exc:
                 if not _too_large(exc):
                     raise _delivery_error(exc) from exc
-                group = await _shrink(group, sources)
+                try:
+                    group = await _shrink(group, sources)
+                except ImageError as too_small:
+                    raise DeliveryError(
+                        "The images stayed too large for Discord.", retryable=False
+                    ) from too_small
         raise DeliveryError("The images stayed too large for Discord.", retryable=False)
 
     async def _send_files(

@@ -206,3 +206,44 @@ async def test_a_failed_job_says_why_on_its_card_and_refunds(world: World) -> No
         assert "content filter" in fields["Why"]
         assert fields["Refunded"] == "2 images"
         assert card.find_component(f"sd:cancel:{job_id}") is None
+
+
+async def test_a_413_from_discord_takes_the_next_rung_instead_of_failing(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    big = noisy_png(256)
+    monkeypatch.setattr(world.provider, "_image_bytes", lambda index: big)
+    async with world.running():
+        world.discord.fail_next(
+            "PATCH",
+            r"/channels/\d+/messages/\d+",
+            413,
+            body={"message": "Request entity too large", "code": 40005},
+        )
+        handle = await world.discord.slash("imagine", options={"prompt": "a red fox"})
+        job_id = job_id_in((await handle.followup(0)).content)
+        result = await world.result(job_id)
+        [refused] = [
+            r
+            for r in world.discord.requests_to("PATCH", r"^/channels/\d+/messages/\d+$")
+            if r.status == 413
+        ]
+        original = refused.files[0].data
+        assert result.attachments[0].size < len(original)
+        assert result.attachments[0].filename.endswith((".jpg", ".webp"))
+
+
+async def test_more_than_ten_images_are_split_across_messages(world: World) -> None:
+    async with world.running(max_images_per_job=12, default_daily_quota=20):
+        handle = await world.discord.slash("imagine", options={"prompt": "many", "count": 12})
+        job_id = job_id_in((await handle.followup(0)).content)
+        card = await world.result(job_id)
+        assert len(card.attachments) == 10
+        overflow = await world.wait(
+            lambda: [m for m in world.channel_messages() if m.id != card.id and m.attachments]
+        )
+        assert [len(m.attachments) for m in overflow] == [2]
+        assert overflow[0].find_component(f"sd:reroll:{job_id}") is not None
+        status = await world.discord.slash("status", options={"job": job_id})
+        fields = {f["name"]: f["value"] for f in (await status.response()).embeds[0]["fields"]}
+        assert fields["Cost"] == "12 images"
