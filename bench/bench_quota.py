@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import random
 import shutil
+import sqlite3
 import tempfile
 import time
 from collections import defaultdict
@@ -139,11 +140,14 @@ async def overspend(db: Database, args: argparse.Namespace) -> int:
     ledger = JobLedger(db, quota, utc_now)
     users = [10_000 + i for i in range(args.spend_users)]
     now = datetime.now(UTC)
-    async with db.transaction() as conn:
+
+    def setup(conn: sqlite3.Connection) -> None:
         settings = SettingsRepo(conn)
-        await settings.set_guild(GUILD, now, daily_budget=args.budget)
+        settings.set_guild(GUILD, now, daily_budget=args.budget)
         for user in users:
-            await settings.add_bonus(GUILD, user, args.bonus, now)
+            settings.add_bonus(GUILD, user, args.bonus, now)
+
+    await db.run(setup)
 
     admitted: list[Job] = []
     refused = 0
@@ -189,27 +193,30 @@ async def overspend(db: Database, args: argparse.Namespace) -> int:
     charged_by_user: dict[int, int] = defaultdict(int)
     violations = 0
     mismatches: list[str] = []
-    async with db.read() as conn:
-        usage = UsageRepo(conn)
-        settings = SettingsRepo(conn)
-        day = finals[0].quota_day if finals else utc_now().date()
-        for user in users:
-            mine = [job for job in finals if job.user_id == user]
-            charged = sum(job.charged or 0 for job in mine)
-            charged_by_user[user] = charged
-            daily = sum(min(job.charged or 0, job.reserved_daily) for job in mine)
-            bonus_spent = charged - daily
-            used = await usage.daily_used(GUILD, user, day)
-            bonus_left = (await settings.member(GUILD, user)).bonus
-            violations += max(0, charged - (args.allowance + args.bonus))
-            violations += max(0, used - args.allowance)
-            if used != daily:
-                mismatches.append(f"member {user}: daily counter {used} != ledger {daily}")
-            if bonus_left != args.bonus - bonus_spent or bonus_left < 0:
-                mismatches.append(
-                    f"member {user}: bonus {bonus_left} != {args.bonus - bonus_spent}"
-                )
-        guild_used = await usage.guild_used(GUILD, day)
+    day = finals[0].quota_day if finals else utc_now().date()
+
+    def counters(conn: sqlite3.Connection) -> tuple[dict[int, tuple[int, int]], int]:
+        usage, settings = UsageRepo(conn), SettingsRepo(conn)
+        members = {
+            user: (usage.daily_used(GUILD, user, day), settings.member(GUILD, user).bonus)
+            for user in users
+        }
+        return members, usage.guild_used(GUILD, day)
+
+    members, guild_used = await db.run_read(counters)
+    for user in users:
+        mine = [job for job in finals if job.user_id == user]
+        charged = sum(job.charged or 0 for job in mine)
+        charged_by_user[user] = charged
+        daily = sum(min(job.charged or 0, job.reserved_daily) for job in mine)
+        bonus_spent = charged - daily
+        used, bonus_left = members[user]
+        violations += max(0, charged - (args.allowance + args.bonus))
+        violations += max(0, used - args.allowance)
+        if used != daily:
+            mismatches.append(f"member {user}: daily counter {used} != ledger {daily}")
+        if bonus_left != args.bonus - bonus_spent or bonus_left < 0:
+            mismatches.append(f"member {user}: bonus {bonus_left} != {args.bonus - bonus_spent}")
     guild_charged = sum(charged_by_user.values())
     violations += max(0, guild_charged - args.budget) + max(0, guild_used - args.budget)
     if guild_used != guild_charged:
