@@ -10,10 +10,12 @@ fi
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
-stamp=".venv/.installed-$(cksum < pyproject.toml | cut -d' ' -f1)${extras:+-$extras}"
-if [ ! -f "$stamp" ]; then
+sum="$(cksum < pyproject.toml | cut -d' ' -f1)"
+stamp=".venv/.installed-$sum${extras:+-$extras}"
+# The dev install includes everything the plain one has.
+if [ ! -f "$stamp" ] && { [ -n "$extras" ] || [ ! -f ".venv/.installed-$sum-dev" ]; }; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras:+[$extras]}"
-  rm -f .venv/.installed-*
+  find .venv -maxdepth 1 -name '.installed-*' ! -name ".installed-$sum*" -delete
   touch "$stamp"
 fi
