@@ -8,11 +8,13 @@ the task is polled through ``/ai-model-api-polling/getGenerationResults``.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from bot.models import ASPECT_RATIOS, GenerationRequest, ResultImage, TaskState, TaskStatus
+from bot.models import GenerationRequest, ResultImage, TaskState, TaskStatus
 from bot.providers.adapter import HttpProvider, SyncResults
+from bot.providers.ark import MODELS as ARK_MODELS
 from bot.providers.base import ModelSpec
 from bot.providers.http import as_dict, task_error
 from bot.providers.images_api import parse_images, sync_task_id
@@ -36,30 +38,12 @@ POLL_STATES: dict[str, TaskState] = {
     "error": TaskState.FAILED,
 }
 
-MODELS = (
-    ModelSpec(
-        id="seedream-4-5-251128",
-        label="Seedream 4.5",
-        ratios=ASPECT_RATIOS,
-        resolutions=("2K", "4K"),
-        pixel_bounds=(3_686_400, 16_777_216),
-        max_refs=10,
-    ),
-    ModelSpec(
-        id="seedream-4-0-250828",
-        label="Seedream 4.0",
-        ratios=ASPECT_RATIOS,
-        resolutions=("1K", "2K", "4K"),
-        pixel_bounds=(921_600, 16_777_216),
-        max_refs=10,
-    ),
-    ModelSpec(
-        id="seedream-3-0-t2i-250415",
-        label="Seedream 3.0",
-        ratios=ASPECT_RATIOS,
-        pixel_bounds=(262_144, 4_194_304),
-        supports_seed=True,
-    ),
+#: The gateway forwards Ark's model ids (Seedream 5.0 is on routes of its own), one image per
+#: call, with at most 10 reference images (INFERRED cap).
+MODELS = tuple(
+    dataclasses.replace(spec, max_count=1, max_refs=min(spec.max_refs, 10))
+    for spec in ARK_MODELS
+    if not spec.id.startswith("seedream-5")
 )
 
 
