@@ -12,6 +12,7 @@ import discord
 
 from bot.app import SeedreamBot
 from bot.config import Settings
+from bot.errors import ConfigError
 from bot.providers.base import ProviderConfig
 from bot.services import Services
 
@@ -31,7 +32,7 @@ async def run_bot(settings: Settings, providers: list[ProviderConfig]) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
 
-    services = await Services.open(settings, providers)
+    services = await Services.open(settings, providers)  # ConfigError reaches the CLI
     bot = SeedreamBot(settings, services)
     exit_code = 0
     try:
@@ -72,6 +73,9 @@ def _gateway_exit_code(gateway: asyncio.Task[None]) -> int:
     exc = gateway.exception()
     if exc is None:
         return 0
+    if isinstance(exc, ConfigError):  # raised while starting, e.g. HTTP_PORT in use
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if isinstance(exc, discord.LoginFailure):
         print("error: DISCORD_TOKEN: Discord rejected the token", file=sys.stderr)
         return 2

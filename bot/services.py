@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 
 from bot.config import Settings
-from bot.db.connection import Database
+from bot.db.connection import Database, SchemaTooNewError
 from bot.db.state_repo import StateRepo
+from bot.errors import ConfigError
 from bot.jobs.delivery import Deliverer
 from bot.jobs.engine import EngineOptions, JobEngine
 from bot.jobs.events import EventSink
@@ -42,7 +45,7 @@ class Services:
         """Open the HTTP client and the database (migrated) before Discord connects."""
         http = make_http_client()
         try:
-            db = await Database.open(settings.database_path)
+            db = await _open_database(settings.database_path)
         except BaseException:
             await http.aclose()
             raise
@@ -75,7 +78,14 @@ class Services:
             host=self.settings.http_host,
             port=self.settings.http_port,
         )
-        await self.web.start()
+        try:
+            await self.web.start()
+        except OSError as exc:
+            raise ConfigError(
+                "HTTP_PORT",
+                f"cannot listen on {self.settings.http_host}:{self.settings.http_port} "
+                f"({exc.strerror or exc})",
+            ) from None
         return engine
 
     @property
@@ -107,3 +117,15 @@ class Services:
             await self.engine.stop()
         await self.http.aclose()
         await self.db.close()
+
+
+async def _open_database(path: Path) -> Database:
+    """Open and migrate the database; a problem the operator can fix names DATABASE_PATH."""
+    try:
+        return await Database.open(path)
+    except SchemaTooNewError:
+        raise ConfigError(
+            "DATABASE_PATH", f"{path} was written by a newer seedream-bot; upgrade the bot"
+        ) from None
+    except (OSError, sqlite3.Error) as exc:
+        raise ConfigError("DATABASE_PATH", f"cannot open {path} ({exc})") from None

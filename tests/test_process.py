@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import sqlite3
 import time
 from pathlib import Path
@@ -118,3 +119,38 @@ def job_row(database: Path) -> tuple[str, int | None]:
     with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as conn:
         [(state, charged)] = conn.execute("SELECT state, charged FROM jobs").fetchall()
     return state, charged
+
+
+async def test_a_port_in_use_is_one_line_naming_http_port(tmp_path: Path) -> None:
+    async with (
+        FakeDiscord(heartbeat_interval_ms=1000, token=TOKEN) as discord,
+        FakeProvider("poyo", api_key=KEY) as provider,
+    ):
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            env = process_env(tmp_path, discord, provider, port)
+            async with bot_process(tmp_path, env) as bot:
+                code = await asyncio.wait_for(bot.process.wait(), timeout=30)
+        assert code == 2
+        errors = [line for line in bot.lines if line.startswith("error:")]
+        assert len(errors) == 1
+        assert errors[0].startswith(f"error: HTTP_PORT: cannot listen on 127.0.0.1:{port}")
+        assert "Traceback" not in bot.output
+
+
+async def test_an_unusable_database_path_is_one_line_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "data").write_text("a file where the folder should be")
+    async with (
+        FakeDiscord(heartbeat_interval_ms=1000, token=TOKEN) as discord,
+        FakeProvider("poyo", api_key=KEY) as provider,
+    ):
+        env = process_env(tmp_path, discord, provider, free_port())
+        async with bot_process(tmp_path, env) as bot:
+            code = await asyncio.wait_for(bot.process.wait(), timeout=30)
+        assert code == 2
+        errors = [line for line in bot.lines if line.startswith("error:")]
+        assert len(errors) == 1
+        assert errors[0].startswith("error: DATABASE_PATH: cannot open")
+        assert "Traceback" not in bot.output
