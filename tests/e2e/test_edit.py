@@ -96,3 +96,21 @@ async def test_reply_to_a_message_without_images_gets_a_hint(world: World) -> No
         answer = await reply.response()
         assert "no image" in answer.content
         assert world.provider.count() == 0
+
+
+async def test_replying_to_a_result_with_a_ping_edits_that_result(world: World) -> None:
+    async with world.running():
+        handle = await world.discord.slash("imagine", options={"prompt": "a red fox"})
+        first = job_id_in((await handle.followup(0)).content)
+        result = await world.result(first)
+        # A reply with "mention on" pings the bot without writing <@bot> in the text.
+        reply = await world.discord.user_message(
+            content="make it darker", reference=result, mentions=["bot"]
+        )
+        card = await reply.response()
+        second = card.embeds[0]["footer"]["text"].split()[-1]
+        assert second != first
+        await world.result(second)
+        body = world.provider.last("submit").body
+        assert body["input"]["prompt"] == "make it darker"
+        assert body["input"]["image_urls"] == [result.attachments[0].url]
