@@ -60,6 +60,9 @@ def card_embed(
     )
     embed.add_field(name="Requested by", value=f"<@{job.user_id}>")
     embed.add_field(name="Images", value=str(job.request.count))
+    embed.add_field(name="Size", value=_size_text(job, ()))
+    if job.request.reference_images:
+        embed.add_field(name="References", value=str(len(job.request.reference_images)))
     embed.set_footer(text=f"Job {job.id}")
     return embed
 
