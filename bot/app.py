@@ -55,6 +55,10 @@ class SeedreamBot(commands.AutoShardedBot):
     def __init__(self, settings: Settings, services: Services, **options: Any) -> None:
         from bot.tree import SeedreamTree
 
+        # No voice here: don't warn at every start that voice libraries are missing.
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
+
         super().__init__(
             command_prefix=commands.when_mentioned,
             help_command=None,

@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 
+import aiohttp
 import discord
 
 from bot.app import SeedreamBot
@@ -75,6 +76,12 @@ def _gateway_exit_code(gateway: asyncio.Task[None]) -> int:
         return 0
     if isinstance(exc, ConfigError):  # raised while starting, e.g. HTTP_PORT in use
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if isinstance(exc, aiohttp.ClientConnectionError | discord.GatewayNotFound):
+        print(
+            f"error: DISCORD_API_BASE: cannot reach Discord at {discord.http.Route.BASE} ({exc})",
+            file=sys.stderr,
+        )
         return 2
     if isinstance(exc, discord.LoginFailure):
         print("error: DISCORD_TOKEN: Discord rejected the token", file=sys.stderr)

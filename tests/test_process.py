@@ -154,3 +154,21 @@ async def test_an_unusable_database_path_is_one_line_naming_it(tmp_path: Path) -
         assert len(errors) == 1
         assert errors[0].startswith("error: DATABASE_PATH: cannot open")
         assert "Traceback" not in bot.output
+
+
+async def test_an_unreachable_discord_api_base_is_one_line_naming_it(tmp_path: Path) -> None:
+    async with (
+        FakeDiscord(heartbeat_interval_ms=1000, token=TOKEN) as discord,
+        FakeProvider("poyo", api_key=KEY) as provider,
+    ):
+        closed = f"http://127.0.0.1:{free_port()}/api/v10"  # nothing listens there
+        env = process_env(tmp_path, discord, provider, free_port())
+        env["DISCORD_API_BASE"] = closed
+        async with bot_process(tmp_path, env) as bot:
+            code = await asyncio.wait_for(bot.process.wait(), timeout=30)
+        assert code == 2
+        errors = [line for line in bot.lines if line.startswith("error:")]
+        assert len(errors) == 1
+        assert errors[0].startswith(f"error: DISCORD_API_BASE: cannot reach Discord at {closed}")
+        assert "Traceback" not in bot.output
+        assert "PyNaCl" not in bot.output
