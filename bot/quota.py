@@ -75,6 +75,10 @@ class QuotaStatus:
     bonus: int
     reset_at: datetime
     blocked: bool
+    #: where the allowance comes from: "member", "role", "server" or "default"
+    source: str = "default"
+    #: the role whose allowance applies, when ``source`` is "role"
+    source_role_id: int | None = None
 
     @property
     def available(self) -> int:
@@ -127,6 +131,21 @@ def resolve_allowance(
     return guild_quota if guild_quota is not None else default
 
 
+def allowance_source(
+    guild_quota: int | None,
+    role_allowances: dict[int, int],
+    role_ids: Iterable[int],
+    override: int | None,
+) -> tuple[str, int | None]:
+    """Which rule ``resolve_allowance`` applies, and the role when it is a role's."""
+    if override is not None:
+        return "member", None
+    matched = [(role_allowances[r], r) for r in role_ids if r in role_allowances]
+    if matched:
+        return "role", max(matched)[1]
+    return ("server", None) if guild_quota is not None else ("default", None)
+
+
 def split_refund(reserved_daily: int, reserved_bonus: int, charged: int) -> Settlement:
     """Charge allowance images first; give bonus back first."""
     if not 0 <= charged <= reserved_daily + reserved_bonus:
@@ -169,12 +188,12 @@ class QuotaService:
         settings = SettingsRepo(conn)
         guild = settings.guild(guild_id)
         member = settings.member(guild_id, user_id)
+        roles = settings.role_allowances(guild_id)
         allowance = resolve_allowance(
-            self._default,
-            guild.daily_quota,
-            settings.role_allowances(guild_id),
-            role_ids,
-            member.daily_override,
+            self._default, guild.daily_quota, roles, role_ids, member.daily_override
+        )
+        source, role_id = allowance_source(
+            guild.daily_quota, roles, role_ids, member.daily_override
         )
         used = UsageRepo(conn).daily_used(guild_id, user_id, utc_day(now))
         return QuotaStatus(
@@ -184,6 +203,8 @@ class QuotaService:
             bonus=member.bonus,
             reset_at=next_reset(now),
             blocked=member.blocked,
+            source=source,
+            source_role_id=role_id,
         )
 
     def reserve(

@@ -19,6 +19,7 @@ from bot.quota import (
     BlockedPromptError,
     GuildBudgetExceededError,
     QuotaService,
+    allowance_source,
     find_blocked_term,
     next_reset,
     resolve_allowance,
@@ -198,3 +199,11 @@ async def test_role_allowance_and_user_override(db: Database, quota: QuotaServic
         lambda conn: SettingsRepo(conn).set_member(G, U, datetime.now(UTC), daily_override=1)
     )
     assert (await quota.status(G, U, [500, 501])).daily_allowance == 1
+
+
+def test_allowance_source_names_the_rule_that_applies() -> None:
+    roles = {1: 5, 2: 30}
+    assert allowance_source(None, {}, [], None) == ("default", None)
+    assert allowance_source(3, {}, [], None) == ("server", None)
+    assert allowance_source(3, roles, [1, 2, 9], None) == ("role", 2)
+    assert allowance_source(3, roles, [1, 2], 7) == ("member", None)

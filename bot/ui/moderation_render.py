@@ -125,7 +125,9 @@ def modlog_embed(action: ModAction, when: datetime) -> discord.Embed:
 def quota_embed(target: str, status: QuotaStatus, jobs: Sequence[Job]) -> discord.Embed:
     """``/quota show``: a member's allowance, use, bonus, block flag and last jobs."""
     embed = discord.Embed(title="Quota", description=target, colour=COLOUR_REPORT)
-    embed.add_field(name="Allowance", value=f"{status.daily_allowance}/day")
+    embed.add_field(
+        name="Allowance", value=f"{status.daily_allowance}/day ({allowance_origin(status)})"
+    )
     embed.add_field(name="Used today", value=str(status.used_today))
     embed.add_field(name="Left today", value=str(status.remaining_today))
     embed.add_field(name="Bonus credits", value=str(status.bonus))
@@ -138,6 +140,15 @@ def quota_embed(target: str, status: QuotaStatus, jobs: Sequence[Job]) -> discor
     ]
     embed.add_field(name="Last jobs", value="\n".join(lines) or "None yet.", inline=False)
     return embed
+
+
+def allowance_origin(status: QuotaStatus) -> str:
+    """Where a member's allowance comes from, in words."""
+    if status.source == "member":
+        return "their own"
+    if status.source == "role" and status.source_role_id is not None:
+        return f"role <@&{status.source_role_id}>"
+    return "server default" if status.source == "server" else "bot default"
 
 
 def usage_embed(report: UsageReport) -> discord.Embed:

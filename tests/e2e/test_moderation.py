@@ -268,7 +268,9 @@ async def test_role_tiers_give_the_best_role_unless_the_member_has_their_own(
         await mod_says(world, mod, "quota set", user=carol, daily="2")
         assert (await status(world, carol))["Left today"] == "2 of 2"
         shown = await command(world, "quota show", mod, user=bob)
-        assert fields(shown.embeds[0])["Allowance"] == "3/day"
+        assert fields(shown.embeds[0])["Allowance"] == f"3/day (role <@&{patron.id}>)"
+        shown = await command(world, "quota show", mod, user=carol)
+        assert fields(shown.embeds[0])["Allowance"] == "2/day (their own)"
 
         said = await mod_says(world, mod, "quota role", role=patron, daily="none")
         assert "3/day → none" in said
@@ -323,7 +325,7 @@ async def test_show_lists_allowance_use_bonus_and_last_jobs(world: World) -> Non
         answer = await command(world, "quota show", mod, user=world.discord.user)
         assert answer.ephemeral
         shown = fields(answer.embeds[0])
-        assert shown["Allowance"] == "10/day"
+        assert shown["Allowance"] == "10/day (bot default)"
         assert (shown["Used today"], shown["Left today"]) == ("2", "8")
         assert (shown["Bonus credits"], shown["Blocked"]) == ("4", "no")
         assert job_id in shown["Last jobs"]
@@ -499,4 +501,8 @@ async def test_changes_leave_a_job_in_flight_intact(world: World) -> None:
         assert fields(result.embeds[0])["Cost"] == "2 images"
         shown = fields((await command(world, "quota show", mod, user=alice)).embeds[0])
         # The reset could not forgive images the running job still held.
-        assert (shown["Used today"], shown["Allowance"], shown["Blocked"]) == ("2", "0/day", "yes")
+        assert (shown["Used today"], shown["Allowance"], shown["Blocked"]) == (
+            "2",
+            "0/day (their own)",
+            "yes",
+        )
