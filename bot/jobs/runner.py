@@ -111,7 +111,8 @@ class JobRunner:
                 retryable = result.error is not None and result.error.retryable
                 if (error.failover or retryable) and self._candidates(job, skip_current=True):
                     log.warning("job %s: task failed at %s; failing over", job.id, job.provider)
-                    job = await self._abandon_attempt(job)
+                    # the wait may have moved it submitted → running: guard on what is stored
+                    job = await self._abandon_attempt(await self._ledger.require(job.id))
                     job, status = await self._submit(job)
                     continue
                 raise error

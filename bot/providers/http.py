@@ -268,12 +268,36 @@ def error_from_response(
     )
 
 
+#: a failed task that says the account ran dry (another provider may well serve the job)
+_NO_CREDITS = re.compile(
+    r"insufficient (credit|balance|fund)|out of (credit|balance)|not enough (credit|balance)"
+    r"|credits? (exhausted|insufficient)|account ?overdue",
+    re.IGNORECASE,
+)
+#: a failed task that says the provider itself broke (worth a try elsewhere)
+_PROVIDER_FAULT = re.compile(
+    r"internal (server )?error|temporarily unavailable|service unavailable|overloaded"
+    r"|timed? ?out|try again later",
+    re.IGNORECASE,
+)
+
+
 def task_error(code: object, message: object, secrets: Iterable[str] = ()) -> TaskError:
-    """A failed task's error; the content filter gets the ``content_filter`` code."""
+    """A failed task's error, classified: the content filter gets ``content_filter``, an
+    empty account ``insufficient_credits``, and a fault of the provider's is ``retryable``."""
     code_text, text = str(code or ""), safe_text(message or "", secrets)
+    retryable = False
     if is_content_filter(code_text, text):
         code_text = "content_filter"
-    return TaskError(code=code_text or "failed", message=text or "The provider reported a failure.")
+    elif code_text == "402" or _NO_CREDITS.search(f"{code_text} {text}"):
+        code_text = "insufficient_credits"
+    elif code_text.startswith("5") or _PROVIDER_FAULT.search(text):
+        retryable = True
+    return TaskError(
+        code=code_text or "failed",
+        message=text or "The provider reported a failure.",
+        retryable=retryable,
+    )
 
 
 def failure_error(status: TaskStatus, *, provider: str, display: str) -> ProviderError:
@@ -283,6 +307,8 @@ def failure_error(status: TaskStatus, *, provider: str, display: str) -> Provide
         return ContentFilteredError(
             f"{display}'s content filter blocked this request: {error.message}", provider=provider
         )
+    if error.code == "insufficient_credits":
+        return InsufficientCreditsError(f"{display} account is out of credits.", provider=provider)
     return TaskFailedError(
         f"{display} could not generate the image: {error.message}", provider=provider
     )

@@ -172,6 +172,22 @@ async def test_poyo_task_failure_refunds_and_is_not_resubmitted(
     assert apiyi.count("submit") == 0
 
 
+@pytest.mark.parametrize(
+    "failure", ["Insufficient credits on this account", "Internal server error"]
+)
+async def test_a_task_failed_by_the_provider_itself_moves_to_the_next_provider(
+    make_harness: MakeHarness, poyo: FakeServer, apiyi: FakeServer, failure: str
+) -> None:
+    poyo.script.fail = failure
+    h = make_harness()
+    h.providers = [poyo.provider(h.http), apiyi.provider(h.http)]
+    await h.open()
+    done = await h.final((await h.create(request(count=2))).id)
+    assert (done.state, done.provider, done.tried_providers) == (JobState.DONE, "apiyi", ("poyo",))
+    assert done.charged == 2
+    assert poyo.count("submit") == apiyi.count("submit") == 1
+
+
 async def test_poyo_job_resumes_after_restart(make_harness: MakeHarness, poyo: FakeServer) -> None:
     poyo.script.finish_after = 3600
     h = make_harness(runner=RunnerConfig(deadline=600, poll_schedule=FAST))

@@ -21,16 +21,18 @@ from bot.errors import (
     RejectedRequestError,
     TaskFailedError,
 )
-from bot.models import GenerationRequest
+from bot.models import GenerationRequest, TaskState, TaskStatus
 from bot.providers.http import (
     MAX_RETRY_AFTER,
     error_from_response,
     error_from_status,
+    failure_error,
     join_url,
     make_http_client,
     parse_retry_after,
     safe_text,
     ssl_context,
+    task_error,
 )
 from bot.providers.transport import (
     MAX_INLINE_RETRY_AFTER,
@@ -267,3 +269,33 @@ async def test_retry_after_is_honoured_for_real(
     assert fake.count("status") == 2
     # Slept the 0.05 s asked for, not stamina's own first backoff (0.5 s plus jitter).
     assert 0.05 <= elapsed < 0.4
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "kind", "retryable"),
+    [
+        ("", "The prompt violates our content policy", "content_filter", False),
+        ("402", "Payment required", "insufficient_credits", False),
+        ("", "Insufficient credits, please top up", "insufficient_credits", False),
+        ("AccountOverdueError", "Your account is overdue", "insufficient_credits", False),
+        ("500", "Internal server error", "500", True),
+        ("", "The service is temporarily unavailable", "failed", True),
+        ("", "Generation timed out", "failed", True),
+        ("", "The model could not follow the prompt", "failed", False),
+    ],
+)
+def test_failed_tasks_are_classified(code: str, message: str, kind: str, retryable: bool) -> None:
+    error = task_error(code, message)
+    assert (error.code, error.retryable) == (kind, retryable)
+
+
+def test_a_task_that_failed_for_want_of_credits_fails_over() -> None:
+    status = TaskStatus(
+        task_id="t",
+        state=TaskState.FAILED,
+        error=task_error("", "insufficient balance on this account"),
+    )
+    error = failure_error(status, provider="poyo", display="PoYo")
+    assert isinstance(error, InsufficientCreditsError)
+    assert error.failover
+    assert error.user_message == "PoYo account is out of credits."
