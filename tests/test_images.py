@@ -1,4 +1,4 @@
-"""bot.images: sniffing, validation, fitting under the upload limit, batching, references.
+"""bot.images and bot.fitting: sniffing, validation, fitting under the upload limit, batching.
 
 Every image is generated here with Pillow; there are no fixture files.
 """
@@ -19,20 +19,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import ExifTags, Image, ImageStat
 
-from bot import images
+from bot import fitting
 from bot.errors import ImageError
-from bot.images import (
+from bot.fitting import (
     FittedImage,
-    ImageInfo,
     batch_for_messages,
     fit_image,
     fit_images,
     fit_images_async,
+    refit_smaller,
+)
+from bot.images import (
+    ImageInfo,
     inspect_image,
     inspect_image_async,
-    normalise_reference,
-    normalise_reference_async,
-    refit_smaller,
     sniff_image_type,
 )
 
@@ -422,13 +422,13 @@ def test_batch_by_total_bytes() -> None:
 async def test_fit_images_async_runs_in_worker_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     loop_thread = threading.get_ident()
     seen: list[int] = []
-    real: Callable[..., FittedImage] = images.fit_image
+    real: Callable[..., FittedImage] = fitting.fit_image
 
     def spy(*args: object, **kwargs: object) -> FittedImage:
         seen.append(threading.get_ident())
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(images, "fit_image", spy)
+    monkeypatch.setattr(fitting, "fit_image", spy)
     data = encode(photo(128), "PNG")
     result = await fit_images_async([data, data], len(data) // 2, stem="a")
     assert [f.filename for f in result] == ["a-1.jpg", "a-2.jpg"]
@@ -460,48 +460,3 @@ async def test_event_loop_stays_responsive_while_fitting_a_big_image() -> None:
     # Had the work run on the loop, the ticker could not have ticked at all meanwhile.
     assert elapsed > 0.05
     assert ticks >= 5
-
-
-# --------------------------------------------------------------------------- references
-
-
-def test_normalise_reference_keeps_a_good_image() -> None:
-    data = encode(photo(128), "WEBP")
-    assert normalise_reference(data, max_bytes=len(data)) is data
-
-
-def test_normalise_reference_shrinks_bytes_and_side() -> None:
-    data = encode(photo(300), "PNG")
-    out = normalise_reference(data, max_bytes=len(data) // 4, max_side=200)
-    assert sniff_image_type(out) == "jpeg"
-    assert len(out) <= len(data) // 4
-    assert max(decode(out).size) <= 200
-
-
-def test_normalise_reference_flattens_alpha_onto_white() -> None:
-    img = Image.new("RGBA", (300, 100), (0, 0, 0, 0))
-    img.paste((0, 128, 0, 255), (100, 0, 200, 100))
-    out = normalise_reference(encode(img, "PNG"), max_bytes=10**6, max_side=150)
-    shown = decode(out)
-    assert (sniff_image_type(out), shown.size, shown.mode) == ("jpeg", (150, 50), "RGB")
-    corner = shown.getpixel((2, 2))
-    assert isinstance(corner, tuple)
-    assert min(corner) > 240
-
-
-def test_normalise_reference_converts_a_gif() -> None:
-    out = normalise_reference(encode(SMALL, "GIF"), max_bytes=10**6)
-    assert sniff_image_type(out) == "jpeg"
-    assert decode(out).size == (64, 48)
-
-
-def test_normalise_reference_rejects_junk() -> None:
-    with pytest.raises(ImageError, match="corrupt or truncated"):
-        normalise_reference(encode(SMALL, "PNG")[:40], max_bytes=10**6)
-    with pytest.raises(ImageError, match="is not a PNG, JPEG, WebP, GIF or BMP image"):
-        normalise_reference(b"%PDF-1.7", max_bytes=10**6)
-
-
-async def test_normalise_reference_async() -> None:
-    data = encode(photo(64), "JPEG")
-    assert await normalise_reference_async(data, max_bytes=len(data)) == data

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import discord
 
 from bot.errors import ImageError, SeedreamError
-from bot.images import FittedImage, batch_for_messages, fit_images_async, refit_smaller_async
+from bot.fitting import FittedImage, batch_for_messages, fit_images_async, refit_smaller_async
 from bot.jobs.delivery import DeliveryError, PostedCallback
 from bot.jobs.events import (
     JobCancelled,

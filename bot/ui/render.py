@@ -7,7 +7,7 @@ from datetime import datetime
 
 import discord
 
-from bot.images import FittedImage
+from bot.fitting import FittedImage
 from bot.jobs.models import Job
 from bot.jobs.states import JobState
 from bot.quota import QuotaStatus

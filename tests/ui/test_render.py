@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from bot.images import FittedImage
+from bot.fitting import FittedImage
 from bot.jobs.models import Job, JobKind, JobOrigin
 from bot.jobs.states import JobState
 from bot.models import GenerationRequest
