@@ -1,6 +1,41 @@
 """Shared pytest fixtures."""
 
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+
 from tests.fakes.discord_fixtures import discord_endpoints, fake_discord
 from tests.resilience.secrets_capture import secret_watch, secrets_never_leak
 
 __all__ = ["discord_endpoints", "fake_discord", "secret_watch", "secrets_never_leak"]
+
+#: third-party loggers whose DEBUG lines (hundreds per test) would drown a failure's report
+CHATTY_LIBRARIES = ("httpcore", "aiosqlite", "PIL")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--library-debug",
+        action="store_true",
+        help=f"keep the DEBUG lines of {', '.join(CHATTY_LIBRARIES)} (quiet by default)",
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def quiet_libraries(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Keep chatty libraries at WARNING, unless ``--library-debug`` asks for their lines."""
+    if request.config.getoption("--library-debug"):
+        yield
+        return
+    loggers = [logging.getLogger(name) for name in CHATTY_LIBRARIES]
+    saved = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, saved, strict=True):
+            logger.setLevel(level)

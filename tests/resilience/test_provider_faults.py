@@ -38,7 +38,7 @@ NEVER = "never finishes"
 
 @dataclass
 class FlakyProvider(FakeProvider):
-    """A fake provider that fails at random (seeded) and on cue.
+    """A fake provider that fails at random (seeded per route) and on cue.
 
     ``error_rate`` of all answers (submit, status, images) are a 500, ``hang_rate`` of them come
     after ``HANG`` seconds (the bot's client gives up first), ``hang_next(route)`` hangs the
@@ -47,13 +47,15 @@ class FlakyProvider(FakeProvider):
 
     error_rate: float = 0.0
     hang_rate: float = 0.0
-    seed: int = 20
+    seed: int = 30
     injected: Counter[str] = field(default_factory=Counter)
     times: dict[str, list[float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self._rng = random.Random(self.seed)
+        # One generator per route: the n-th answer of a route gets the same roll however the
+        # event loop interleaves the routes, so every run injects the same faults.
+        self._rngs: dict[str, random.Random] = {}
         self._hangs: Counter[str] = Counter()
 
     def hang_next(self, route: str, times: int = 1) -> None:
@@ -61,7 +63,8 @@ class FlakyProvider(FakeProvider):
 
     async def _fault(self, route: str) -> str | None:
         self.times.setdefault(route, []).append(asyncio.get_running_loop().time())
-        roll = self._rng.random()
+        rng = self._rngs.setdefault(route, random.Random(f"{self.seed}-{route}"))
+        roll = rng.random()
         if self._hangs[route] > 0 or roll < self.hang_rate:
             self._hangs[route] = max(0, self._hangs[route] - 1)
             self.injected[f"{route} timeout"] += 1
