@@ -320,6 +320,8 @@ async def read_body(request: web.Request, max_size: int) -> bytes:
             return await request.read()  # 413 past client_max_size when undeclared
     except TimeoutError:
         raise web.HTTPRequestTimeout(text="request body too slow") from None
+    except ConnectionResetError:  # the client went away (or was closed) mid-body
+        raise web.HTTPBadRequest(text="connection lost") from None
 
 
 class GuardedServer:
