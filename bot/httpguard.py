@@ -43,8 +43,9 @@ class HttpLimits:
     max_line_size: int = 8190
     max_field_size: int = 8190
     max_headers: int = 64
-    #: seconds spent draining an unread request body after the response
-    lingering_time: float = 1.0
+    #: seconds spent draining an unread request body after the response; a body read
+    #: stops this much before the deadline so that the 408 and the close fit within it
+    lingering_time: float = 0.5
     #: seconds in-flight handlers get when the server stops
     shutdown_timeout: float = 3.0
 
@@ -180,6 +181,11 @@ class GuardedConnection(asyncio.Protocol):
         self._inner.connection_lost(exc)
 
     # -- the deadline
+    @property
+    def limits(self) -> HttpLimits:
+        """The limits of the listener that accepted this connection."""
+        return self._guard.limits
+
     def headers_received(self) -> float:
         """The handler starts: stop the timer; returns the deadline left for the body."""
         self.in_request = True
@@ -315,8 +321,10 @@ async def read_body(request: web.Request, max_size: int) -> bytes:
     if declared is not None and declared > max_size:
         raise web.HTTPRequestEntityTooLarge(max_size=max_size, actual_size=declared)
     conn = connection_of(request)
+    limits = conn.limits if conn is not None else None
+    deadline = conn.deadline - limits.lingering_time if conn and limits else None
     try:
-        async with asyncio.timeout_at(conn.deadline if conn is not None else None):
+        async with asyncio.timeout_at(deadline):
             return await request.read()  # 413 past client_max_size when undeclared
     except TimeoutError:
         raise web.HTTPRequestTimeout(text="request body too slow") from None
