@@ -8,13 +8,30 @@ import socket
 from pathlib import Path
 
 import httpx
+import pytest
 
+from bot.config import load_settings
+from bot.errors import ConfigError
 from tests.botprocess import bot_env, bot_process, free_port, wait_healthy
 from tests.fakes.discord_api import FakeDiscord
 from tests.providers.fakes import FakeProvider
 
 TOKEN = "MTAxMDEwMTAxMDEwMTAxMDEw.Gsecret.token-for-the-web-process-test"
 KEY = "sk-poyo-key-for-the-web-process-test"
+
+
+def test_metrics_bind_defaults_to_loopback_9108(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("METRICS_HOST", raising=False)
+    monkeypatch.delenv("METRICS_PORT", raising=False)
+    settings = load_settings(None)
+    assert (settings.metrics_host, settings.metrics_port) == ("127.0.0.1", 9108)
+    monkeypatch.setenv("METRICS_PORT", "metrics")
+    with pytest.raises(ConfigError) as info:
+        load_settings(None)
+    assert info.value.variable == "METRICS_PORT"
 
 
 async def test_metrics_port_in_use_is_one_line_naming_metrics_port(tmp_path: Path) -> None:
