@@ -27,9 +27,12 @@ ENV PATH=/opt/venv/bin:$PATH \
     DATABASE_PATH=/data/seedream-bot.sqlite3 \
     HTTP_HOST=0.0.0.0 \
     HTTP_PORT=8080 \
+    METRICS_HOST=127.0.0.1 \
+    METRICS_PORT=9108 \
     LOG_FORMAT=json
 USER 10001:10001
 VOLUME ["/data"]
+# Only the public side (callbacks, /healthz); metrics stay on 127.0.0.1:9108, unexposed.
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=3)"]

@@ -21,6 +21,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "capacity": [],
     "quota": [],
     "image_fit": [],
+    "slowloris": [],
 }
 QUICK: dict[str, list[str]] = {
     "ack": ["--jobs", "50", "--probes", "50", "--task-seconds", "60"],
@@ -28,6 +29,7 @@ QUICK: dict[str, list[str]] = {
     "capacity": ["--jobs", "200", "--hold", "10"],
     "quota": ["--ops", "2000"],
     "image_fit": ["--runs", "1", "--side", "2048", "--limit-mib", "2"],
+    "slowloris": ["--connections", "100"],
 }
 
 

@@ -366,6 +366,7 @@ async def bot_process(
         DATABASE_PATH=str(workdir / "data" / "bot.sqlite3"),
         HTTP_HOST="127.0.0.1",
         HTTP_PORT=str(port),
+        METRICS_PORT="0",
         PUBLIC_URL=f"http://127.0.0.1:{port}" if callbacks else "",
         LOG_LEVEL=log_level,
         MAX_JOBS_PER_USER=str(limits.max_jobs_per_user),

@@ -73,6 +73,7 @@ def check_command(settings: Settings, env_file: str) -> int:
     else:
         print("Callbacks: off (PUBLIC_URL unset), jobs are polled")
     print(f"Web server: {settings.http_host}:{settings.http_port}")
+    print(f"Metrics: {settings.metrics_host}:{settings.metrics_port}")
     print(f"Daily quota: {settings.default_daily_quota} images per member")
     print("Providers (the first serves, the rest fail over):")
     for index, config in enumerate(providers, start=1):

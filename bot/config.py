@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     public_url: str | None = None
     http_host: str = "0.0.0.0"  # noqa: S104 - a container must listen on every interface
     http_port: int = Field(default=8080, ge=0, le=65535)
+    # Prometheus metrics on a bind of their own, private by default
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9108, ge=0, le=65535)
     default_daily_quota: int = Field(default=10, ge=0)
     max_jobs_per_user: int = Field(default=2, ge=1)
     provider_concurrency: int = Field(default=8, ge=1)

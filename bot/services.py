@@ -21,9 +21,12 @@ from bot.moderation import ModerationService
 from bot.providers.base import Provider, ProviderConfig
 from bot.providers.configure import build_provider
 from bot.providers.http import make_http_client
-from bot.web import WebServer
+from bot.web import ListenError, WebServer
 
 log = logging.getLogger(__name__)
+
+#: the setting to change when a listener cannot bind
+_PORT_SETTING = {"http": "HTTP_PORT", "metrics": "METRICS_PORT"}
 
 
 @dataclass
@@ -77,15 +80,13 @@ class Services:
             discord_connected=discord_connected,
             host=self.settings.http_host,
             port=self.settings.http_port,
+            metrics_host=self.settings.metrics_host,
+            metrics_port=self.settings.metrics_port,
         )
         try:
             await self.web.start()
-        except OSError as exc:
-            raise ConfigError(
-                "HTTP_PORT",
-                f"cannot listen on {self.settings.http_host}:{self.settings.http_port} "
-                f"({exc.strerror or exc})",
-            ) from None
+        except ListenError as exc:
+            raise ConfigError(_PORT_SETTING[exc.role], str(exc)) from None
         return engine
 
     @property

@@ -57,6 +57,7 @@ def bot_env(
         DATABASE_PATH=str(tmp_path / "data" / "bot.sqlite3"),
         HTTP_HOST="127.0.0.1",
         HTTP_PORT=str(port),
+        METRICS_PORT="0",  # a free port: 9108 may be taken on this machine
         LOG_LEVEL="INFO",
     )
     env.update(extra)

@@ -1,13 +1,19 @@
-"""The HTTP server on a real port: callbacks only wake jobs, health and metrics."""
+"""The HTTP server on a real port: callbacks only wake jobs, health, metrics on their own bind,
+refusals logged safely."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
+from bot.httpguard import RefusalLog
+from bot.jobs.ledger import JobLedger
 from bot.jobs.runner import RunnerConfig
 from bot.jobs.states import JobState
 from bot.models import TaskState, TaskStatus
@@ -18,6 +24,16 @@ from tests.jobs.support import FakeProvider, Script, fake_provider, running
 
 #: polls so rarely that only a callback can make a job progress within a test
 SLOW = PollSchedule(first=60, interval=60, growth=1.0, max_interval=60)
+
+
+@dataclass
+class Clock:
+    """A monotonic clock the test moves by hand."""
+
+    now: float = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 @pytest.fixture
@@ -40,9 +56,12 @@ async def setup(
         discord_connected=lambda: connected["value"],
         host="127.0.0.1",
         port=0,
+        metrics_port=0,
+        refusals=RefusalLog(logger=logging.getLogger("bot.web"), interval=60, clock=Clock()),
     )
     port = await server.start()
     assert port > 0
+    assert server.metrics_port not in (None, 0, port)
     server.connected = connected  # type: ignore[attr-defined]
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
         yield harness, provider, server, client
@@ -149,12 +168,12 @@ async def test_healthz_reports_database_and_discord(setup) -> None:
 
 
 async def test_metrics_expose_jobs_latency_errors_and_charges(setup) -> None:
-    harness, provider, _, client = setup
+    harness, provider, server, client = setup
     job_id, secret = await submitted_job(harness, provider)
     provider.script.hold = None
     await client.post(f"/callbacks/fake/{secret}", content=body("fake-task-1"))
     await harness.final(job_id)
-    text = (await client.get("/metrics")).text
+    text = (await client.get(f"http://127.0.0.1:{server.metrics_port}/metrics")).text
     assert 'seedream_jobs{state="done"} 1.0' in text
     assert 'seedream_images_charged_total{provider="fake"} 1.0' in text
     assert 'seedream_provider_latency_seconds_count{operation="submit",provider="fake"} 1.0' in text
@@ -171,3 +190,88 @@ async def test_secrets_never_reach_the_logs(setup, caplog: pytest.LogCaptureFixt
     ours = [r.getMessage() for r in caplog.records if not r.name.startswith("httpx")]
     assert ours
     assert not [line for line in ours if secret in line]
+
+
+async def test_metrics_live_on_their_own_bind_only(setup) -> None:
+    _, _, server, client = setup
+    metrics = f"http://127.0.0.1:{server.metrics_port}"
+    assert (await client.get("/metrics")).status_code == 404  # not on the public side
+    private = await client.get(f"{metrics}/metrics")
+    assert private.status_code == 200
+    assert "seedream_jobs" in private.text
+    # and the private side serves nothing else
+    assert (await client.get(f"{metrics}/healthz")).status_code == 404
+    assert (await client.post(f"{metrics}/callbacks/fake/x", content=b"{}")).status_code == 404
+
+
+async def test_an_unknown_provider_is_404_before_any_database_lookup(
+    setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, _, _, client = setup
+    lookups: list[str] = []
+    real = JobLedger.by_callback_key
+
+    async def counting(self: JobLedger, key: str) -> object:
+        lookups.append(key)
+        return await real(self, key)
+
+    monkeypatch.setattr(JobLedger, "by_callback_key", counting)
+    for name in ("nope", "FAKE", "fake2", "%2e%2e"):
+        response = await client.post(f"/callbacks/{name}/some-secret", content=b"{}")
+        assert (response.status_code, response.json()) == (404, {"result": "not_found"})
+    assert lookups == []
+    # a known provider does look the secret up (the spy works)
+    assert (await client.post("/callbacks/fake/some-secret", content=b"{}")).status_code == 404
+    assert len(lookups) == 1
+
+
+def refusal_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name.startswith("bot.web")]
+
+
+async def test_refusal_logs_are_sanitised_and_rate_limited(
+    setup, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, _, server, client = setup
+    clock = server.refusals.clock
+    caplog.set_level("INFO", logger="bot.web")
+    evil = "%0D%0AINFO%20forged%20line%1B%5B31m%E2%80%AE"  # CR LF, ESC[31m, RTL override
+    for _ in range(20):
+        response = await client.post(f"/callbacks/{evil}/x", content=b"{}")
+        assert response.status_code == 404
+    for _ in range(5):
+        assert (await client.post("/callbacks/fake/unknown", content=b"{}")).status_code == 404
+    lines = refusal_lines(caplog)
+    assert len(lines) == 2, lines  # one per reason, however many requests
+    unknown_provider, unknown_secret = lines
+    assert "unknown provider" in unknown_provider
+    assert "\\r\\nINFO forged line\\x1b[31m\\u202e" in unknown_provider
+    assert "unknown secret" in unknown_secret
+    for line in lines:
+        assert not any(ch in line for ch in "\r\n\x1b\u202e"), repr(line)
+
+    caplog.clear()
+    clock.now += 61  # the interval has passed: the next line says what was left out
+    await client.post(f"/callbacks/{evil}/x", content=b"{}")
+    [line] = refusal_lines(caplog)
+    assert "(19 more callbacks for unknown providers suppressed in the last 61 s)" in line
+    await server.stop()  # what is still suppressed is reported at the end
+    assert "4 more callbacks with unknown secrets suppressed" in refusal_lines(caplog)[-1]
+
+
+async def test_malformed_requests_are_one_line_without_a_traceback(
+    setup, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, _, server, _ = setup
+    caplog.set_level("DEBUG")
+    for _ in range(5):
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"GET /healthz\x1b[2J HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
+        await writer.drain()
+        assert b" 400 " in (await reader.read(100)).split(b"\r\n")[0]
+        writer.close()
+    records = [r for r in caplog.records if r.name.startswith(("bot.web", "aiohttp"))]
+    assert len(records) == 1, [r.getMessage() for r in records]
+    assert records[0].exc_info is None
+    assert "refused a malformed HTTP request" in records[0].getMessage()
+    assert "\x1b" not in records[0].getMessage()

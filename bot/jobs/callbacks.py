@@ -27,7 +27,8 @@ class CallbackOutcome(StrEnum):
 
     WOKEN = "woken"  # 200: the job re-checks with the provider now
     IGNORED = "ignored"  # 200: a duplicate or late callback; nothing to do
-    NOT_FOUND = "not_found"  # 404: unknown secret or provider
+    NO_PROVIDER = "no_provider"  # 404: no such provider here (decided before any lookup)
+    NOT_FOUND = "not_found"  # 404: unknown secret, or a secret of another provider
     BAD_REQUEST = "bad_request"  # 400: unreadable body, or another task's id
 
 
@@ -35,12 +36,15 @@ async def check_callback(
     ledger: JobLedger, providers: Sequence[Provider], provider_name: str, secret: str, body: bytes
 ) -> tuple[CallbackOutcome, Job | None]:
     """The outcome, and the job to wake when it is ``WOKEN``."""
+    # a name from the URL that is not a configured provider never reaches the database
+    provider = next((p for p in providers if p.name == provider_name), None)
+    if provider is None:
+        return CallbackOutcome.NO_PROVIDER, None
     key = callback_key(secret)
     job = await ledger.by_callback_key(key)
     if job is None or job.callback_key is None or not hmac.compare_digest(job.callback_key, key):
         return CallbackOutcome.NOT_FOUND, None
-    provider = next((p for p in providers if p.name == provider_name), None)
-    if provider is None or job.provider != provider_name:
+    if job.provider != provider_name:
         return CallbackOutcome.NOT_FOUND, None
     try:
         hint = provider.parse_callback(body)

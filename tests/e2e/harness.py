@@ -58,6 +58,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "database_path": tmp_path / "bot.sqlite3",
         "http_host": "127.0.0.1",
         "http_port": 0,
+        "metrics_port": 0,
         "providers": None,
         "public_url": None,
         "dev_guild_id": None,
