@@ -88,7 +88,7 @@ class Blocklist(
         action = ModAction(
             "Blocked term",
             interaction.user.id,
-            ui.term(normalize_term(term)),
+            ui.term(normalize_term(term, matchable=False)),
             ui.listed(change.before),
             ui.listed(change.after),
             reason,
