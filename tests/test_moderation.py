@@ -153,6 +153,8 @@ async def test_blocklist_stores_one_form_per_term_and_refuses_unmatchable_terms(
         with pytest.raises(RequestValidationError, match="no letter or digit"):
             await mod.add_blocked_term(G, MOD, nothing, None)
     assert await mod.blocked_terms(G) == ["nude"]
+    with pytest.raises(RequestValidationError, match="no letter or digit"):
+        await mod.remove_blocked_term(G, MOD, "\u200b", None)
     assert (await mod.remove_blocked_term(G, MOD, "ｎｕｄｅ", None)).before is True
     assert await mod.blocked_terms(G) == []
 
