@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from bot import __version__
 from bot.config import Settings, load_settings
+from bot.dblock import database_lock
 from bot.errors import ConfigError
 from bot.generate_cli import add_generate_arguments, generate_command
 from bot.log import setup_logging
@@ -98,7 +99,8 @@ def run_command(settings: Settings, env_file: str) -> int:
     )
     from bot.runner import run_bot  # discord.py is imported only when the bot really runs
 
-    return asyncio.run(run_bot(settings, providers))
+    with database_lock(settings.database_path):  # one process per database file
+        return asyncio.run(run_bot(settings, providers))
 
 
 def _require_providers(providers: list[ProviderConfig]) -> None:

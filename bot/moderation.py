@@ -19,6 +19,7 @@ from bot.db.settings_repo import AuditEntry, GuildSettings, SettingsRepo
 from bot.db.usage_repo import UsageRepo, UsageReport
 from bot.errors import RequestValidationError
 from bot.quota import Clock, utc_day, utc_now
+from bot.textmatch import clean_term, term_key
 
 T = TypeVar("T")
 
@@ -221,12 +222,17 @@ class ModerationService:
     async def add_blocked_term(
         self, guild_id: int, actor_id: int, term: str, reason: str | None
     ) -> Change[bool]:
-        """Block a word or phrase in prompts (whole words, any case). before/after: listed."""
+        """Block a word or phrase in prompts (``bot.textmatch``: whole words, any case or
+        look-alike spelling). before/after: listed (a term with the same key counts)."""
         normalized = normalize_term(term)
+        key = term_key(normalized)
 
         def apply(conn: sqlite3.Connection) -> tuple[bool, bool]:
-            added = SettingsRepo(conn).add_term(guild_id, normalized, actor_id, self._clock())
-            return not added, True
+            repo = SettingsRepo(conn)
+            if any(term_key(listed) == key for listed in repo.blocked_terms(guild_id)):
+                return True, True
+            repo.add_term(guild_id, normalized, actor_id, self._clock())
+            return False, True
 
         return await self._audited(
             guild_id, actor_id, AuditAction.BLOCKLIST, None, reason, apply, subject=normalized
@@ -235,12 +241,21 @@ class ModerationService:
     async def remove_blocked_term(
         self, guild_id: int, actor_id: int, term: str, reason: str | None
     ) -> Change[bool]:
-        """Unblock a word or phrase. before/after: whether it is listed."""
-        normalized = normalize_term(term)
+        """Unblock a word or phrase, and every listed spelling of it. before/after: whether
+        it was listed."""
+        normalized = normalize_term(term, matchable=False)  # old unmatchable rows go too
+        key = term_key(normalized)
 
         def apply(conn: sqlite3.Connection) -> tuple[bool, bool]:
-            removed = SettingsRepo(conn).remove_term(guild_id, normalized)
-            return removed, False
+            repo = SettingsRepo(conn)
+            same = [
+                listed
+                for listed in repo.blocked_terms(guild_id)
+                if listed == normalized or (key and term_key(listed) == key)
+            ]
+            for listed in same:
+                repo.remove_term(guild_id, listed)
+            return bool(same), False
 
         return await self._audited(
             guild_id, actor_id, AuditAction.BLOCKLIST, None, reason, apply, subject=normalized
@@ -311,13 +326,20 @@ class ModerationService:
         return await self._db.run(audited)
 
 
-def normalize_term(term: str) -> str:
-    """Blocklist terms are stored casefolded with inner whitespace collapsed."""
-    normalized = " ".join(term.split()).casefold()
-    if not normalized:
+def normalize_term(term: str, *, matchable: bool = True) -> str:
+    """A blocklist term in its stored form (``textmatch.clean_term``), checked: not blank, not
+    too long and, when ``matchable``, with a letter or digit left to match."""
+    if not term.strip():
         raise RequestValidationError("term", "must not be empty.")
+    normalized = clean_term(term)
     if len(normalized) > MAX_TERM_LENGTH:
         raise RequestValidationError("term", f"must be at most {MAX_TERM_LENGTH} characters.")
+    if not (term_key(normalized) if matchable else normalized):
+        raise RequestValidationError(
+            "term",
+            "has no letter or digit (punctuation, symbols and invisible characters only "
+            "separate words), so it would match nothing.",
+        )
     return normalized
 
 

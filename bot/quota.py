@@ -14,7 +14,6 @@ inside the function a caller hands to ``Database.run`` (one hop per transaction)
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from bot.db.settings_repo import SettingsRepo
 from bot.db.usage_repo import UsageRepo
 from bot.errors import PermissionDeniedError, QuotaExceededError, SeedreamError
 from bot.jobs.models import Job
+from bot.textmatch import matcher_for
 
 Clock = Callable[[], datetime]
 
@@ -155,17 +155,10 @@ def split_refund(reserved_daily: int, reserved_bonus: int, charged: int) -> Sett
     return Settlement(charged, refund - refunded_bonus, refunded_bonus)
 
 
-_WORD = r"\w"
-
-
 def find_blocked_term(prompt: str, terms: Sequence[str]) -> str | None:
-    """The first blocked term found in ``prompt`` as a whole word (case-insensitive)."""
-    text = prompt.casefold()
-    for term in terms:
-        pattern = rf"(?<!{_WORD}){re.escape(term.casefold())}(?!{_WORD})"
-        if re.search(pattern, text):
-            return term
-    return None
+    """The first blocked term in ``prompt`` as ``bot.textmatch`` matches it (whole words,
+    any case, look-alike letters and split spellings caught)."""
+    return matcher_for(tuple(terms)).find(prompt)
 
 
 class QuotaService:

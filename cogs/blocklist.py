@@ -1,5 +1,5 @@
-"""``/blocklist``: prompt terms a guild refuses (whole words, any case), before anything is
-charged.
+"""``/blocklist``: prompt terms a guild refuses (whole words, in any case or look-alike spelling;
+``bot.textmatch``), before anything is charged.
 
 Glue only, like ``/quota``: ``ModerationService`` stores each change with its audit row, the
 job reservation checks the list, and only moderators ever see it (the refusal a member gets
@@ -40,7 +40,8 @@ class Blocklist(
 
     @app_commands.command(name="add", description="Refuse prompts containing a word or phrase")
     @app_commands.describe(
-        term="Matched as whole words, in any case", reason="Why (kept in the audit log)"
+        term="Whole words; any case, look-alike letters and s.p.l.i.t spellings are caught",
+        reason="Why (kept in the audit log)",
     )
     async def add(self, interaction: Interaction, term: Term, reason: Reason | None = None) -> None:
         """Takes effect for the next job; jobs already running are not touched."""
@@ -88,7 +89,7 @@ class Blocklist(
         action = ModAction(
             "Blocked term",
             interaction.user.id,
-            ui.term(normalize_term(term)),
+            ui.term(normalize_term(term, matchable=False)),
             ui.listed(change.before),
             ui.listed(change.after),
             reason,

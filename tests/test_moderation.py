@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -11,12 +11,13 @@ import pytest
 
 from bot.db.connection import Database
 from bot.db.jobs_repo import JobsRepo
+from bot.db.settings_repo import SettingsRepo
 from bot.db.usage_repo import UsageRepo
 from bot.errors import RequestValidationError
 from bot.jobs.models import Job, JobKind, JobOrigin
 from bot.jobs.states import JobState
 from bot.moderation import AuditAction, ModerationService
-from bot.quota import QuotaService, Reservation
+from bot.quota import BlockedPromptError, QuotaService, Reservation
 from tests.jobs.support import FakeClock, request
 
 G, MOD, U = 1, 99, 5
@@ -137,6 +138,49 @@ async def test_blocklist_add_remove_list(mod: ModerationService) -> None:
     assert entry.after == {"term": "axe", "listed": False}
     with pytest.raises(RequestValidationError):
         await mod.add_blocked_term(G, MOD, "   ", None)
+
+
+async def test_blocklist_stores_one_form_per_term_and_refuses_unmatchable_terms(
+    mod: ModerationService,
+) -> None:
+    change = await mod.add_blocked_term(G, MOD, "  ＮＵ\u200bDE ", None)
+    assert (change.before, change.after) == (False, True)
+    # the same word in look-alike letters is the same term
+    assert not (await mod.add_blocked_term(G, MOD, "пudе", None)).changed
+    assert not (await mod.add_blocked_term(G, MOD, "NUDE", None)).changed
+    assert await mod.blocked_terms(G) == ["nude"]
+    for nothing in ("\u200b\u200b", "...", "_-_", "\u2060 \ufeff"):
+        with pytest.raises(RequestValidationError, match="no letter or digit"):
+            await mod.add_blocked_term(G, MOD, nothing, None)
+    assert await mod.blocked_terms(G) == ["nude"]
+    with pytest.raises(RequestValidationError, match="no letter or digit"):
+        await mod.remove_blocked_term(G, MOD, "\u200b", None)
+    assert (await mod.remove_blocked_term(G, MOD, "ｎｕｄｅ", None)).before is True
+    assert await mod.blocked_terms(G) == []
+
+
+async def test_terms_stored_before_normalising_still_match_and_can_be_removed(
+    db: Database, mod: ModerationService, quota: QuotaService
+) -> None:
+    def old_rows(conn: sqlite3.Connection) -> None:
+        repo = SettingsRepo(conn)
+        for term in ("ｎｕｄｅ", "big-bad", "..."):
+            repo.add_term(G, term, MOD, datetime.now(UTC))
+
+    def reserve(prompt: str) -> Callable[[sqlite3.Connection], Reservation]:
+        return lambda conn: quota.reserve(
+            conn, guild_id=G, user_id=U, role_ids=[], count=1, prompt=prompt
+        )
+
+    await db.run(old_rows)
+    for prompt in ("a nude", "the big bad wolf"):
+        with pytest.raises(BlockedPromptError):
+            await db.run(reserve(prompt))
+    assert (await mod.remove_blocked_term(G, MOD, "Nude", None)).before is True
+    assert (await mod.remove_blocked_term(G, MOD, "big bad", None)).before is True
+    assert (await mod.remove_blocked_term(G, MOD, "...", None)).before is True
+    assert await mod.blocked_terms(G) == []
+    await db.run(reserve("a nude"))
 
 
 async def test_audit_row_is_in_the_same_transaction(

@@ -210,7 +210,7 @@ def blocklist_reply(terms: Sequence[str]) -> tuple[discord.Embed, discord.File |
         embed.description = "None. Add one with `/blocklist add`."
         return embed, None
     shown = ", ".join(f"`{t}`" for t in terms)
-    embed.set_footer(text=f"{len(terms)} terms · whole words, any case")
+    embed.set_footer(text=f"{len(terms)} terms · whole words, any case or look-alike spelling")
     if len(shown) <= LIST_LIMIT:
         embed.description = shown
         return embed, None
