@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.botprocess import bot_env, bot_process, free_port, wait_healthy
+from tests.fakes.discord_api import FakeDiscord
+from tests.providers.fakes import FakeProvider
 
 SECRET = "sk-poyo-very-secret-0123456789"
 TOKEN = "token-value-that-must-not-be-printed-0123456789"
@@ -267,3 +273,38 @@ def test_env_file_is_read_and_named_in_the_token_error(tmp_path: Path) -> None:
     assert "ark" in result.stdout
     assert "poyo" not in result.stdout
     assert "hint:" not in result.stderr
+
+
+# --- the first start, as the operator sees it --------------------------------------------------
+
+
+async def test_first_start_logs_who_where_and_the_invite_url(tmp_path: Path) -> None:
+    """A real ``run`` against the fake Discord, where nobody has invited the bot yet."""
+    async with (
+        FakeDiscord(heartbeat_interval_ms=1000, token=TOKEN) as discord,
+        FakeProvider("poyo", api_key=SECRET) as poyo,
+        FakeProvider("apiyi") as apiyi,
+    ):
+        discord.bot_in_guild = False
+        env = bot_env(
+            tmp_path, discord, poyo, free_port(), DISCORD_TOKEN=TOKEN, PROVIDERS="apiyi,poyo"
+        )
+        env.update(apiyi.env())
+        async with bot_process(tmp_path, env) as bot:
+            await wait_healthy(bot)
+            async with asyncio.timeout(15):  # the start lines follow READY
+                while "in no server yet" not in bot.output:
+                    await asyncio.sleep(0.05)
+            bot.process.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(bot.process.wait(), timeout=15) == 0
+        output = bot.output
+    me = discord.bot_user
+    assert f"Logged in as {me.username} (id {me.id}), in 0 servers" in output
+    assert "Providers in order: apiyi (serves, model seedream-5-0-260128), poyo (failover" in output
+    invite = (
+        "https://discord.com/oauth2/authorize"
+        f"?client_id={discord.application_id}&scope=bot+applications.commands&permissions=117760"
+    )
+    assert invite in output
+    assert TOKEN not in output
+    assert SECRET not in output
