@@ -44,7 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
     # Also accepted after the command (`check --env-file prod.env`); SUPPRESS keeps the
     # value given before the command when it is not repeated after it.
     env_file = _Parser(add_help=False)
-    env_file.add_argument("--env-file", metavar="PATH", default=argparse.SUPPRESS)
+    env_file.add_argument(
+        "--env-file",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help=f"settings file read besides the environment (default: {ENV_FILE}, if present)",
+    )
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     sub.add_parser("run", help="start the bot (the default)", parents=[env_file])
     sub.add_parser(

@@ -6,6 +6,7 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import discord
 import pytest
@@ -88,3 +89,10 @@ def test_the_invite_permissions_are_the_documented_ones() -> None:
     )
     assert needed == INVITE_PERMISSIONS
     assert not INVITE_PERMISSIONS.administrator
+
+
+def test_the_readme_documents_the_same_invite_and_where_the_id_is() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert f"permissions={INVITE_PERMISSIONS.value}" in readme
+    assert f"permissions={THREAD_INVITE_PERMISSIONS.value}" in readme
+    assert "**General Information** → **Application ID**" in readme
