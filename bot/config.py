@@ -138,6 +138,6 @@ def _config_errors(exc: ValidationError, *, prefix: str) -> list[ConfigError]:
         field = str(error["loc"][0]) if error["loc"] else "settings"
         variable = f"{prefix}{field}".upper()
         # pydantic's message never carries the input; ours never adds it (secrets).
-        message = error["msg"]
+        message = error["msg"].removeprefix("Value error, ")  # our validators' own words
         problems.setdefault(variable, ConfigError(variable, message[:1].lower() + message[1:]))
     return list(problems.values())

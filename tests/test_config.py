@@ -192,3 +192,10 @@ def test_env_example_as_copied_starts_with_no_secret(tmp_path: Path) -> None:
         load_provider_settings(name, EXAMPLE).api_key in (None, SecretStr(""))
         for name in PROVIDER_TYPES
     )
+
+
+def test_a_validator_message_reads_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PUBLIC_URL", "bot.example.com")
+    with pytest.raises(ConfigError) as info:
+        load_settings(None)
+    assert str(info.value) == "PUBLIC_URL: must start with http:// or https://"
