@@ -24,6 +24,26 @@ log = logging.getLogger(__name__)
 COMMAND_HASH_KEY = "command_tree_hash"
 DEFAULT_API_BASE = "https://discord.com/api/v10"
 
+#: the smallest set the bot needs (README: Create the Discord application): 117760
+INVITE_PERMISSIONS = discord.Permissions(
+    view_channel=True,
+    send_messages=True,
+    embed_links=True,
+    attach_files=True,
+    read_message_history=True,
+)
+#: the same plus Send Messages in Threads, for results inside threads: 274878024704
+THREAD_INVITE_PERMISSIONS = discord.Permissions(
+    INVITE_PERMISSIONS.value, send_messages_in_threads=True
+)
+
+
+def invite_url(application_id: int, permissions: discord.Permissions = INVITE_PERMISSIONS) -> str:
+    """The OAuth2 URL that adds the bot with its slash commands and ``permissions``."""
+    return discord.utils.oauth_url(
+        application_id, permissions=permissions, scopes=("bot", "applications.commands")
+    )
+
 
 def intents() -> discord.Intents:
     """Default intents plus guild messages; nothing privileged.
@@ -70,6 +90,7 @@ class SeedreamBot(commands.AutoShardedBot):
         self.settings = settings
         self.services = services
         self.desk: JobDesk
+        self._introduced = False
 
     async def setup_hook(self) -> None:
         """Start the engine (resuming jobs), load the extensions, sync commands if changed."""
@@ -98,6 +119,37 @@ class SeedreamBot(commands.AutoShardedBot):
             return
         _, url, _ = await self.http.get_bot_gateway()
         DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
+
+    async def on_ready(self) -> None:
+        """Say once who the bot is, where it is, and which providers serve."""
+        if self._introduced:  # on_ready fires again after a reconnect with a new session
+            return
+        self._introduced = True
+        user = self.user
+        servers = len(self.guilds)
+        log.info(
+            "Logged in as %s (id %s), in %d server%s",
+            user.name if user else "?",
+            user.id if user else "?",
+            servers,
+            "" if servers == 1 else "s",
+        )
+        log.info("Providers in order: %s", self._provider_summary())
+        if servers == 0 and self.application_id is not None:
+            log.warning(
+                "The bot is in no server yet; invite it with %s "
+                "(for results in threads use permissions=%d)",
+                invite_url(self.application_id),
+                THREAD_INVITE_PERMISSIONS.value,
+            )
+
+    def _provider_summary(self) -> str:
+        parts = [
+            f"{provider.name} ({'serves' if index == 0 else 'failover'}, "
+            f"model {provider.config.model})"
+            for index, provider in enumerate(self.services.providers)
+        ]
+        return ", ".join(parts) or "none"
 
     async def on_message(self, message: discord.Message, /) -> None:
         """No text commands: a message that starts with the bot's mention is an edit request

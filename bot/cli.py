@@ -10,17 +10,20 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from bot import __version__
-from bot.config import Settings, load_settings
+from bot.config import ENV_FILE, Settings, read_settings
 from bot.dblock import database_lock
-from bot.errors import ConfigError
+from bot.errors import ConfigError, ConfigErrors, config_problems
 from bot.generate_cli import add_generate_arguments, generate_command
 from bot.log import setup_logging
+from bot.providers import PROVIDER_TYPES
 from bot.providers.base import ProviderConfig
-from bot.providers.configure import configured_providers
+from bot.providers.configure import collect_providers
 
 EXIT_CONFIG = 2
+ENV_EXAMPLE = ".env.example"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,12 +38,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="seedream-bot", description="Seedream image models in Discord.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
-        "--env-file", default=".env", help="settings file read besides the environment"
+        "--env-file",
+        metavar="PATH",
+        help=f"settings file read besides the environment (default: {ENV_FILE}, if present)",
+    )
+    # Also accepted after the command (`check --env-file prod.env`); SUPPRESS keeps the
+    # value given before the command when it is not repeated after it.
+    env_file = _Parser(add_help=False)
+    env_file.add_argument(
+        "--env-file",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help=f"settings file read besides the environment (default: {ENV_FILE}, if present)",
     )
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
-    sub.add_parser("run", help="start the bot (the default)")
-    sub.add_parser("check", help="validate the configuration and list the enabled providers")
-    generate = sub.add_parser("generate", help="generate images from the command line")
+    sub.add_parser("run", help="start the bot (the default)", parents=[env_file])
+    sub.add_parser(
+        "check",
+        help="validate the configuration and list the enabled providers",
+        parents=[env_file],
+    )
+    generate = sub.add_parser(
+        "generate", help="generate images from the command line", parents=[env_file]
+    )
     add_generate_arguments(generate)
     return parser
 
@@ -49,24 +69,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script and of ``python -m bot``."""
     args = build_parser().parse_args(argv)
     command = args.command or "run"
+    default_env_file = args.env_file is None
     try:
-        settings = load_settings(args.env_file)
+        args.env_file = _readable_env_file(args.env_file)
+        settings, problems = read_settings(args.env_file)
         if command == "check":
-            return check_command(settings, args.env_file)
+            return check_command(settings, args.env_file, problems)
+        if command == "generate":
+            if problems:
+                raise ConfigErrors(problems)
+        else:
+            providers = startup_providers(settings, args.env_file, problems)
+    except ConfigError as exc:
+        return _report(exc, env_hint=default_env_file)
+    try:
         if command == "generate":
             setup_logging(settings.log_level, settings.log_format, secrets=_secrets(settings))
             return asyncio.run(generate_command(args, settings))
-        return run_command(settings, args.env_file)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return run_command(settings, providers)
+    except ConfigError as exc:  # found while starting, e.g. the web server's port is taken
+        return _report(exc, env_hint=False)
     except KeyboardInterrupt:
         return 130
 
 
-def check_command(settings: Settings, env_file: str) -> int:
-    """Print what the bot would start with; exit 0 only when it could start."""
-    providers = configured_providers(settings, env_file)
+def check_command(settings: Settings, env_file: str, problems: list[ConfigError]) -> int:
+    """Print what the bot would start with; exit 0 only when it could start.
+
+    ``problems`` are those already found in the settings; every other one is added, and all
+    of them are raised together after the summary.
+    """
+    settings_valid = not problems  # else the summary would show defaults, not what was set
+    providers, problems = _collect(settings, env_file, problems)
+    if settings_valid:
+        _print_summary(settings, providers)
+    if problems:
+        raise ConfigErrors(problems)
+    print("OK: the bot can start.")
+    return 0
+
+
+def _print_summary(settings: Settings, providers: list[ProviderConfig]) -> None:
     print(f"Discord API: {settings.discord_api_base}")
     print(f"Database: {settings.database_path}")
     if settings.public_url:
@@ -81,17 +124,21 @@ def check_command(settings: Settings, env_file: str) -> int:
         print(f"  {index}. {config.name}  {config.base_url}  model {config.model}")
     if not providers:
         print("  none")
-    settings.require_token()
-    _require_providers(providers)
-    print("OK: the bot can start.")
-    return 0
 
 
-def run_command(settings: Settings, env_file: str) -> int:
+def startup_providers(
+    settings: Settings, env_file: str, problems: list[ConfigError]
+) -> list[ProviderConfig]:
+    """The providers to start with; every problem that stops the bot, raised together."""
+    providers, problems = _collect(settings, env_file, problems)
+    if problems:
+        raise ConfigErrors(problems)
+    return providers
+
+
+def run_command(settings: Settings, providers: list[ProviderConfig]) -> int:
     """Start the bot and block until it stops."""
     token = settings.require_token()
-    providers = configured_providers(settings, env_file)
-    _require_providers(providers)
     setup_logging(
         settings.log_level,
         settings.log_format,
@@ -103,13 +150,72 @@ def run_command(settings: Settings, env_file: str) -> int:
         return asyncio.run(run_bot(settings, providers))
 
 
-def _require_providers(providers: list[ProviderConfig]) -> None:
-    if not providers:
-        raise ConfigError(
-            "POYO_API_KEY",
-            "no provider is configured; set the API key of at least one provider "
-            "(POYO, VIDGO, PIXAZO, APIKLEY, APIYI or ARK)",
+def _collect(
+    settings: Settings, env_file: str, problems: list[ConfigError]
+) -> tuple[list[ProviderConfig], list[ConfigError]]:
+    """The settings' problems, then the providers', the token's, and "no provider"."""
+    providers, provider_problems = collect_providers(settings, env_file)
+    found = [*problems, *provider_problems]
+    try:
+        settings.require_token()
+    except ConfigError:
+        found.append(
+            ConfigError(
+                "DISCORD_TOKEN",
+                f"is required to run the bot; set it in {env_file} or the environment "
+                "(Developer Portal -> your application -> Bot -> Reset Token)",
+            )
         )
+    if not providers and not provider_problems:
+        keys = ", ".join(f"{name.upper()}_API_KEY" for name in PROVIDER_TYPES)
+        found.append(
+            ConfigError(
+                "<PROVIDER>_API_KEY",
+                f"no provider is configured; set the API key of at least one: {keys}",
+            )
+        )
+    return providers, found
+
+
+def _readable_env_file(path: str | None) -> str:
+    """The settings file to read: ``--env-file`` must exist; the default ``.env`` may not."""
+    if path is None:
+        if not Path(ENV_FILE).exists():
+            return ENV_FILE
+        path, option = ENV_FILE, ENV_FILE
+    else:
+        option = "--env-file"
+    try:
+        with Path(path).open("rb"):
+            pass
+    except FileNotFoundError:
+        raise ConfigError(option, f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(option, f"{path} is a directory, not a settings file") from None
+    except OSError as exc:
+        raise ConfigError(option, f"cannot read {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def _report(error: ConfigError, *, env_hint: bool) -> int:
+    """One ``error:`` line per problem; then, without a ``.env``, how to make one."""
+    for problem in config_problems(error):
+        print(f"error: {problem}", file=sys.stderr)
+    if env_hint and not Path(ENV_FILE).exists():
+        where = Path.cwd()
+        if Path(ENV_EXAMPLE).is_file():
+            print(
+                f"hint: there is no {ENV_FILE} in {where}; start from the example: "
+                f"cp {ENV_EXAMPLE} {ENV_FILE}",
+                file=sys.stderr,
+            )
+        else:
+            print(
+                f"hint: there is no {ENV_FILE} in {where}; create one (the repository's "
+                f"{ENV_EXAMPLE} lists every setting) or set the variables in the environment",
+                file=sys.stderr,
+            )
+    return EXIT_CONFIG
 
 
 def _secrets(settings: Settings) -> list[str]:

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
-from bot.errors import ConfigError
+from bot.errors import ConfigError, ConfigErrors
 
 ENV_FILE = ".env"
 
@@ -94,11 +94,36 @@ class Settings(BaseSettings):
 
 
 def load_settings(env_file: str | Path | None = ENV_FILE) -> Settings:
-    """Read ``Settings`` and turn a pydantic error into a one-line ``ConfigError``."""
+    """Read ``Settings``; every invalid value becomes one problem of a ``ConfigErrors``."""
+    settings, problems = read_settings(env_file)
+    if problems:
+        raise ConfigErrors(problems)
+    return settings
+
+
+def read_settings(env_file: str | Path | None = ENV_FILE) -> tuple[Settings, list[ConfigError]]:
+    """``Settings`` with every invalid field back at its default, and one problem per field.
+
+    The fallback lets the caller go on checking what depends on the valid fields (the
+    providers, the token), so an operator sees every problem in one run.
+    """
     try:
-        return Settings(_env_file=env_file)
+        return Settings(_env_file=env_file), []
     except ValidationError as exc:
-        raise _config_error(exc, prefix="") from None
+        problems = _config_errors(exc, prefix="")
+        invalid = {str(error["loc"][0]) for error in exc.errors() if error["loc"]}
+    except SettingsError as exc:  # a value pydantic-settings could not even decode
+        return Settings.model_construct(), [ConfigError("settings", str(exc))]
+    defaults = {
+        name: field.get_default(call_default_factory=True)
+        for name, field in Settings.model_fields.items()
+        if name in invalid
+    }
+    try:
+        fallback = Settings(_env_file=env_file, **defaults)
+    except (ValidationError, SettingsError):
+        fallback = Settings.model_construct()
+    return fallback, problems
 
 
 def load_provider_settings(name: str, env_file: str | Path | None = ENV_FILE) -> ProviderSettings:
@@ -107,11 +132,15 @@ def load_provider_settings(name: str, env_file: str | Path | None = ENV_FILE) ->
     try:
         return ProviderSettings(_env_prefix=prefix, _env_file=env_file)
     except ValidationError as exc:
-        raise _config_error(exc, prefix=prefix) from None
+        raise ConfigErrors(_config_errors(exc, prefix=prefix)) from None
 
 
-def _config_error(exc: ValidationError, *, prefix: str) -> ConfigError:
-    first = exc.errors()[0]
-    field = str(first["loc"][0]) if first["loc"] else "settings"
-    # pydantic's message never carries the input for secrets; ours never adds it.
-    return ConfigError(f"{prefix}{field}".upper(), first["msg"].lower())
+def _config_errors(exc: ValidationError, *, prefix: str) -> list[ConfigError]:
+    problems: dict[str, ConfigError] = {}
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else "settings"
+        variable = f"{prefix}{field}".upper()
+        # pydantic's message never carries the input; ours never adds it (secrets).
+        message = error["msg"].removeprefix("Value error, ")  # our validators' own words
+        problems.setdefault(variable, ConfigError(variable, message[:1].lower() + message[1:]))
+    return list(problems.values())

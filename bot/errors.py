@@ -30,6 +30,30 @@ class ConfigError(SeedreamError):
         super().__init__(f"{variable}: {problem}")
 
 
+class ConfigErrors(ConfigError):
+    """Several settings are wrong at once: ``problems`` holds one ConfigError each.
+
+    It is a ConfigError (naming the first problem), so a caller that reports one still can;
+    the CLI prints every problem on its own line.
+    """
+
+    def __init__(self, problems: Sequence[ConfigError]) -> None:
+        if not problems:
+            raise ValueError("ConfigErrors needs at least one problem")
+        self.problems: list[ConfigError] = [
+            single for problem in problems for single in config_problems(problem)
+        ]
+        first = self.problems[0]
+        super().__init__(first.variable, first.problem)
+        self.user_message = "; ".join(str(problem) for problem in self.problems)
+        self.args = (self.user_message,)
+
+
+def config_problems(error: ConfigError) -> list[ConfigError]:
+    """The single problems inside ``error`` (itself, unless it is a ConfigErrors)."""
+    return list(error.problems) if isinstance(error, ConfigErrors) else [error]
+
+
 class RequestValidationError(SeedreamError):
     """A generation request the chosen model cannot honour; nothing was sent or charged."""
 

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
-from bot.config import load_provider_settings, load_settings
-from bot.errors import ConfigError
+from bot.config import (
+    ProviderSettings,
+    Settings,
+    load_provider_settings,
+    load_settings,
+    read_settings,
+)
+from bot.errors import ConfigError, ConfigErrors
+from bot.providers import PROVIDER_TYPES
 
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No ambient settings leak in; tests run where there is no .env."""
     monkeypatch.chdir(tmp_path)
-    for name in ("DISCORD_TOKEN", "PROVIDERS", "PUBLIC_URL", "DEV_GUILD_ID", "HTTP_PORT"):
+    for name in expected_variables():
         monkeypatch.delenv(name, raising=False)
 
 
@@ -85,3 +94,108 @@ def test_provider_settings_use_the_provider_prefix(monkeypatch: pytest.MonkeyPat
     assert poyo.model == "seedream-4"
     assert "sk-poyo-secret" not in repr(poyo)
     assert load_provider_settings("vidgo", None).api_key is None
+
+
+def test_every_invalid_setting_is_reported_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    bad = {
+        "HTTP_PORT": "eighty",
+        "LOG_LEVEL": "LOUD",
+        "DEFAULT_DAILY_QUOTA": "-1",
+        "PUBLIC_URL": "bot.example.com",
+    }
+    for variable, value in bad.items():
+        monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigErrors) as info:
+        load_settings(None)
+    problems = info.value.problems
+    assert sorted(problem.variable for problem in problems) == sorted(bad)
+    for problem in problems:
+        assert bad[problem.variable] not in problem.problem or problem.variable == "LOG_LEVEL"
+    assert isinstance(info.value, ConfigError)  # callers that report one problem still can
+
+
+def test_valid_settings_survive_next_to_invalid_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    """So the CLI can go on to check the providers and the token in the same run."""
+    monkeypatch.setenv("HTTP_PORT", "eighty")
+    monkeypatch.setenv("PROVIDERS", "apiyi,poyo")
+    monkeypatch.setenv("DEFAULT_DAILY_QUOTA", "25")
+    settings, problems = read_settings(None)
+    assert [problem.variable for problem in problems] == ["HTTP_PORT"]
+    assert settings.http_port == 8080
+    assert settings.providers == ["apiyi", "poyo"]
+    assert settings.default_daily_quota == 25
+
+
+def test_allowed_values_keep_their_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOG_LEVEL", "LOUD")
+    with pytest.raises(ConfigError) as info:
+        load_settings(None)
+    assert "'DEBUG'" in info.value.problem
+
+
+# --- .env.example lists every setting, with its default --------------------------------------
+
+EXAMPLE = Path(__file__).resolve().parents[1] / ".env.example"
+EXAMPLE_LINE = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=(.*)$")
+
+
+def example_values() -> dict[str, str]:
+    """``NAME -> value`` of every line of ``.env.example``, commented out or not."""
+    values: dict[str, str] = {}
+    for line in EXAMPLE.read_text().splitlines():
+        match = EXAMPLE_LINE.match(line.strip())
+        if match:
+            assert match.group(1) not in values, f"{match.group(1)} is listed twice"
+            values[match.group(1)] = match.group(2).strip()
+    return values
+
+
+def expected_variables() -> set[str]:
+    """Read from the models and the provider registry, so a new setting fails this test."""
+    names = {name.upper() for name in Settings.model_fields}
+    for provider in PROVIDER_TYPES:
+        names |= {f"{provider.upper()}_{field.upper()}" for field in ProviderSettings.model_fields}
+    return names
+
+
+def test_env_example_lists_every_setting_and_nothing_else() -> None:
+    listed = set(example_values())
+    expected = expected_variables()
+    assert not expected - listed, f"missing from .env.example: {sorted(expected - listed)}"
+    assert not listed - expected, f"not settings, yet in .env.example: {sorted(listed - expected)}"
+    assert {"POYO_BASE_URL", "ARK_MODEL", "APIKLEY_API_KEY"} <= listed
+
+
+def test_env_example_shows_the_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A commented line shows the default: read back, it gives exactly the default value."""
+    values = example_values()
+    for name in values:
+        monkeypatch.delenv(name, raising=False)
+    for field, info in Settings.model_fields.items():
+        default = info.get_default(call_default_factory=True)
+        if default is None:
+            continue  # an example value, not a default
+        one_line = tmp_path / f"{field}.env"
+        one_line.write_text(f"{field.upper()}={values[field.upper()]}\n")
+        assert getattr(load_settings(one_line), field) == default, field.upper()
+    for name, cls in PROVIDER_TYPES.items():
+        assert values[f"{name.upper()}_BASE_URL"] == cls.default_base_url
+        assert values[f"{name.upper()}_MODEL"] == cls.default_model
+        assert values[f"{name.upper()}_API_KEY"] == ""
+
+
+def test_env_example_as_copied_starts_with_no_secret(tmp_path: Path) -> None:
+    """`cp .env.example .env` gives an empty token and keys: the CLI then asks for them."""
+    settings = load_settings(EXAMPLE)
+    assert settings.discord_token is None or not settings.discord_token.get_secret_value()
+    assert all(
+        load_provider_settings(name, EXAMPLE).api_key in (None, SecretStr(""))
+        for name in PROVIDER_TYPES
+    )
+
+
+def test_a_validator_message_reads_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PUBLIC_URL", "bot.example.com")
+    with pytest.raises(ConfigError) as info:
+        load_settings(None)
+    assert str(info.value) == "PUBLIC_URL: must start with http:// or https://"

@@ -8,7 +8,7 @@ import httpx
 from pydantic import SecretStr
 
 from bot.config import ENV_FILE, Settings, load_provider_settings
-from bot.errors import ConfigError
+from bot.errors import ConfigError, ConfigErrors, config_problems
 from bot.providers import PROVIDER_TYPES
 from bot.providers.base import Provider, ProviderConfig
 
@@ -20,28 +20,47 @@ def configured_providers(
 
     An unknown name in ``PROVIDERS``, or a listed provider without a key, is a ConfigError;
     an empty key counts as unset. Base URLs must be http(s); defaults come from the class.
+    Several problems come together as one ``ConfigErrors``.
     """
+    configs, problems = collect_providers(settings, env_file)
+    if problems:
+        raise ConfigErrors(problems)
+    return configs
+
+
+def collect_providers(
+    settings: Settings, env_file: str | Path | None = ENV_FILE
+) -> tuple[list[ProviderConfig], list[ConfigError]]:
+    """The providers that are configured correctly, and one ConfigError per problem."""
+    problems: list[ConfigError] = []
     if settings.providers:
-        unknown = [name for name in settings.providers if name not in PROVIDER_TYPES]
-        if unknown:
-            raise ConfigError(
-                "PROVIDERS",
-                f"unknown provider {unknown[0]!r}; known: {', '.join(PROVIDER_TYPES)}",
+        for unknown in dict.fromkeys(n for n in settings.providers if n not in PROVIDER_TYPES):
+            problems.append(
+                ConfigError(
+                    "PROVIDERS",
+                    f"unknown provider {unknown!r}; known: {', '.join(PROVIDER_TYPES)}",
+                )
             )
-        names = list(dict.fromkeys(settings.providers))
+        names = [name for name in dict.fromkeys(settings.providers) if name in PROVIDER_TYPES]
     else:
         names = list(PROVIDER_TYPES)
     configs: list[ProviderConfig] = []
     for name in names:
-        config = _provider_config(name, env_file)
+        try:
+            config = _provider_config(name, env_file)
+        except ConfigError as exc:
+            problems.extend(config_problems(exc))
+            continue
         if config is None:
             if settings.providers:
-                raise ConfigError(
-                    "PROVIDERS", f"{name} is listed but {name.upper()}_API_KEY is not set"
+                problems.append(
+                    ConfigError(
+                        "PROVIDERS", f"{name} is listed but {name.upper()}_API_KEY is not set"
+                    )
                 )
             continue
         configs.append(config)
-    return configs
+    return configs, problems
 
 
 def _provider_config(name: str, env_file: str | Path | None) -> ProviderConfig | None:

@@ -40,7 +40,8 @@ World (see :class:`~tests.fakes.discord_world.FakeWorld`):
     ``bot_user``, ``application_id`` (== bot user id), ``bot_member``, ``bot_role``,
     ``guild`` (``id``, ``name``, ``owner_id``, ``roles``, ``channels``, ``members``),
     ``channel`` (#general), ``everyone_role``, ``moderator_role`` (MANAGE_GUILD),
-    ``owner`` (all permissions), ``user`` (plain member; the default actor), ``bot_mention``.
+    ``owner`` (all permissions), ``user`` (plain member; the default actor), ``bot_mention``,
+    ``bot_in_guild`` (set False before the bot connects: READY then lists no guild).
 
     ``add_member(user_id=None, name="member", roles=(), permissions=None, *, bot=False)``
     ``add_role(name, permissions=0)``, ``add_channel(name, *, type=0, nsfw=False,

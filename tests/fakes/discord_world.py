@@ -61,6 +61,8 @@ class FakeWorld:
         self.token_lifetime = token_lifetime
         self.callback_deadline = callback_deadline
         self.application_flags = 0
+        #: False: READY lists no guild and no GUILD_CREATE follows (a bot invited nowhere yet)
+        self.bot_in_guild = True
         self.snowflake = SnowflakeFactory()
         self.interactions: dict[int, InteractionHandle] = {}
         self.modals: dict[str, InteractionHandle] = {}
@@ -325,6 +327,8 @@ class FakeWorld:
         return 0 if guild_id is None else (guild_id >> 22) % self.shard_count
 
     def _in_shard(self, session: GatewaySession) -> bool:
+        if not self.bot_in_guild:
+            return False
         return (self.guild.id >> 22) % session.shard_count == session.shard_id
 
     def ready_payload(self, session: GatewaySession) -> JSON:
