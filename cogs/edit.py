@@ -107,6 +107,8 @@ class Edit(commands.Cog):
         me = self.bot.user
         if message.author.bot or message.guild is None or me is None:
             return
+        if not self.bot.guild_allowed(message.guild.id):
+            return  # not on ALLOWED_GUILD_IDS: say nothing, the bot is leaving that server
         if not any(user.id == me.id for user in message.mentions):
             return
         if not isinstance(message.author, discord.Member):
