@@ -74,6 +74,7 @@ def check_command(settings: Settings, env_file: str) -> int:
         print("Callbacks: off (PUBLIC_URL unset), jobs are polled")
     print(f"Web server: {settings.http_host}:{settings.http_port}")
     print(f"Daily quota: {settings.default_daily_quota} images per member")
+    _print_cost_control(settings)
     print("Providers (the first serves, the rest fail over):")
     for index, config in enumerate(providers, start=1):
         print(f"  {index}. {config.name}  {config.base_url}  model {config.model}")
@@ -83,6 +84,28 @@ def check_command(settings: Settings, env_file: str) -> int:
     _require_providers(providers)
     print("OK: the bot can start.")
     return 0
+
+
+def _print_cost_control(settings: Settings) -> None:
+    """Which servers may spend the provider credits, and how much."""
+    if settings.allowed_guild_ids:
+        ids = ", ".join(str(i) for i in sorted(settings.allowed_guild_ids))
+        print(f"Servers: only {ids} (others are left)")
+    else:
+        print("Servers: any (ALLOWED_GUILD_IDS unset)")
+        print(
+            "warning: any server that adds the bot can use it and spend the provider credits; "
+            "set ALLOWED_GUILD_IDS and turn off Public Bot in the Developer Portal"
+        )
+    budget = settings.global_daily_budget
+    print(
+        "Global budget: "
+        + ("no cap" if budget is None else f"{budget} images per UTC day across all servers")
+    )
+    print(
+        f"Moderator ceilings: {settings.max_daily_quota} images per day "
+        f"(allowances, budgets), {settings.max_grant} credits per grant"
+    )
 
 
 def run_command(settings: Settings, env_file: str) -> int:

@@ -16,6 +16,8 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
     for name in ("DISCORD_TOKEN", "PROVIDERS", "PUBLIC_URL", "DEV_GUILD_ID", "HTTP_PORT"):
         monkeypatch.delenv(name, raising=False)
+    for name in ("ALLOWED_GUILD_IDS", "GLOBAL_DAILY_BUDGET", "MAX_DAILY_QUOTA", "MAX_GRANT"):
+        monkeypatch.delenv(name, raising=False)
 
 
 def test_defaults_match_the_documented_contract() -> None:
@@ -85,3 +87,52 @@ def test_provider_settings_use_the_provider_prefix(monkeypatch: pytest.MonkeyPat
     assert poyo.model == "seedream-4"
     assert "sk-poyo-secret" not in repr(poyo)
     assert load_provider_settings("vidgo", None).api_key is None
+
+
+def test_cost_controls_default_to_open_servers_no_global_cap_and_modest_ceilings() -> None:
+    settings = load_settings(None)
+    assert settings.allowed_guild_ids is None
+    assert settings.global_daily_budget is None
+    assert (settings.max_daily_quota, settings.max_grant) == (100, 1000)
+
+
+def test_allowed_guild_ids_is_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALLOWED_GUILD_IDS", " 123456789012345678, 42,,")
+    assert load_settings(None).allowed_guild_ids == {123456789012345678, 42}
+    monkeypatch.setenv("ALLOWED_GUILD_IDS", "")
+    assert load_settings(None).allowed_guild_ids is None
+    monkeypatch.setenv("GLOBAL_DAILY_BUDGET", "")
+    assert load_settings(None).global_daily_budget is None
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"ALLOWED_GUILD_IDS": "123,abc"}, "ALLOWED_GUILD_IDS"),
+        ({"ALLOWED_GUILD_IDS": "１２３"}, "ALLOWED_GUILD_IDS"),
+        ({"GLOBAL_DAILY_BUDGET": "-1"}, "GLOBAL_DAILY_BUDGET"),
+        ({"MAX_DAILY_QUOTA": "-1"}, "MAX_DAILY_QUOTA"),
+        ({"MAX_GRANT": "0"}, "MAX_GRANT"),
+        ({"DEFAULT_DAILY_QUOTA": "20", "MAX_DAILY_QUOTA": "19"}, "MAX_DAILY_QUOTA"),
+    ],
+)
+def test_bad_cost_controls_name_their_variable(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], variable: str
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings(None)
+    assert info.value.variable == variable
+
+
+def test_a_default_above_the_ceiling_says_how_to_fix_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEFAULT_DAILY_QUOTA", "150")
+    with pytest.raises(ConfigError) as info:
+        load_settings(None)
+    assert str(info.value) == (
+        "MAX_DAILY_QUOTA: is 100, below DEFAULT_DAILY_QUOTA (150); "
+        "raise MAX_DAILY_QUOTA or lower DEFAULT_DAILY_QUOTA"
+    )
+    monkeypatch.setenv("MAX_DAILY_QUOTA", "150")
+    assert load_settings(None).default_daily_quota == 150
