@@ -91,6 +91,9 @@ def _print_cost_control(settings: Settings) -> None:
     if settings.allowed_guild_ids:
         ids = ", ".join(str(i) for i in sorted(settings.allowed_guild_ids))
         print(f"Servers: only {ids} (others are left)")
+        dev = settings.dev_guild_id
+        if dev is not None and dev not in settings.allowed_guild_ids:
+            print(f"warning: DEV_GUILD_ID {dev} is not in ALLOWED_GUILD_IDS; the bot will leave it")
     else:
         print("Servers: any (ALLOWED_GUILD_IDS unset)")
         print(

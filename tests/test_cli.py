@@ -167,3 +167,16 @@ def test_bad_cost_control_settings_fail_with_one_line(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"error: {variable}: ")
+
+
+def test_check_warns_when_the_dev_guild_is_not_allowed(tmp_path: Path) -> None:
+    result = run_cli(
+        tmp_path,
+        "check",
+        DISCORD_TOKEN="t.o.k",
+        POYO_API_KEY=SECRET,
+        ALLOWED_GUILD_IDS="111",
+        DEV_GUILD_ID="999",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "warning: DEV_GUILD_ID 999 is not in ALLOWED_GUILD_IDS" in result.stdout
