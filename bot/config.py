@@ -141,7 +141,4 @@ def _config_error(exc: ValidationError, *, prefix: str) -> ConfigError:
     first = exc.errors()[0]
     field = str(first["loc"][0]) if first["loc"] else "settings"
     # pydantic's message never carries the input for secrets; ours never adds it.
-    if first["type"] == "value_error" and "error" in first.get("ctx", {}):
-        # Our own validators' text, as written (it may name other variables).
-        return ConfigError(f"{prefix}{field}".upper(), str(first["ctx"]["error"]))
     return ConfigError(f"{prefix}{field}".upper(), first["msg"].lower())

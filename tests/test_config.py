@@ -16,8 +16,6 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
     for name in ("DISCORD_TOKEN", "PROVIDERS", "PUBLIC_URL", "DEV_GUILD_ID", "HTTP_PORT"):
         monkeypatch.delenv(name, raising=False)
-    for name in ("ALLOWED_GUILD_IDS", "GLOBAL_DAILY_BUDGET", "MAX_DAILY_QUOTA", "MAX_GRANT"):
-        monkeypatch.delenv(name, raising=False)
 
 
 def test_defaults_match_the_documented_contract() -> None:
@@ -89,6 +87,16 @@ def test_provider_settings_use_the_provider_prefix(monkeypatch: pytest.MonkeyPat
     assert load_provider_settings("vidgo", None).api_key is None
 
 
+COST_CONTROLS = ("ALLOWED_GUILD_IDS", "GLOBAL_DAILY_BUDGET", "MAX_DAILY_QUOTA", "MAX_GRANT")
+
+
+@pytest.fixture
+def no_cost_controls(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (*COST_CONTROLS, "DEFAULT_DAILY_QUOTA"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.usefixtures("no_cost_controls")
 def test_cost_controls_default_to_open_servers_no_global_cap_and_modest_ceilings() -> None:
     settings = load_settings(None)
     assert settings.allowed_guild_ids is None
@@ -96,6 +104,7 @@ def test_cost_controls_default_to_open_servers_no_global_cap_and_modest_ceilings
     assert (settings.max_daily_quota, settings.max_grant) == (100, 1000)
 
 
+@pytest.mark.usefixtures("no_cost_controls")
 def test_allowed_guild_ids_is_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ALLOWED_GUILD_IDS", " 123456789012345678, 42,,")
     assert load_settings(None).allowed_guild_ids == {123456789012345678, 42}
@@ -105,6 +114,7 @@ def test_allowed_guild_ids_is_a_comma_separated_list(monkeypatch: pytest.MonkeyP
     assert load_settings(None).global_daily_budget is None
 
 
+@pytest.mark.usefixtures("no_cost_controls")
 @pytest.mark.parametrize(
     ("env", "variable"),
     [
@@ -126,13 +136,14 @@ def test_bad_cost_controls_name_their_variable(
     assert info.value.variable == variable
 
 
+@pytest.mark.usefixtures("no_cost_controls")
 def test_a_default_above_the_ceiling_says_how_to_fix_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEFAULT_DAILY_QUOTA", "150")
     with pytest.raises(ConfigError) as info:
         load_settings(None)
-    assert str(info.value) == (
-        "MAX_DAILY_QUOTA: is 100, below DEFAULT_DAILY_QUOTA (150); "
-        "raise MAX_DAILY_QUOTA or lower DEFAULT_DAILY_QUOTA"
-    )
+    assert info.value.variable == "MAX_DAILY_QUOTA"
+    problem = info.value.problem.lower()
+    assert "is 100, below default_daily_quota (150)" in problem
+    assert "raise max_daily_quota or lower default_daily_quota" in problem
     monkeypatch.setenv("MAX_DAILY_QUOTA", "150")
     assert load_settings(None).default_daily_quota == 150
