@@ -94,6 +94,11 @@ class SeedreamBot(commands.AutoShardedBot):
 
     async def setup_hook(self) -> None:
         """Start the engine (resuming jobs), load the extensions, sync commands if changed."""
+        if self.settings.allowed_guild_ids is None:
+            log.warning(
+                "ALLOWED_GUILD_IDS is unset: any server that adds the bot can use it and spend "
+                "the provider credits. Set it, and turn off Public Bot in the Developer Portal."
+            )
         await self._pin_gateway()
         delivery = DiscordDelivery(self, self._record_card, self.services.providers)
         engine = await self.services.start(
@@ -150,6 +155,31 @@ class SeedreamBot(commands.AutoShardedBot):
             for index, provider in enumerate(self.services.providers)
         ]
         return ", ".join(parts) or "none"
+
+    def guild_allowed(self, guild_id: int | None) -> bool:
+        """Whether the operator lets this server use the bot (``ALLOWED_GUILD_IDS``)."""
+        allowed = self.settings.allowed_guild_ids
+        return allowed is None or (guild_id is not None and guild_id in allowed)
+
+    async def on_guild_available(self, guild: discord.Guild, /) -> None:
+        """At start (and after an outage), leave a server that is not on the allow-list."""
+        await self._leave_if_unlisted(guild, "found at start")
+
+    async def on_guild_join(self, guild: discord.Guild, /) -> None:
+        """Someone added the bot to a server: leave at once unless it is on the allow-list."""
+        await self._leave_if_unlisted(guild, "just added")
+
+    async def _leave_if_unlisted(self, guild: discord.Guild, how: str) -> None:
+        if self.guild_allowed(guild.id):
+            return
+        # %r: a server name is chosen by strangers and may hold line breaks.
+        log.warning(
+            "Leaving server %s %r (%s): it is not in ALLOWED_GUILD_IDS", guild.id, guild.name, how
+        )
+        try:
+            await guild.leave()
+        except discord.HTTPException as exc:
+            log.error("Could not leave server %s: %s", guild.id, exc)
 
     async def on_message(self, message: discord.Message, /) -> None:
         """No text commands: a message that starts with the bot's mention is an edit request

@@ -119,6 +119,7 @@ def _print_summary(settings: Settings, providers: list[ProviderConfig]) -> None:
     print(f"Web server: {settings.http_host}:{settings.http_port}")
     print(f"Metrics: {settings.metrics_host}:{settings.metrics_port}")
     print(f"Daily quota: {settings.default_daily_quota} images per member")
+    _print_cost_control(settings)
     print("Providers (the first serves, the rest fail over):")
     for index, config in enumerate(providers, start=1):
         print(f"  {index}. {config.name}  {config.base_url}  model {config.model}")
@@ -134,6 +135,31 @@ def startup_providers(
     if problems:
         raise ConfigErrors(problems)
     return providers
+
+
+def _print_cost_control(settings: Settings) -> None:
+    """Which servers may spend the provider credits, and how much."""
+    if settings.allowed_guild_ids:
+        ids = ", ".join(str(i) for i in sorted(settings.allowed_guild_ids))
+        print(f"Servers: only {ids} (others are left)")
+        dev = settings.dev_guild_id
+        if dev is not None and dev not in settings.allowed_guild_ids:
+            print(f"warning: DEV_GUILD_ID {dev} is not in ALLOWED_GUILD_IDS; the bot will leave it")
+    else:
+        print("Servers: any (ALLOWED_GUILD_IDS unset)")
+        print(
+            "warning: any server that adds the bot can use it and spend the provider credits; "
+            "set ALLOWED_GUILD_IDS and turn off Public Bot in the Developer Portal"
+        )
+    budget = settings.global_daily_budget
+    print(
+        "Global budget: "
+        + ("no cap" if budget is None else f"{budget} images per UTC day across all servers")
+    )
+    print(
+        f"Moderator ceilings: {settings.max_daily_quota} images per day "
+        f"(allowances, budgets), {settings.max_grant} credits per grant"
+    )
 
 
 def run_command(settings: Settings, providers: list[ProviderConfig]) -> int:

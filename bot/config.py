@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from bot.errors import ConfigError, ConfigErrors
@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=9108, ge=0, le=65535)
     default_daily_quota: int = Field(default=10, ge=0)
+    # Operator cost control: which servers may use the bot, and what moderators may hand out.
+    # NoDecode: ALLOWED_GUILD_IDS is "123,456", not JSON. None: any server (warned at start).
+    allowed_guild_ids: Annotated[frozenset[int] | None, NoDecode] = None
+    global_daily_budget: int | None = Field(default=None, ge=0)  # images per UTC day, all servers
+    max_daily_quota: int = Field(default=100, ge=0, le=1_000_000)  # allowances and budgets
+    max_grant: int = Field(default=1000, ge=1, le=1_000_000)  # bonus credits per /quota grant
     max_jobs_per_user: int = Field(default=2, ge=1)
     provider_concurrency: int = Field(default=8, ge=1)
     max_images_per_job: int = Field(default=4, ge=1, le=15)
@@ -59,6 +65,30 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             names = [part.strip().lower() for part in value.split(",") if part.strip()]
             return names or None
+        return value
+
+    @field_validator("allowed_guild_ids", mode="before")
+    @classmethod
+    def _split_guild_ids(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        parts = [part.strip() for part in value.split(",") if part.strip()]
+        for part in parts:
+            # ASCII digits only: int() would also take "١٢" or "1_000".
+            if not (part.isascii() and part.isdigit()):
+                raise ValueError("must be comma-separated server ids (digits only)")
+        return frozenset(int(part) for part in parts) or None
+
+    @field_validator("max_daily_quota", mode="after")
+    @classmethod
+    def _ceiling_covers_default(cls, value: int, info: ValidationInfo) -> int:
+        # A default above the ceiling would hand every member more than a moderator may.
+        default = info.data.get("default_daily_quota")
+        if isinstance(default, int) and default > value:
+            raise ValueError(
+                f"is {value}, below DEFAULT_DAILY_QUOTA ({default}); "
+                "raise MAX_DAILY_QUOTA or lower DEFAULT_DAILY_QUOTA"
+            )
         return value
 
     @field_validator("log_level", mode="before")
@@ -81,7 +111,7 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value
 
-    @field_validator("dev_guild_id", "public_url", mode="before")
+    @field_validator("dev_guild_id", "public_url", "global_daily_budget", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value

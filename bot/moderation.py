@@ -3,6 +3,11 @@
 Every change writes an audit row (who, what, before, after, reason, when) in the same
 transaction as the change itself and returns the before/after pair, so the Discord layer
 can confirm it and post it to the guild's mod-log channel.
+
+The operator's ceilings bound what a moderator can hand out: no daily allowance, role
+allowance or server budget above ``MAX_DAILY_QUOTA``, no single grant above ``MAX_GRANT``.
+Taking credits away has no ceiling: it never costs the operator anything. A value over a
+ceiling is refused before the transaction: nothing changes and no audit row is written.
 """
 
 from __future__ import annotations
@@ -67,15 +72,19 @@ class GuildOverview:
 class ModerationService:
     """The service the moderator commands call; each method is one audited transaction."""
 
-    def __init__(self, db: Database, *, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, db: Database, *, max_daily_quota: int, max_grant: int, clock: Clock = utc_now
+    ) -> None:
         self._db = db
         self._clock = clock
+        self.max_daily_quota = max_daily_quota
+        self.max_grant = max_grant
 
     async def set_user_override(
         self, guild_id: int, actor_id: int, user_id: int, daily: int | None, reason: str | None
     ) -> Change[int | None]:
         """Give one member their own daily allowance (None clears it)."""
-        _non_negative("amount", daily)
+        self._check_daily(daily)
 
         def apply(conn: sqlite3.Connection) -> tuple[int | None, int | None]:
             repo = SettingsRepo(conn)
@@ -98,6 +107,12 @@ class ModerationService:
     ) -> Change[int]:
         """Add bonus credits (they never expire and are spent after the daily allowance)."""
         _positive("amount", amount)
+        if amount > self.max_grant:
+            raise RequestValidationError(
+                "amount",
+                f"must be at most {self.max_grant} credits per grant, "
+                "the ceiling this bot's operator set (MAX_GRANT).",
+            )
         return await self._change_bonus(guild_id, actor_id, user_id, amount, reason)
 
     async def remove_bonus(
@@ -141,7 +156,7 @@ class ModerationService:
         self, guild_id: int, actor_id: int, daily: int | None, reason: str | None
     ) -> Change[int | None]:
         """The guild's default daily allowance (None: the bot-wide default)."""
-        _non_negative("amount", daily)
+        self._check_daily(daily)
         return await self._guild_field(
             guild_id, actor_id, AuditAction.GUILD_DEFAULT, "daily_quota", daily, reason
         )
@@ -150,7 +165,7 @@ class ModerationService:
         self, guild_id: int, actor_id: int, budget: int | None, reason: str | None
     ) -> Change[int | None]:
         """Cap the images the whole guild may generate per UTC day (None: unlimited)."""
-        _non_negative("budget", budget)
+        self._check_daily(budget)
         return await self._guild_field(
             guild_id, actor_id, AuditAction.BUDGET, "daily_budget", budget, reason
         )
@@ -162,6 +177,16 @@ class ModerationService:
         return await self._guild_field(
             guild_id, actor_id, AuditAction.MODLOG_CHANNEL, "modlog_channel_id", channel_id, reason
         )
+
+    def _check_daily(self, value: int | None) -> None:
+        """Images per UTC day a moderator may set: 0 up to the operator's ceiling."""
+        _non_negative("daily", value)
+        if value is not None and value > self.max_daily_quota:
+            raise RequestValidationError(
+                "daily",
+                f"must be at most {self.max_daily_quota} images per day, "
+                "the ceiling this bot's operator set (MAX_DAILY_QUOTA).",
+            )
 
     async def _guild_field(
         self,
@@ -184,7 +209,7 @@ class ModerationService:
         self, guild_id: int, actor_id: int, role_id: int, daily: int | None, reason: str | None
     ) -> Change[int | None]:
         """A role's daily allowance (members get the best of their roles'); None removes it."""
-        _non_negative("amount", daily)
+        self._check_daily(daily)
 
         def apply(conn: sqlite3.Connection) -> tuple[int | None, int | None]:
             repo = SettingsRepo(conn)

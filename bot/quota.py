@@ -1,12 +1,13 @@
 """Image quotas: daily allowances, bonus credits and guild budgets, reserved and settled.
 
 Unit: one image, per member per guild. A job reserves its images in the transaction that
-creates it (the allowance first, then bonus credits; the guild budget counts both), and
-settles when it ends: the images actually delivered are charged, the rest go back where
-they came from (bonus first, since allowance images of a past day are worth nothing).
-Counters live in ``daily_usage``/``guild_usage`` and are only ever moved inside a
-``BEGIN IMMEDIATE`` transaction, so concurrent jobs cannot overspend and refunds cannot
-drive a counter below zero (the tables' CHECKs would abort the transaction).
+creates it (the allowance first, then bonus credits; the guild budget and the operator's
+bot-wide budget count both), and settles when it ends: the images actually delivered are
+charged, the rest go back where they came from (bonus first, since allowance images of a
+past day are worth nothing). Counters live in ``daily_usage``, ``guild_usage`` and
+``global_usage`` and are only ever moved inside a ``BEGIN IMMEDIATE`` transaction, so
+concurrent jobs cannot overspend and refunds cannot drive a counter below zero (the tables'
+CHECKs would abort the transaction).
 
 ``reserve``, ``settle`` and ``status_in`` are synchronous: they run on the database thread,
 inside the function a caller hands to ``Database.run`` (one hop per transaction).
@@ -51,6 +52,10 @@ def format_reset(reset_at: datetime) -> str:
 
 class GuildBudgetExceededError(QuotaExceededError):
     """The whole guild has used its images for the day."""
+
+
+class GlobalBudgetExceededError(QuotaExceededError):
+    """The bot has made all the images its operator allows per UTC day, across all guilds."""
 
 
 class BlockedPromptError(SeedreamError):
@@ -164,9 +169,18 @@ def find_blocked_term(prompt: str, terms: Sequence[str]) -> str | None:
 class QuotaService:
     """Quota reads for members, and reservation/settlement inside the job transaction."""
 
-    def __init__(self, db: Database, *, default_daily_quota: int, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        default_daily_quota: int,
+        global_daily_budget: int | None = None,
+        clock: Clock = utc_now,
+    ) -> None:
         self._db = db
         self._default = default_daily_quota
+        #: the operator's cap on images per UTC day across all guilds (None: no cap)
+        self._global_budget = global_daily_budget
         self._clock = clock
 
     async def status(self, guild_id: int, user_id: int, role_ids: Sequence[int]) -> QuotaStatus:
@@ -212,8 +226,9 @@ class QuotaService:
     ) -> Reservation:
         """Admit and hold ``count`` images, inside the caller's write transaction (``run``).
 
-        Checks, in order: blocked member, blocked prompt term, guild budget, allowance plus
-        bonus. Raises the matching error and moves no counter when any check fails.
+        Checks, in order: blocked member, blocked prompt term, guild budget, the operator's
+        bot-wide budget, allowance plus bonus. Raises the matching error and moves no counter
+        when any check fails.
         """
         if count < 1:
             raise ValueError("count must be at least 1")
@@ -230,6 +245,11 @@ class QuotaService:
             raise GuildBudgetExceededError(
                 _budget_message(budget, status.reset_at), reset_at=status.reset_at
             )
+        overall = self._global_budget
+        if overall is not None and usage.global_used(day) + count > overall:
+            raise GlobalBudgetExceededError(
+                _global_message(status.reset_at), reset_at=status.reset_at
+            )
         if status.available < count:
             raise QuotaExceededError(_quota_message(status, count), reset_at=status.reset_at)
         daily = min(count, status.remaining_today)
@@ -238,6 +258,11 @@ class QuotaService:
         if not usage.add_guild(guild_id, day, count, limit=budget):
             raise GuildBudgetExceededError(
                 _budget_message(budget or 0, status.reset_at), reset_at=status.reset_at
+            )
+        # Counted even without a cap, so a cap set mid-day sees the whole day.
+        if not usage.add_global(day, count, limit=overall):
+            raise GlobalBudgetExceededError(
+                _global_message(status.reset_at), reset_at=status.reset_at
             )
         if daily and not usage.add_daily(
             guild_id, user_id, day, daily, limit=status.daily_allowance
@@ -253,6 +278,7 @@ class QuotaService:
         usage = UsageRepo(conn)
         if settlement.refunded:
             usage.add_guild(job.guild_id, job.quota_day, -settlement.refunded)
+            usage.add_global(job.quota_day, -settlement.refunded)
         if settlement.refunded_daily:
             usage.add_daily(job.guild_id, job.user_id, job.quota_day, -settlement.refunded_daily)
         if settlement.refunded_bonus:
@@ -278,5 +304,13 @@ def _quota_message(status: QuotaStatus, count: int) -> str:
 def _budget_message(budget: int, reset_at: datetime) -> str:
     return (
         f"This server has used its daily budget of {budget} images; "
+        f"more at {format_reset(reset_at)}."
+    )
+
+
+def _global_message(reset_at: datetime) -> str:
+    # The operator's number stays private; the member only needs to know when to come back.
+    return (
+        "The bot has made all the images it can today, across all its servers; "
         f"more at {format_reset(reset_at)}."
     )

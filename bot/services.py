@@ -92,7 +92,11 @@ class Services:
     @property
     def moderation(self) -> ModerationService:
         """Quota and moderation administration over the same database."""
-        return ModerationService(self.db)
+        return ModerationService(
+            self.db,
+            max_daily_quota=self.settings.max_daily_quota,
+            max_grant=self.settings.max_grant,
+        )
 
     async def get_setting(self, key: str) -> str | None:
         """A small persistent value (the command-tree hash)."""

@@ -1,9 +1,10 @@
-"""The command tree: one error policy for every app command."""
+"""The command tree: one error policy for every app command, and the operator's server gate."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
@@ -17,10 +18,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 UNEXPECTED = "Something went wrong on our side; nothing was charged. Please try again."
+SERVER_NOT_ALLOWED = (
+    "This bot is not enabled in this server, so it can't do anything here. Nothing was charged."
+)
 
 
 class SeedreamTree(app_commands.CommandTree["SeedreamBot"]):
     """Turns every error into a short ephemeral message; never shows a traceback."""
+
+    async def interaction_check(self, interaction: discord.Interaction[SeedreamBot], /) -> bool:
+        """Before every slash command, context menu and autocomplete: the server gate."""
+        return await server_gate(interaction)
 
     async def on_error(
         self,
@@ -39,6 +47,27 @@ class SeedreamTree(app_commands.CommandTree["SeedreamBot"]):
             )
             message = UNEXPECTED
         await send_ephemeral(interaction, message)
+
+
+async def server_gate(interaction: discord.Interaction[Any]) -> bool:
+    """True when the interaction's server is on the operator's allow-list.
+
+    Otherwise refuse it (ephemerally; autocomplete gets no choices) before any work, and
+    return False. Buttons and modals call this from their own ``interaction_check``: discord.py
+    routes them past the tree.
+    """
+    if interaction.client.guild_allowed(interaction.guild_id):
+        return True
+    log.info(
+        "Refused an interaction from server %s: it is not in ALLOWED_GUILD_IDS",
+        interaction.guild_id,
+    )
+    if interaction.type is discord.InteractionType.autocomplete:
+        with contextlib.suppress(discord.HTTPException):
+            await interaction.response.autocomplete([])
+    else:
+        await send_ephemeral(interaction, SERVER_NOT_ALLOWED)
+    return False
 
 
 def user_message_for(error: BaseException) -> str | None:

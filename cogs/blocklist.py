@@ -22,6 +22,8 @@ Reason = app_commands.Range[str, 1, 500]
 
 @app_commands.default_permissions(manage_guild=True)
 @app_commands.guild_only()
+@app_commands.allowed_installs(guilds=True, users=False)
+@app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
 class Blocklist(
     commands.GroupCog,
     group_name="blocklist",

@@ -20,7 +20,7 @@ from bot.app import Interaction, SeedreamBot
 from bot.errors import JobNotFoundError, PermissionDeniedError, SeedreamError
 from bot.jobs.models import JobKind, JobOrigin
 from bot.models import GenerationRequest
-from bot.tree import UNEXPECTED, send_ephemeral, user_message_for
+from bot.tree import UNEXPECTED, send_ephemeral, server_gate, user_message_for
 from bot.ui.attachments import message_images
 from bot.ui.views import CUSTOM_ID, Action, InstructionModal, custom_id
 from cogs._doors import accepted_message, is_moderator, slash_door
@@ -52,6 +52,10 @@ class JobButton(
     ) -> JobButton:
         """Rebuild the button from its custom id (after a restart too)."""
         return cls(Action(match["action"]), match["job_id"])
+
+    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
+        """The operator's server gate, as for commands (clicks bypass the command tree)."""
+        return await server_gate(interaction)
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         """Hand the click to the cog; answer every error ephemerally."""

@@ -33,9 +33,10 @@ class Edit(commands.Cog):
 
     def __init__(self, bot: SeedreamBot) -> None:
         self.bot = bot
-        self.menu = app_commands.guild_only(
-            app_commands.ContextMenu(name="Edit image", callback=self.edit_image_menu)
-        )
+        menu = app_commands.ContextMenu(name="Edit image", callback=self.edit_image_menu)
+        menu = app_commands.allowed_installs(guilds=True, users=False)(menu)
+        menu = app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)(menu)
+        self.menu = app_commands.guild_only(menu)
 
     async def cog_load(self) -> None:
         """Context menus can't be cog methods; register it on the tree."""
@@ -47,6 +48,8 @@ class Edit(commands.Cog):
 
     @app_commands.command(name="edit", description="Edit one or more images with an instruction")
     @app_commands.guild_only()
+    @app_commands.allowed_installs(guilds=True, users=False)
+    @app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
     @app_commands.describe(
         prompt="What to change",
         image="The image to edit (PNG, JPEG or WebP)",
@@ -104,6 +107,8 @@ class Edit(commands.Cog):
         me = self.bot.user
         if message.author.bot or message.guild is None or me is None:
             return
+        if not self.bot.guild_allowed(message.guild.id):
+            return  # not on ALLOWED_GUILD_IDS: say nothing, the bot is leaving that server
         if not any(user.id == me.id for user in message.mentions):
             return
         if not isinstance(message.author, discord.Member):

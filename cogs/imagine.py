@@ -29,6 +29,8 @@ class Imagine(commands.Cog):
 
     @app_commands.command(name="imagine", description="Generate images from a text prompt")
     @app_commands.guild_only()
+    @app_commands.allowed_installs(guilds=True, users=False)
+    @app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
     @app_commands.describe(
         prompt="What to draw",
         ratio="Aspect ratio",

@@ -22,8 +22,9 @@ from bot.moderation import MAX_REPORT_DAYS, Change, ModerationService
 from bot.ui import moderation_render as ui
 from bot.ui.moderation_render import ModAction
 
-#: the highest allowance, budget or bonus a moderator can type
-MAX_DAILY = 10_000
+#: what Discord lets a moderator type for ``/quota grant`` (MAX_GRANT, enforced by the
+#: domain, is the real ceiling and is named in its refusal)
+GRANT_OPTION_LIMIT = 1_000_000
 #: what a moderator types to remove a setting ("default" and "none" both work everywhere)
 UNSET_WORDS = frozenset({"default", "none", "unset", "off"})
 
@@ -49,14 +50,19 @@ class DailySetting(app_commands.Transformer[SeedreamBot]):
         return 10
 
     async def transform(self, interaction: Interaction, value: str, /) -> int | None:
-        """``"12"`` → 12, ``"default"``/``"none"`` → None; anything else is refused."""
+        """``"12"`` → 12, ``"default"``/``"none"`` → None; anything else is refused.
+
+        The ceiling (``MAX_DAILY_QUOTA``) is the domain's to enforce; this only parses."""
         text = value.strip().casefold()
         if text in UNSET_WORDS:
             return None
-        if text.isdigit() and int(text) <= MAX_DAILY:
+        if _ascii_number(text):
             return int(text)
+        ceiling = interaction.client.settings.max_daily_quota
         raise RequestValidationError(
-            "daily", f"a number of images from 0 to {MAX_DAILY}, or `{self.unset}`."
+            "daily",
+            f"a whole number of images from 0 to {ceiling}, written with the digits 0-9, "
+            f"or `{self.unset}`.",
         )
 
     async def autocomplete(  # type: ignore[override]
@@ -64,9 +70,14 @@ class DailySetting(app_commands.Transformer[SeedreamBot]):
     ) -> list[app_commands.Choice[str]]:
         """The typed number (if any) and the word that removes the setting."""
         text = str(value).strip()
+        ceiling = interaction.client.settings.max_daily_quota
         found: list[app_commands.Choice[str]] = []
-        if text.isdigit() and int(text) <= MAX_DAILY:
-            found.append(app_commands.Choice(name=f"{int(text)} images per day", value=text))
+        if _ascii_number(text):
+            number = min(int(text), ceiling)
+            most = " (the most allowed)" if int(text) >= ceiling else ""
+            found.append(
+                app_commands.Choice(name=f"{number} images per day{most}", value=str(number))
+            )
         if not text or self.unset.startswith(text.casefold()):
             found.append(
                 app_commands.Choice(name=f"{self.unset} ({self.meaning})", value=self.unset)
@@ -84,6 +95,8 @@ Budget = app_commands.Transform[int | None, DailySetting("none", "no cap; 0 paus
 
 @app_commands.default_permissions(manage_guild=True)
 @app_commands.guild_only()
+@app_commands.allowed_installs(guilds=True, users=False)
+@app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
 class QuotaAdmin(
     commands.GroupCog,
     group_name="quota",
@@ -154,14 +167,14 @@ class QuotaAdmin(
     @app_commands.command(name="grant", description="Add bonus credits (negative takes them away)")
     @app_commands.describe(
         user="The member",
-        amount="Credits to add; a negative number removes them (never below zero)",
+        amount="Credits to add (up to the operator's MAX_GRANT); a negative number removes them",
         reason="Why (kept in the audit log)",
     )
     async def grant(
         self,
         interaction: Interaction,
         user: Target,
-        amount: app_commands.Range[int, -MAX_DAILY, MAX_DAILY],
+        amount: app_commands.Range[int, -GRANT_OPTION_LIMIT, GRANT_OPTION_LIMIT],
         reason: Reason | None = None,
     ) -> None:
         """Bonus credits never expire and are spent after the daily allowance."""
@@ -310,6 +323,11 @@ class QuotaAdmin(
         )
         channel_id = await self.moderation.modlog_channel(interaction.guild_id)
         await ui.reply_and_record(interaction, action, channel_id)
+
+
+def _ascii_number(text: str) -> bool:
+    # str.isdigit() also takes "²", "１２" and "١٢"; only 0-9 is a number here.
+    return text.isascii() and text.isdigit()
 
 
 def _per_day(unset: str) -> Callable[[int | None], str]:

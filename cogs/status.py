@@ -22,6 +22,8 @@ class Status(commands.Cog):
 
     @app_commands.command(name="status", description="Show a job, or your recent jobs and quota")
     @app_commands.guild_only()
+    @app_commands.allowed_installs(guilds=True, users=False)
+    @app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
     @app_commands.describe(job="A job id (leave empty for your recent jobs and quota)")
     async def status(self, interaction: Interaction, job: str | None = None) -> None:
         """Answer ephemerally from the ledger."""

@@ -308,3 +308,65 @@ async def test_first_start_logs_who_where_and_the_invite_url(tmp_path: Path) -> 
     assert invite in output
     assert TOKEN not in output
     assert SECRET not in output
+
+
+def test_check_warns_that_any_server_can_use_the_bot_without_a_list(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "check", DISCORD_TOKEN="t.o.k", POYO_API_KEY=SECRET)
+    assert result.returncode == 0, result.stderr
+    assert "Servers: any (ALLOWED_GUILD_IDS unset)" in result.stdout
+    assert "warning: any server that adds the bot can use it" in result.stdout
+    assert "Public Bot" in result.stdout
+    assert "Global budget: no cap" in result.stdout
+    assert "Moderator ceilings: 100 images per day" in result.stdout
+    assert "1000 credits per grant" in result.stdout
+
+
+def test_check_shows_the_operators_cost_controls(tmp_path: Path) -> None:
+    result = run_cli(
+        tmp_path,
+        "check",
+        DISCORD_TOKEN="t.o.k",
+        POYO_API_KEY=SECRET,
+        ALLOWED_GUILD_IDS="222, 111",
+        GLOBAL_DAILY_BUDGET="500",
+        MAX_DAILY_QUOTA="40",
+        MAX_GRANT="60",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Servers: only 111, 222" in result.stdout
+    assert "warning" not in result.stdout
+    assert "Global budget: 500 images per UTC day across all servers" in result.stdout
+    assert "Moderator ceilings: 40 images per day" in result.stdout
+    assert "60 credits per grant" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"ALLOWED_GUILD_IDS": "123,my-server"}, "ALLOWED_GUILD_IDS"),
+        ({"GLOBAL_DAILY_BUDGET": "-5"}, "GLOBAL_DAILY_BUDGET"),
+        ({"DEFAULT_DAILY_QUOTA": "150"}, "MAX_DAILY_QUOTA"),
+        ({"MAX_GRANT": "0"}, "MAX_GRANT"),
+    ],
+)
+def test_bad_cost_control_settings_fail_with_one_line(
+    tmp_path: Path, env: dict[str, str], variable: str
+) -> None:
+    result = run_cli(tmp_path, "check", DISCORD_TOKEN="t.o.k", POYO_API_KEY=SECRET, **env)
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if not line.startswith("hint: ")]
+    assert len(errors) == 1, result.stderr
+    assert errors[0].startswith(f"error: {variable}: ")
+
+
+def test_check_warns_when_the_dev_guild_is_not_allowed(tmp_path: Path) -> None:
+    result = run_cli(
+        tmp_path,
+        "check",
+        DISCORD_TOKEN="t.o.k",
+        POYO_API_KEY=SECRET,
+        ALLOWED_GUILD_IDS="111",
+        DEV_GUILD_ID="999",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "warning: DEV_GUILD_ID 999 is not in ALLOWED_GUILD_IDS" in result.stdout

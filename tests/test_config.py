@@ -199,3 +199,65 @@ def test_a_validator_message_reads_as_written(monkeypatch: pytest.MonkeyPatch) -
     with pytest.raises(ConfigError) as info:
         load_settings(None)
     assert str(info.value) == "PUBLIC_URL: must start with http:// or https://"
+
+
+COST_CONTROLS = ("ALLOWED_GUILD_IDS", "GLOBAL_DAILY_BUDGET", "MAX_DAILY_QUOTA", "MAX_GRANT")
+
+
+@pytest.fixture
+def no_cost_controls(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (*COST_CONTROLS, "DEFAULT_DAILY_QUOTA"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.usefixtures("no_cost_controls")
+def test_cost_controls_default_to_open_servers_no_global_cap_and_modest_ceilings() -> None:
+    settings = load_settings(None)
+    assert settings.allowed_guild_ids is None
+    assert settings.global_daily_budget is None
+    assert (settings.max_daily_quota, settings.max_grant) == (100, 1000)
+
+
+@pytest.mark.usefixtures("no_cost_controls")
+def test_allowed_guild_ids_is_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALLOWED_GUILD_IDS", " 123456789012345678, 42,,")
+    assert load_settings(None).allowed_guild_ids == {123456789012345678, 42}
+    monkeypatch.setenv("ALLOWED_GUILD_IDS", "")
+    assert load_settings(None).allowed_guild_ids is None
+    monkeypatch.setenv("GLOBAL_DAILY_BUDGET", "")
+    assert load_settings(None).global_daily_budget is None
+
+
+@pytest.mark.usefixtures("no_cost_controls")
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"ALLOWED_GUILD_IDS": "123,abc"}, "ALLOWED_GUILD_IDS"),
+        ({"ALLOWED_GUILD_IDS": "１２３"}, "ALLOWED_GUILD_IDS"),
+        ({"GLOBAL_DAILY_BUDGET": "-1"}, "GLOBAL_DAILY_BUDGET"),
+        ({"MAX_DAILY_QUOTA": "-1"}, "MAX_DAILY_QUOTA"),
+        ({"MAX_GRANT": "0"}, "MAX_GRANT"),
+        ({"DEFAULT_DAILY_QUOTA": "20", "MAX_DAILY_QUOTA": "19"}, "MAX_DAILY_QUOTA"),
+    ],
+)
+def test_bad_cost_controls_name_their_variable(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], variable: str
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings(None)
+    assert info.value.variable == variable
+
+
+@pytest.mark.usefixtures("no_cost_controls")
+def test_a_default_above_the_ceiling_says_how_to_fix_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEFAULT_DAILY_QUOTA", "150")
+    with pytest.raises(ConfigError) as info:
+        load_settings(None)
+    assert info.value.variable == "MAX_DAILY_QUOTA"
+    problem = info.value.problem.lower()
+    assert "is 100, below default_daily_quota (150)" in problem
+    assert "raise max_daily_quota or lower default_daily_quota" in problem
+    monkeypatch.setenv("MAX_DAILY_QUOTA", "150")
+    assert load_settings(None).default_daily_quota == 150

@@ -37,7 +37,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def mod(db: Database, clock: FakeClock) -> ModerationService:
-    return ModerationService(db, clock=clock)
+    return ModerationService(db, max_daily_quota=100, max_grant=1000, clock=clock)
 
 
 @pytest.fixture
@@ -224,3 +224,51 @@ async def test_usage_report_totals_top_users_and_providers(
     assert report.by_provider["apiyi"].failed == 1
     with pytest.raises(RequestValidationError):
         await mod.usage_report(G, days=0)
+
+
+async def test_values_over_the_operators_ceilings_are_refused_and_change_nothing(
+    mod: ModerationService, quota: QuotaService
+) -> None:
+    over_daily = [
+        lambda: mod.set_user_override(G, MOD, U, 101, None),
+        lambda: mod.set_guild_default(G, MOD, 101, None),
+        lambda: mod.set_role_allowance(G, MOD, 700, 101, None),
+        lambda: mod.set_budget(G, MOD, 10_000, None),
+    ]
+    for attempt in over_daily:
+        with pytest.raises(RequestValidationError) as info:
+            await attempt()
+        assert "at most 100" in info.value.user_message
+        assert "MAX_DAILY_QUOTA" in info.value.user_message
+    with pytest.raises(RequestValidationError) as info:
+        await mod.grant_bonus(G, MOD, U, 1001, None)
+    assert "at most 1000" in info.value.user_message
+    assert "MAX_GRANT" in info.value.user_message
+
+    assert await mod.audit_log(G) == []
+    overview = await mod.overview(G)
+    assert (overview.settings.daily_quota, overview.settings.daily_budget) == (None, None)
+    assert overview.role_allowances == {}
+    status = await quota.status(G, U, [700])
+    assert (status.daily_allowance, status.bonus) == (10, 0)
+
+
+async def test_the_ceilings_themselves_are_allowed_and_removal_has_none(
+    mod: ModerationService, quota: QuotaService
+) -> None:
+    assert (await mod.set_user_override(G, MOD, U, 100, None)).after == 100
+    assert (await mod.set_budget(G, MOD, 100, None)).after == 100
+    assert (await mod.grant_bonus(G, MOD, U, 1000, None)).after == 1000
+    assert (await mod.grant_bonus(G, MOD, U, 1000, None)).after == 2000
+    # taking credits away never costs the operator: any amount, never below zero
+    assert (await mod.remove_bonus(G, MOD, U, 5000, None)).after == 0
+    assert (await quota.status(G, U, [])).daily_allowance == 100
+
+
+async def test_ceilings_come_from_the_operator(db: Database, clock: FakeClock) -> None:
+    strict = ModerationService(db, max_daily_quota=5, max_grant=3, clock=clock)
+    with pytest.raises(RequestValidationError, match="at most 5 images"):
+        await strict.set_guild_default(G, MOD, 6, None)
+    with pytest.raises(RequestValidationError, match="at most 3 credits"):
+        await strict.grant_bonus(G, MOD, U, 4, None)
+    assert (await strict.set_guild_default(G, MOD, 5, None)).after == 5

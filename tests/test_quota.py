@@ -17,6 +17,7 @@ from bot.jobs.models import Job, JobKind, JobOrigin
 from bot.jobs.states import JobState
 from bot.quota import (
     BlockedPromptError,
+    GlobalBudgetExceededError,
     GuildBudgetExceededError,
     QuotaService,
     allowance_source,
@@ -47,17 +48,19 @@ def quota(db: Database, clock: FakeClock) -> QuotaService:
     return QuotaService(db, default_daily_quota=10, clock=clock)
 
 
-async def reserve(db: Database, quota: QuotaService, count: int, *, user: int = U, roles=()):
+async def reserve(
+    db: Database, quota: QuotaService, count: int, *, user: int = U, roles=(), guild: int = G
+):
     return await db.run(
-        quota.reserve, guild_id=G, user_id=user, role_ids=roles, count=count, prompt="a cat"
+        quota.reserve, guild_id=guild, user_id=user, role_ids=roles, count=count, prompt="a cat"
     )
 
 
-def job_for(res, *, user: int = U) -> Job:
+def job_for(res, *, user: int = U, guild: int = G) -> Job:
     now = datetime(2025, 3, 14, tzinfo=UTC)
     return Job(
         id="abcdefgh",
-        guild_id=G,
+        guild_id=guild,
         channel_id=1,
         user_id=user,
         kind=JobKind.IMAGINE,
@@ -170,6 +173,41 @@ async def test_guild_budget_is_distinct_and_counts_everyone(
     await reserve(db, quota, 2, user=2)
     with pytest.raises(GuildBudgetExceededError, match="server has used its daily budget of 5"):
         await reserve(db, quota, 1, user=3)
+
+
+async def test_global_budget_counts_every_guild_and_changes_nothing_when_refused(
+    db: Database, clock: FakeClock
+) -> None:
+    quota = QuotaService(db, default_daily_quota=10, global_daily_budget=5, clock=clock)
+    day = date(2025, 3, 14)
+    first = await reserve(db, quota, 3, user=1, guild=100)
+    await reserve(db, quota, 2, user=2, guild=200)
+    with pytest.raises(GlobalBudgetExceededError, match="across all its servers") as info:
+        await reserve(db, quota, 1, user=3, guild=300)
+    assert info.value.reset_at == datetime(2025, 3, 15, tzinfo=UTC)
+
+    def counters(conn: sqlite3.Connection) -> tuple[int, int, int]:
+        usage = UsageRepo(conn)
+        return usage.global_used(day), usage.guild_used(300, day), usage.daily_used(300, 3, day)
+
+    assert await db.run_read(counters) == (5, 0, 0)
+    # a refund frees room in the bot-wide budget, for any guild
+    await db.run(quota.settle, job_for(first, user=1, guild=100), charged=1)
+    assert await db.run_read(counters) == (3, 0, 0)
+    await reserve(db, quota, 2, user=3, guild=300)
+    assert await db.run_read(counters) == (5, 2, 2)
+    # a new UTC day starts from zero
+    clock.advance(hours=1)
+    await reserve(db, quota, 5, user=3, guild=300)
+
+
+async def test_without_a_global_budget_images_are_still_counted(
+    db: Database, quota: QuotaService
+) -> None:
+    await reserve(db, quota, 10, user=1, guild=100)
+    await reserve(db, quota, 10, user=2, guild=200)
+    used = await db.run_read(lambda conn: UsageRepo(conn).global_used(date(2025, 3, 14)))
+    assert used == 20
 
 
 async def test_blocked_member_and_blocked_prompt(db: Database, quota: QuotaService) -> None:

@@ -94,6 +94,24 @@ class UsageRepo:
         )
         return cursor.rowcount == 1
 
+    def global_used(self, day: date) -> int:
+        """Images every guild together took on ``day`` (reserved or charged)."""
+        row = self._conn.execute(
+            "SELECT used FROM global_usage WHERE day = ?", (to_db_day(day),)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def add_global(self, day: date, delta: int, *, limit: int | None = None) -> bool:
+        """Add ``delta`` to the bot-wide counter unless that passes ``limit``; False if refused."""
+        key = to_db_day(day)
+        self._conn.execute("INSERT OR IGNORE INTO global_usage (day, used) VALUES (?, 0)", (key,))
+        cursor = self._conn.execute(
+            "UPDATE global_usage SET used = used + ? WHERE day = ? "
+            "AND (? IS NULL OR used + ? <= ?)",
+            (delta, key, limit, delta, limit),
+        )
+        return cursor.rowcount == 1
+
     def in_flight_daily(self, guild_id: int, user_id: int, day: date) -> int:
         """Allowance images still reserved (not yet settled) by the member's jobs of ``day``."""
         marks = ", ".join("?" for _ in UNFINISHED_STATES)

@@ -85,7 +85,12 @@ class JobEngine:
         options = options or EngineOptions()
         self.settings = settings
         self.metrics = metrics or EngineMetrics()
-        self.quota = QuotaService(db, default_daily_quota=settings.default_daily_quota, clock=clock)
+        self.quota = QuotaService(
+            db,
+            default_daily_quota=settings.default_daily_quota,
+            global_daily_budget=settings.global_daily_budget,
+            clock=clock,
+        )
         self._db = db
         self._providers = list(providers)
         self._clock = clock

@@ -10,6 +10,8 @@ from typing import Any
 
 import discord
 
+from bot.tree import server_gate
+
 #: ``sd:<action>:<job id>``; job ids are 8 lower-case base32 characters
 CUSTOM_ID = re.compile(r"sd:(?P<action>reroll|edit|delete|cancel):(?P<job_id>[a-z2-7]{8})")
 
@@ -80,6 +82,10 @@ class InstructionModal(discord.ui.Modal):
     def __init__(self, handler: InstructionHandler, *, title: str = "Edit image") -> None:
         super().__init__(title=title, timeout=900)
         self._handler = handler
+
+    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
+        """The operator's server gate, as for commands (submits bypass the command tree)."""
+        return await server_gate(interaction)
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
         """Pass the instruction on."""

@@ -121,3 +121,25 @@ def test_shipped_migrations_are_numbered_from_one() -> None:
     versions = [m.version for m in load_migrations()]
     assert versions == list(range(1, len(versions) + 1))
     assert load_migrations()[0].name == "0001_initial.sql"
+
+
+async def test_global_usage_starts_from_the_guild_counters_it_upgrades(tmp_path: Path) -> None:
+    """Jobs reserved before 0003 refund into ``global_usage``: it must already hold them."""
+    path = tmp_path / "bot.sqlite3"
+    shipped = load_migrations()
+    version = next(m.version for m in shipped if m.name == "0003_global_usage.sql")
+    db = await Database.open(path, migrate=False)
+    try:
+        await db.migrate(shipped[: version - 1])
+        async with db.transaction() as conn:
+            await conn.executemany(
+                "INSERT INTO guild_usage (guild_id, day, used) VALUES (?, ?, ?)",
+                [(1, "2025-03-14", 4), (2, "2025-03-14", 3), (1, "2025-03-13", 2)],
+            )
+        await db.migrate()
+        rows = await db.run_read(
+            lambda conn: conn.execute("SELECT day, used FROM global_usage ORDER BY day").fetchall()
+        )
+    finally:
+        await db.close()
+    assert [tuple(r) for r in rows] == [("2025-03-13", 2), ("2025-03-14", 7)]

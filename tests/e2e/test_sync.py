@@ -46,3 +46,14 @@ async def test_imagine_count_is_capped_by_the_setting(world: World) -> None:
         commands = {command["name"]: command for command in world.discord.commands()}
     count = next(o for o in commands["imagine"]["options"] if o["name"] == "count")
     assert (count["min_value"], count["max_value"]) == (1, 3)
+
+
+async def test_every_command_is_guild_installed_and_used_in_guilds_only(world: World) -> None:
+    """A user-installed copy (integration type 1) or a DM / group-DM context (1, 2) would let
+    someone spend the operator's credits outside the servers the bot is in."""
+    async with world.running():
+        commands = {command["name"]: command for command in world.discord.commands()}
+    assert {"imagine", "edit", "status", "Edit image", "quota", "blocklist"} <= set(commands)
+    for name, command in commands.items():
+        assert command.get("integration_types") == [0], name
+        assert command.get("contexts") == [0], name

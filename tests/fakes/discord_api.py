@@ -67,6 +67,8 @@ on RESUME; each first ``settle()``s so the bot has digested earlier HTTP respons
     ``await user_message(channel=None, author=None, content="", *, attachments=(),
     mentions=(), reference=None, embeds=()) -> MessageHandle``
     ``await dispatch(event, data, *, shard_id=None, guild_id=None) -> seq`` (raw event)
+    ``await join_guild(name="Another Guild") -> guild id`` (GUILD_CREATE of a new guild;
+    ``DELETE /users/@me/guilds/{id}`` answers 204 and sends GUILD_DELETE; ``left_guild_ids``)
 
 Handles (``tests.fakes.discord_interactions``): :class:`InteractionHandle` — ``await
 response()`` (the :class:`InteractionCallback`), ``await followup(i)``, ``await edit(i)``
@@ -329,6 +331,12 @@ class FakeDiscord(FakeWorld):
         """Send any gateway dispatch (queued for RESUME while the socket is down)."""
         shard = shard_id if shard_id is not None else self.shard_of(guild_id)
         return await self.gateway.dispatch(shard, event, data)
+
+    async def join_guild(self, name: str = "Another Guild") -> int:
+        """Add the bot to a new guild (GUILD_CREATE, as when someone invites it); its id."""
+        guild = self.new_guild(name)
+        await self.dispatch("GUILD_CREATE", self.guild_join_payload(guild), guild_id=guild.id)
+        return guild.id
 
     async def drop_gateway(self, code: int = 4000) -> None:
         """Close the bot's websocket(s) server-side; discord.py reconnects and RESUMEs."""

@@ -207,6 +207,7 @@ class FakeRest:
             ("GET", r"/users/@me", self._get_me),
             ("GET", r"/users/(?P<user_id>\d+)", self._get_user),
             ("POST", r"/users/@me/channels", self._create_dm),
+            ("DELETE", r"/users/@me/guilds/(?P<guild_id>\d+)", self._leave_guild),
             ("GET", r"(?:/oauth2)?/applications/@me", self._get_application),
             ("GET", app, self._get_commands),
             ("PUT", app, self._put_commands),
@@ -427,6 +428,18 @@ class FakeRest:
     def _check_guild(self, guild_id: str) -> None:
         if int(guild_id) != self.world.guild.id:
             raise ApiError(404, 10004, "Unknown Guild")
+
+    async def _leave_guild(self, req: ApiRequest, guild_id: str) -> web.Response:
+        """The bot leaves: 204, then GUILD_DELETE over the gateway, like Discord."""
+        gid = int(guild_id)
+        known = gid == self.world.guild.id or gid in self.world.extra_guilds
+        if not known or gid in self.world.left_guild_ids:
+            raise ApiError(404, 10004, "Unknown Guild")
+        self.world.left_guild_ids.append(gid)
+        shard = self.world.shard_of(gid)
+        if shard in self.gateway.by_shard:
+            await self.gateway.dispatch(shard, "GUILD_DELETE", {"id": guild_id})
+        return no_content()
 
     async def _get_guild(self, req: ApiRequest, guild_id: str) -> web.Response:
         self._check_guild(guild_id)

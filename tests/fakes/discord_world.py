@@ -71,6 +71,10 @@ class FakeWorld:
         self.registered_commands: dict[int | None, list[JSON]] = {}
         self.adhoc_command_ids: dict[tuple[str, int], int] = {}
         self.port = 0
+        #: guilds the bot joined after start (``FakeDiscord.join_guild``), by id
+        self.extra_guilds: dict[int, FakeGuild] = {}
+        #: ids of the guilds the bot left (``DELETE /users/@me/guilds/{id}``), in order
+        self.left_guild_ids: list[int] = []
         self._build_guild(bot_permissions, guild_name)
 
     def _build_guild(self, bot_permissions: int, guild_name: str) -> None:
@@ -375,6 +379,37 @@ class FakeWorld:
             "soundboard_sounds": [],
         }
         return [guild]
+
+    def new_guild(self, name: str) -> FakeGuild:
+        """Another guild, with @everyone, the bot as a member and one text channel; it lives
+        only in ``extra_guilds`` (the default guild stays the one every helper acts on)."""
+        owner = FakeUser(self.snowflake(), "stranger", "Stranger")
+        guild = FakeGuild(self.snowflake(), name, owner.id)
+        guild.roles[guild.id] = FakeRole(guild.id, "@everyone", EVERYONE_PERMISSIONS, 0)
+        channel_id = self.snowflake()
+        guild.channels[channel_id] = FakeChannel(channel_id, "general", guild.id)
+        guild.members[self.bot_user.id] = FakeMember(user=self.bot_user)
+        guild.members[owner.id] = FakeMember(user=owner)
+        self.extra_guilds[guild.id] = guild
+        return guild
+
+    def guild_join_payload(self, guild: FakeGuild) -> JSON:
+        """GUILD_CREATE for a guild the bot was just added to (only the bot as member)."""
+        return {
+            **guild.payload(),
+            "joined_at": guild.joined_at,
+            "large": False,
+            "unavailable": False,
+            "member_count": len(guild.members),
+            "voice_states": [],
+            "members": [guild.members[self.bot_user.id].payload()],
+            "channels": [c.payload() for c in guild.channels.values()],
+            "threads": [],
+            "presences": [],
+            "stage_instances": [],
+            "guild_scheduled_events": [],
+            "soundboard_sounds": [],
+        }
 
     def members_chunk(self, session: GatewaySession, request: JSON) -> JSON:
         """Answer to op 8 REQUEST_GUILD_MEMBERS (one chunk)."""

@@ -18,7 +18,7 @@ from bot.db.usage_repo import UsageRepo
 from bot.errors import PermissionDeniedError, QuotaExceededError
 from bot.jobs.models import Job
 from bot.jobs.states import JobState
-from bot.quota import QuotaService
+from bot.quota import GlobalBudgetExceededError, QuotaService
 from tests.jobs.harness import Harness
 from tests.jobs.support import FakeClock, Script, fake_provider, request
 
@@ -141,6 +141,74 @@ async def test_two_connections_on_one_file_never_overspend(tmp_path: Path) -> No
         held = await asyncio.gather(*(reserve(services[n % 2], dbs[n % 2]) for n in range(60)))
         assert sum(held) == ALLOWANCE
         assert (await services[0].status(1, 9, [])).used_today == ALLOWANCE
+    finally:
+        for db in dbs:
+            await db.close()
+
+
+@pytest.mark.parametrize("seed", [6, 7])
+async def test_concurrent_jobs_in_many_guilds_never_overshoot_the_global_budget(
+    make_harness: MakeHarness, seed: int
+) -> None:
+    """GLOBAL_DAILY_BUDGET holds across guilds: admitted images never pass it, and every
+    refusal was one that would not have fit (counters only rise while nothing runs)."""
+    rng = random.Random(seed)
+    budget = 37
+    h = make_harness(fake_provider(), settings_overrides={"global_daily_budget": budget})
+    await h.open(start=False)
+    assert h.db is not None
+    asks = [(rng.randint(1, 6), rng.choice(USERS), rng.randint(1, 4)) for _ in range(150)]
+
+    async def ask(guild: int, user: int, count: int) -> Job | int:
+        try:
+            return await h.create(request(count=count), user=user, guild=guild)
+        except GlobalBudgetExceededError:
+            return count
+        except QuotaExceededError:
+            return 0  # the member's own allowance ran out first
+
+    results = await asyncio.gather(*(ask(*a) for a in asks))
+    jobs = [r for r in results if isinstance(r, Job)]
+    refused = [r for r in results if isinstance(r, int) and r > 0]
+    admitted = sum(j.cost_reserved for j in jobs)
+    day = jobs[0].quota_day
+    used = await h.db.run_read(lambda conn: UsageRepo(conn).global_used(day))
+    assert used == admitted <= budget
+    assert refused, "the budget was never reached; the test proves nothing"
+    assert all(admitted + count > budget for count in refused)
+    per_guild = await h.db.run_read(
+        lambda conn: sum(UsageRepo(conn).guild_used(g, day) for g in range(1, 7))
+    )
+    assert per_guild == admitted
+
+
+async def test_two_connections_never_overshoot_the_global_budget(tmp_path: Path) -> None:
+    """Two processes on one file, each guild its own: the bot-wide cap still holds."""
+    path = tmp_path / "bot.sqlite3"
+    clock = FakeClock()
+    dbs = [await Database.open(path), await Database.open(path)]
+    services = [
+        QuotaService(db, default_daily_quota=ALLOWANCE, global_daily_budget=13, clock=clock)
+        for db in dbs
+    ]
+    try:
+
+        async def reserve(n: int) -> int:
+            try:
+                held = await dbs[n % 2].run(
+                    services[n % 2].reserve,
+                    guild_id=n % 7,
+                    user_id=n,
+                    role_ids=(),
+                    count=1,
+                    prompt="x",
+                )
+                return held.total
+            except GlobalBudgetExceededError:
+                return 0
+
+        held = await asyncio.gather(*(reserve(n) for n in range(60)))
+        assert sum(held) == 13
     finally:
         for db in dbs:
             await db.close()
