@@ -24,6 +24,8 @@ def slash_door(interaction: Interaction, *, reply_to: int | None = None) -> dict
         "member": member,
         "channel_id": interaction.channel_id,
         "bot_permissions": interaction.app_permissions,
+        # the member's permissions in this channel, as Discord resolved them for the interaction
+        "member_permissions": interaction.permissions,
         "in_thread": isinstance(interaction.channel, discord.Thread),
         "door": DoorContext(
             upload_limit=interaction.filesize_limit,

@@ -130,12 +130,12 @@ class Buttons(commands.Cog):
         images = message_images(source) if source is not None else []
         if not images:
             raise SeedreamError("That result has no image left to edit.")
-        references = await self.bot.desk.references(images)
         job = await self.bot.desk.start(
             **slash_door(interaction),
             kind=JobKind.EDIT,
             origin=JobOrigin.BUTTON,
-            request=GenerationRequest(prompt=instruction, reference_images=references),
+            request=GenerationRequest(prompt=instruction),
+            attachments=images,
             parent_job_id=job_id,
         )
         await interaction.followup.send(accepted_message(job), ephemeral=True)

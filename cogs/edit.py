@@ -92,19 +92,26 @@ class Edit(commands.Cog):
         attachments: list[discord.Attachment],
         origin: JobOrigin,
     ) -> None:
-        door = slash_door(interaction)
-        references = await self.bot.desk.references(attachments)
-        request = GenerationRequest(prompt=prompt, reference_images=references)
-        job = await self.bot.desk.start(**door, kind=JobKind.EDIT, origin=origin, request=request)
+        job = await self.bot.desk.start(
+            **slash_door(interaction),
+            kind=JobKind.EDIT,
+            origin=origin,
+            request=GenerationRequest(prompt=prompt),
+            attachments=attachments,
+        )
         await interaction.followup.send(accepted_message(job), ephemeral=True)
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
-        """A reply that mentions the bot edits the replied-to message's images."""
+        """A reply that mentions the bot edits the replied-to message's images.
+
+        Only a mention written in the text counts: replying to the bot's result pings it
+        too (``message.mentions``), and "nice!" with that ping must not start a paid job.
+        """
         me = self.bot.user
         if message.author.bot or message.guild is None or me is None:
             return
-        if not any(user.id == me.id for user in message.mentions):
+        if not mentions_explicitly(message.content, me.id):
             return
         if not isinstance(message.author, discord.Member):
             return
@@ -137,19 +144,20 @@ class Edit(commands.Cog):
         if not instruction:
             await _reply(message, REPLY_HINT)
             return
-        references = await self.bot.desk.references(attachments)
         guild = message.guild
         assert guild is not None
         channel = message.channel
-        permissions = channel.permissions_for(guild.me)
         job = await self.bot.desk.start(
             member=message.author,
             channel_id=channel.id,
-            bot_permissions=permissions,
+            bot_permissions=channel.permissions_for(guild.me),
+            # computed from the gateway's member, role and overwrite data
+            member_permissions=channel.permissions_for(message.author),
             in_thread=isinstance(channel, discord.Thread),
             kind=JobKind.EDIT,
             origin=JobOrigin.REPLY,
-            request=GenerationRequest(prompt=instruction, reference_images=references),
+            request=GenerationRequest(prompt=instruction),
+            attachments=attachments,
             door=DoorContext(
                 upload_limit=guild.filesize_limit,
                 reply_to=message.id,
@@ -157,6 +165,11 @@ class Edit(commands.Cog):
             ),
         )
         log.info("Job %s queued by reply %s", job.id, message.id)
+
+
+def mentions_explicitly(content: str, bot_id: int) -> bool:
+    """Whether the text itself mentions the bot (``<@id>`` or the older ``<@!id>``)."""
+    return re.search(rf"<@!?{bot_id}>", content) is not None
 
 
 def strip_mention(content: str, bot_id: int) -> str:
