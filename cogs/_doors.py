@@ -12,7 +12,7 @@ from discord import app_commands
 from bot.app import Interaction
 from bot.errors import PermissionDeniedError
 from bot.jobs.models import Job
-from bot.ui.desk import DoorContext
+from bot.ui.desk import DoorContext, check_post_permissions
 
 
 def slash_door(interaction: Interaction, *, reply_to: int | None = None) -> dict[str, Any]:
@@ -33,6 +33,16 @@ def slash_door(interaction: Interaction, *, reply_to: int | None = None) -> dict
             notify=partial(_followup, interaction),
         ),
     }
+
+
+def check_door_permissions(interaction: Interaction) -> None:
+    """Refuse at once, before a modal asks for anything, if the bot or the member can't post
+    here (``JobDesk.start`` checks again when the job is asked for)."""
+    check_post_permissions(
+        bot=interaction.app_permissions,
+        member=interaction.permissions,
+        thread=isinstance(interaction.channel, discord.Thread),
+    )
 
 
 async def _followup(interaction: Interaction, text: str) -> None:

@@ -23,7 +23,7 @@ from bot.models import GenerationRequest
 from bot.tree import UNEXPECTED, send_ephemeral, user_message_for
 from bot.ui.attachments import message_images
 from bot.ui.views import CUSTOM_ID, Action, InstructionModal, custom_id
-from cogs._doors import accepted_message, is_moderator, slash_door
+from cogs._doors import accepted_message, check_door_permissions, is_moderator, slash_door
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,7 @@ class Buttons(commands.Cog):
     async def clicked(self, interaction: Interaction, action: Action, job_id: str) -> None:
         """Dispatch one click."""
         if action is Action.EDIT:
+            check_door_permissions(interaction)
             # A modal must be the first answer, within 3 s: open it before anything slow.
             handler = partial(self._edit_submitted, job_id=job_id)
             await interaction.response.send_modal(InstructionModal(handler))

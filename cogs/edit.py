@@ -18,7 +18,7 @@ from bot.tree import UNEXPECTED, user_message_for
 from bot.ui.attachments import message_images
 from bot.ui.desk import DoorContext
 from bot.ui.views import InstructionModal
-from cogs._doors import accepted_message, slash_door
+from cogs._doors import accepted_message, check_door_permissions, slash_door
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,7 @@ class Edit(commands.Cog):
 
     async def edit_image_menu(self, interaction: Interaction, message: discord.Message) -> None:
         """Open the instruction modal at once (3 s window); the work happens on submit."""
+        check_door_permissions(interaction)
         images = message_images(message)
         if not images:
             await interaction.response.send_message(

@@ -114,7 +114,8 @@ class ReferenceChecker:
                 raise ImageError(f"{name} could not be downloaded from Discord.") from exc
             if len(data) > MAX_REFERENCE_BYTES:
                 raise ImageError(f"{name} is larger than {MAX_REFERENCE_BYTES // 2**20} MB.")
-            cost = decode_cost(data, label=name)
+            # off the loop too: a JPEG's header walk can be long in a hostile file
+            cost = await asyncio.to_thread(decode_cost, data, label=name)
             async with self.limiter.hold(cost):
                 await inspect_image_async(data, label=name)
 

@@ -136,9 +136,9 @@ class JobDesk:
     ) -> Job:
         """Check, reserve quota and queue the job; raise a user-safe error otherwise.
 
-        The cheap refusals come first (permissions, count, then the quota rules as a dry
-        run); only then are ``attachments`` downloaded and checked, becoming the request's
-        reference images.
+        The cheap refusals come first (permissions, count, then, when there are
+        ``attachments``, the quota rules as a dry run); only then are the attachments
+        downloaded and checked, becoming the request's reference images.
         """
         check_post_permissions(bot=bot_permissions, member=member_permissions, thread=in_thread)
         if kind is not JobKind.REROLL and request.count > self.max_count:
@@ -153,8 +153,9 @@ class JobDesk:
             request=request,
             parent_job_id=parent_job_id,
         )
-        await self.admission.precheck(spec)
         if attachments:
+            # Without attachments there is nothing costly to spare: create_job checks alone.
+            await self.admission.precheck(spec)
             references = await self.references(attachments, request.model)
             request = request.model_copy(update={"reference_images": references})
             spec = dataclasses.replace(spec, request=request)

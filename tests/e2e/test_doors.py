@@ -245,19 +245,25 @@ async def test_rerolling_someone_elses_result_needs_the_right_to_post_there(
         assert await left_today(world, muted) == "10 of 10"
 
 
-async def test_the_menu_needs_the_member_to_be_able_to_send_messages(world: World) -> None:
+async def test_the_menu_and_the_edit_button_refuse_at_once_without_send_messages(
+    world: World,
+) -> None:
     async with world.running():
-        posted = await world.discord.user_message(
-            content="look", attachments=[("a.png", make_image())]
-        )
+        handle = await world.discord.slash("imagine", options={"prompt": "a red fox"})
+        job_id = job_id_in((await handle.followup(0)).content)
+        result = await world.result(job_id)
         reader = world.discord.add_member(name="reader")
         await world.discord.set_channel_permissions(target=reader, deny=SEND_MESSAGES)
-        menu = await world.discord.context_menu("Edit image", user=reader, message=posted.message)
-        submitted = await answer_modal(world, menu, "add a hat", user=reader)
-        refusal = await submitted.followup(0)
-        assert "Send Messages" in refusal.content
+
+        menu = await world.discord.context_menu("Edit image", user=reader, message=result)
+        button = await world.discord.click(result, f"sd:edit:{job_id}", user=reader)
+        for opener in (menu, button):
+            answer = await opener.response()  # no modal: nothing to type for nothing
+            assert answer.ephemeral
+            assert "You can't post images in this channel" in (answer.content or "")
+            assert "Send Messages" in (answer.content or "")
         assert cdn_fetches(world) == []
-        assert world.provider.count() == 0
+        assert world.provider.count("submit") == 1
 
 
 async def test_a_reply_from_a_member_who_cannot_attach_files_is_refused(world: World) -> None:
