@@ -12,7 +12,7 @@ from discord import app_commands
 from bot.app import Interaction
 from bot.errors import PermissionDeniedError
 from bot.jobs.models import Job
-from bot.ui.desk import DoorContext
+from bot.ui.desk import DoorContext, check_post_permissions
 
 
 def slash_door(interaction: Interaction, *, reply_to: int | None = None) -> dict[str, Any]:
@@ -24,6 +24,8 @@ def slash_door(interaction: Interaction, *, reply_to: int | None = None) -> dict
         "member": member,
         "channel_id": interaction.channel_id,
         "bot_permissions": interaction.app_permissions,
+        # the member's permissions in this channel, as Discord resolved them for the interaction
+        "member_permissions": interaction.permissions,
         "in_thread": isinstance(interaction.channel, discord.Thread),
         "door": DoorContext(
             upload_limit=interaction.filesize_limit,
@@ -31,6 +33,16 @@ def slash_door(interaction: Interaction, *, reply_to: int | None = None) -> dict
             notify=partial(_followup, interaction),
         ),
     }
+
+
+def check_door_permissions(interaction: Interaction) -> None:
+    """Refuse at once, before a modal asks for anything, if the bot or the member can't post
+    here (``JobDesk.start`` checks again when the job is asked for)."""
+    check_post_permissions(
+        bot=interaction.app_permissions,
+        member=interaction.permissions,
+        thread=isinstance(interaction.channel, discord.Thread),
+    )
 
 
 async def _followup(interaction: Interaction, text: str) -> None:

@@ -23,7 +23,7 @@ from bot.models import GenerationRequest
 from bot.tree import UNEXPECTED, send_ephemeral, server_gate, user_message_for
 from bot.ui.attachments import message_images
 from bot.ui.views import CUSTOM_ID, Action, InstructionModal, custom_id
-from cogs._doors import accepted_message, is_moderator, slash_door
+from cogs._doors import accepted_message, check_door_permissions, is_moderator, slash_door
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,7 @@ class Buttons(commands.Cog):
     async def clicked(self, interaction: Interaction, action: Action, job_id: str) -> None:
         """Dispatch one click."""
         if action is Action.EDIT:
+            check_door_permissions(interaction)
             # A modal must be the first answer, within 3 s: open it before anything slow.
             handler = partial(self._edit_submitted, job_id=job_id)
             await interaction.response.send_modal(InstructionModal(handler))
@@ -134,12 +135,12 @@ class Buttons(commands.Cog):
         images = message_images(source) if source is not None else []
         if not images:
             raise SeedreamError("That result has no image left to edit.")
-        references = await self.bot.desk.references(images)
         job = await self.bot.desk.start(
             **slash_door(interaction),
             kind=JobKind.EDIT,
             origin=JobOrigin.BUTTON,
-            request=GenerationRequest(prompt=instruction, reference_images=references),
+            request=GenerationRequest(prompt=instruction),
+            attachments=images,
             parent_job_id=job_id,
         )
         await interaction.followup.send(accepted_message(job), ephemeral=True)

@@ -18,7 +18,7 @@ from bot.tree import UNEXPECTED, user_message_for
 from bot.ui.attachments import message_images
 from bot.ui.desk import DoorContext
 from bot.ui.views import InstructionModal
-from cogs._doors import accepted_message, slash_door
+from cogs._doors import accepted_message, check_door_permissions, slash_door
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,7 @@ class Edit(commands.Cog):
 
     async def edit_image_menu(self, interaction: Interaction, message: discord.Message) -> None:
         """Open the instruction modal at once (3 s window); the work happens on submit."""
+        check_door_permissions(interaction)
         images = message_images(message)
         if not images:
             await interaction.response.send_message(
@@ -95,21 +96,28 @@ class Edit(commands.Cog):
         attachments: list[discord.Attachment],
         origin: JobOrigin,
     ) -> None:
-        door = slash_door(interaction)
-        references = await self.bot.desk.references(attachments)
-        request = GenerationRequest(prompt=prompt, reference_images=references)
-        job = await self.bot.desk.start(**door, kind=JobKind.EDIT, origin=origin, request=request)
+        job = await self.bot.desk.start(
+            **slash_door(interaction),
+            kind=JobKind.EDIT,
+            origin=origin,
+            request=GenerationRequest(prompt=prompt),
+            attachments=attachments,
+        )
         await interaction.followup.send(accepted_message(job), ephemeral=True)
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
-        """A reply that mentions the bot edits the replied-to message's images."""
+        """A reply that mentions the bot edits the replied-to message's images.
+
+        Only a mention written in the text counts: replying to the bot's result pings it
+        too (``message.mentions``), and "nice!" with that ping must not start a paid job.
+        """
         me = self.bot.user
         if message.author.bot or message.guild is None or me is None:
             return
         if not self.bot.guild_allowed(message.guild.id):
             return  # not on ALLOWED_GUILD_IDS: say nothing, the bot is leaving that server
-        if not any(user.id == me.id for user in message.mentions):
+        if not mentions_explicitly(message.content, me.id):
             return
         if not isinstance(message.author, discord.Member):
             return
@@ -142,19 +150,20 @@ class Edit(commands.Cog):
         if not instruction:
             await _reply(message, REPLY_HINT)
             return
-        references = await self.bot.desk.references(attachments)
         guild = message.guild
         assert guild is not None
         channel = message.channel
-        permissions = channel.permissions_for(guild.me)
         job = await self.bot.desk.start(
             member=message.author,
             channel_id=channel.id,
-            bot_permissions=permissions,
+            bot_permissions=channel.permissions_for(guild.me),
+            # computed from the gateway's member, role and overwrite data
+            member_permissions=channel.permissions_for(message.author),
             in_thread=isinstance(channel, discord.Thread),
             kind=JobKind.EDIT,
             origin=JobOrigin.REPLY,
-            request=GenerationRequest(prompt=instruction, reference_images=references),
+            request=GenerationRequest(prompt=instruction),
+            attachments=attachments,
             door=DoorContext(
                 upload_limit=guild.filesize_limit,
                 reply_to=message.id,
@@ -162,6 +171,11 @@ class Edit(commands.Cog):
             ),
         )
         log.info("Job %s queued by reply %s", job.id, message.id)
+
+
+def mentions_explicitly(content: str, bot_id: int) -> bool:
+    """Whether the text itself mentions the bot (``<@id>`` or the older ``<@!id>``)."""
+    return re.search(rf"<@!?{bot_id}>", content) is not None
 
 
 def strip_mention(content: str, bot_id: int) -> str:

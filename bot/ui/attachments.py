@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from pathlib import PurePosixPath
 
 import discord
 
 from bot.errors import ImageError, RequestValidationError
-from bot.images import inspect_image_async
+from bot.images import DECODE_BUDGET, decode_cost, inspect_image_async
 
 #: providers take at most 10 MB per reference image (Ark, KIE/Apikley)
 MAX_REFERENCE_BYTES = 10 * 1024 * 1024
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp"})
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp"})
+#: image checks running at once, bot-wide (each also holds its decode cost of the budget)
+DECODE_SLOTS = 2
+#: files of one request downloaded (and so held in memory) at once
+DOWNLOADS_PER_REQUEST = 2
 
 
 def looks_like_image(attachment: discord.Attachment) -> bool:
@@ -30,16 +35,95 @@ def message_images(message: discord.Message) -> list[discord.Attachment]:
     return [attachment for attachment in message.attachments if looks_like_image(attachment)]
 
 
-async def check_references(
-    attachments: Sequence[discord.Attachment], *, max_refs: int | None = None
-) -> tuple[str, ...]:
-    """Check every attachment is a usable PNG/JPEG/WebP within the size limit.
+class DecodeLimiter:
+    """Bot-wide: at most ``slots`` image checks at once, their working memory within ``budget``.
 
-    Each is downloaded through the bot's own session (``Attachment.read``, no CDN host
-    assumed) and decoded off the event loop. Returns the attachment URLs in order, which
-    the provider adapters fetch or inline as they need. Raises a user-safe error naming
-    the file.
+    Each check holds its :func:`~bot.images.decode_cost`; waiters re-check whenever one ends.
     """
+
+    def __init__(self, *, slots: int = DECODE_SLOTS, budget: int = DECODE_BUDGET) -> None:
+        self.slots = slots
+        self.budget = budget
+        self.running = 0
+        self.reserved = 0
+        self._waiters: list[asyncio.Future[None]] = []
+
+    def _fits(self, cost: int) -> bool:
+        # A lone check always runs: decode_cost already refused anything above the budget.
+        return self.running < self.slots and (
+            self.running == 0 or self.reserved + cost <= self.budget
+        )
+
+    @contextlib.asynccontextmanager
+    async def hold(self, cost: int) -> AsyncIterator[None]:
+        """Wait for a slot and ``cost`` bytes of the budget; give both back on exit."""
+        while not self._fits(cost):
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                self._waiters.remove(waiter)
+        self.running += 1
+        self.reserved += cost
+        try:
+            yield
+        finally:
+            self.running -= 1
+            self.reserved -= cost
+            for waiter in self._waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+
+class ReferenceChecker:
+    """Downloads and checks reference images, sharing one :class:`DecodeLimiter` bot-wide."""
+
+    def __init__(self, limiter: DecodeLimiter | None = None) -> None:
+        self.limiter = limiter or DecodeLimiter()
+
+    async def check(
+        self, attachments: Sequence[discord.Attachment], *, max_refs: int | None = None
+    ) -> tuple[str, ...]:
+        """Check every attachment is a usable PNG/JPEG/WebP within the size limits.
+
+        Each is downloaded through the bot's own session (``Attachment.read``, no CDN host
+        assumed), at most :data:`DOWNLOADS_PER_REQUEST` of one request at a time, and checked
+        off the event loop within the limiter. Returns the attachment URLs in order, which
+        the provider adapters fetch or inline as they need. Raises a user-safe error naming
+        the file; the first error stops the others.
+        """
+        check_reference_metadata(attachments, max_refs=max_refs)
+        downloads = asyncio.Semaphore(DOWNLOADS_PER_REQUEST)
+        try:
+            async with asyncio.TaskGroup() as group:
+                for attachment in attachments:
+                    group.create_task(self._check_one(attachment, downloads))
+        except ExceptionGroup as errors:
+            raise errors.exceptions[0] from None
+        return tuple(attachment.url for attachment in attachments)
+
+    async def _check_one(
+        self, attachment: discord.Attachment, downloads: asyncio.Semaphore
+    ) -> None:
+        name = f"`{discord.utils.escape_markdown(attachment.filename)}`"
+        async with downloads:  # so one request holds at most this many files' bytes
+            try:
+                data = await attachment.read()
+            except (discord.HTTPException, discord.NotFound) as exc:
+                raise ImageError(f"{name} could not be downloaded from Discord.") from exc
+            if len(data) > MAX_REFERENCE_BYTES:
+                raise ImageError(f"{name} is larger than {MAX_REFERENCE_BYTES // 2**20} MB.")
+            # off the loop too: a JPEG's header walk can be long in a hostile file
+            cost = await asyncio.to_thread(decode_cost, data, label=name)
+            async with self.limiter.hold(cost):
+                await inspect_image_async(data, label=name)
+
+
+def check_reference_metadata(
+    attachments: Sequence[discord.Attachment], *, max_refs: int | None = None
+) -> None:
+    """What Discord already says about the attachments: count, size, type. Fetches nothing."""
     if not attachments:
         raise RequestValidationError("image", "attach at least one PNG, JPEG or WebP image.")
     if max_refs is not None and len(attachments) > max_refs:
@@ -48,8 +132,6 @@ async def check_references(
         )
     for attachment in attachments:
         _check_metadata(attachment)
-    await asyncio.gather(*(_check_content(attachment) for attachment in attachments))
-    return tuple(attachment.url for attachment in attachments)
 
 
 def _check_metadata(attachment: discord.Attachment) -> None:
@@ -64,14 +146,3 @@ def _check_metadata(attachment: discord.Attachment) -> None:
     content_type = (attachment.content_type or "").split(";")[0].strip().lower()
     if content_type and content_type not in IMAGE_TYPES:
         raise ImageError(f"{name} is not a PNG, JPEG or WebP image.")
-
-
-async def _check_content(attachment: discord.Attachment) -> None:
-    name = f"`{discord.utils.escape_markdown(attachment.filename)}`"
-    try:
-        data = await attachment.read()
-    except (discord.HTTPException, discord.NotFound) as exc:
-        raise ImageError(f"{name} could not be downloaded from Discord.") from exc
-    if len(data) > MAX_REFERENCE_BYTES:
-        raise ImageError(f"{name} is larger than {MAX_REFERENCE_BYTES // 2**20} MB.")
-    await inspect_image_async(data, label=name)

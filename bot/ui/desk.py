@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -9,12 +10,14 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from bot.admission import Admission
+from bot.db.connection import Database
 from bot.errors import PermissionDeniedError, RequestValidationError
 from bot.jobs.models import Job, JobKind, JobOrigin, JobSpec
 from bot.models import GenerationRequest
 from bot.providers.base import ModelSpec, Provider
 from bot.tree import permission_names
-from bot.ui.attachments import check_references
+from bot.ui.attachments import ReferenceChecker
 
 if TYPE_CHECKING:
     from bot.jobs.engine import JobEngine
@@ -36,14 +39,40 @@ class DoorContext:
 current_door: ContextVar[DoorContext | None] = ContextVar("current_door", default=None)
 
 REQUIRED = ("view_channel", "send_messages", "embed_links", "attach_files")
+#: what the member needs: a job posts where they asked, so they must be able to post there
+MEMBER_REQUIRED = ("send_messages", "embed_links", "attach_files")
 
 
-def missing_post_permissions(permissions: discord.Permissions, *, thread: bool) -> list[str]:
-    """The permissions the bot lacks to post cards and results in a channel."""
-    needed = [*REQUIRED, "send_messages_in_threads"] if thread else list(REQUIRED)
-    if thread:
-        needed.remove("send_messages")
-    return [name for name in needed if not getattr(permissions, name)]
+def missing_post_permissions(
+    permissions: discord.Permissions, *, thread: bool, needed: Sequence[str] = REQUIRED
+) -> list[str]:
+    """The permissions missing to post cards and results in a channel (the bot's by default).
+
+    In a thread, "Send Messages in Threads" stands in for "Send Messages".
+    """
+    wanted = [
+        "send_messages_in_threads" if thread and name == "send_messages" else name
+        for name in needed
+    ]
+    return [name for name in wanted if not getattr(permissions, name)]
+
+
+def check_post_permissions(
+    *, bot: discord.Permissions, member: discord.Permissions, thread: bool
+) -> None:
+    """Refuse unless both the bot and the member may post results here."""
+    missing = missing_post_permissions(bot, thread=thread)
+    if missing:
+        raise PermissionDeniedError(
+            f"I can't post results in this channel: I need {permission_names(missing)}. "
+            "Nothing was charged."
+        )
+    missing = missing_post_permissions(member, thread=thread, needed=MEMBER_REQUIRED)
+    if missing:
+        raise PermissionDeniedError(
+            f"You can't post images in this channel, so I won't post them for you here: "
+            f"you need {permission_names(missing)}. Nothing was charged."
+        )
 
 
 class JobDesk:
@@ -56,11 +85,15 @@ class JobDesk:
         providers: Sequence[Provider],
         *,
         max_count: int,
+        db: Database,
     ) -> None:
         self.engine = engine
         self.delivery = delivery
         self.providers = list(providers)
         self.max_count = max_count
+        self.admission = Admission(db, engine.quota)
+        #: one for the whole bot: its limiter bounds image checks bot-wide
+        self.reference_checker = ReferenceChecker()
 
     def model_spec(self, model_id: str | None) -> ModelSpec:
         """The serving provider's spec for ``model_id``, or its default model's."""
@@ -92,20 +125,22 @@ class JobDesk:
         member: discord.Member,
         channel_id: int,
         bot_permissions: discord.Permissions,
+        member_permissions: discord.Permissions,
         in_thread: bool,
         kind: JobKind,
         origin: JobOrigin,
         request: GenerationRequest,
+        attachments: Sequence[discord.Attachment] = (),
         parent_job_id: str | None = None,
         door: DoorContext | None = None,
     ) -> Job:
-        """Validate, reserve quota and queue the job; raise a user-safe error otherwise."""
-        missing = missing_post_permissions(bot_permissions, thread=in_thread)
-        if missing:
-            names = permission_names(missing)
-            raise PermissionDeniedError(
-                f"I can't post results in this channel: I need {names}. Nothing was charged."
-            )
+        """Check, reserve quota and queue the job; raise a user-safe error otherwise.
+
+        The cheap refusals come first (permissions, count, then, when there are
+        ``attachments``, the quota rules as a dry run); only then are the attachments
+        downloaded and checked, becoming the request's reference images.
+        """
+        check_post_permissions(bot=bot_permissions, member=member_permissions, thread=in_thread)
         if kind is not JobKind.REROLL and request.count > self.max_count:
             raise RequestValidationError("count", f"must be between 1 and {self.max_count}.")
         spec = JobSpec(
@@ -118,6 +153,12 @@ class JobDesk:
             request=request,
             parent_job_id=parent_job_id,
         )
+        if attachments:
+            # Without attachments there is nothing costly to spare: create_job checks alone.
+            await self.admission.precheck(spec)
+            references = await self.references(attachments, request.model)
+            request = request.model_copy(update={"reference_images": references})
+            spec = dataclasses.replace(spec, request=request)
         token = current_door.set(door)
         try:
             job = await self.engine.create_job(spec)
@@ -130,5 +171,10 @@ class JobDesk:
     async def references(
         self, attachments: Sequence[discord.Attachment], model: str | None = None
     ) -> tuple[str, ...]:
-        """Check reference images against the serving model's limit; their URLs."""
-        return await check_references(attachments, max_refs=self.model_spec(model).max_refs)
+        """Check reference images against the serving model's limit; their URLs.
+
+        Downloads them: a door passes ``attachments`` to :meth:`start` instead, which
+        runs the cheap refusals first.
+        """
+        max_refs = self.model_spec(model).max_refs
+        return await self.reference_checker.check(attachments, max_refs=max_refs)

@@ -98,19 +98,29 @@ async def test_reply_to_a_message_without_images_gets_a_hint(world: World) -> No
         assert world.provider.count() == 0
 
 
-async def test_replying_to_a_result_with_a_ping_edits_that_result(world: World) -> None:
+async def test_a_reply_ping_alone_does_nothing_an_explicit_mention_edits(world: World) -> None:
     async with world.running():
         handle = await world.discord.slash("imagine", options={"prompt": "a red fox"})
         first = job_id_in((await handle.followup(0)).content)
         result = await world.result(first)
         # A reply with "mention on" pings the bot without writing <@bot> in the text.
-        reply = await world.discord.user_message(
-            content="make it darker", reference=result, mentions=["bot"]
+        ping = await world.discord.user_message(content="nice!", reference=result, mentions=["bot"])
+        assert ping.delivered
+        explicit = await world.discord.user_message(
+            content=f"{world.discord.bot_mention} make it darker", reference=result
         )
-        card = await reply.response()
+        card = await ping.response()  # the bot's first message after the ping...
+        assert card.reference_id == explicit.id  # ...answers the explicit mention
         second = card.embeds[0]["footer"]["text"].split()[-1]
         assert second != first
         await world.result(second)
+        assert world.provider.count("submit") == 2
         body = world.provider.last("submit").body
         assert body["input"]["prompt"] == "make it darker"
         assert body["input"]["image_urls"] == [result.attachments[0].url]
+        assert await left_today(world) == "8 of 10"
+
+
+async def left_today(world: World) -> str:
+    answer = await (await world.discord.slash("status")).response()
+    return {f["name"]: f["value"] for f in answer.embeds[0]["fields"]}["Left today"]
