@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from bot.errors import ConfigError, ConfigErrors
@@ -79,18 +79,6 @@ class Settings(BaseSettings):
                 raise ValueError("must be comma-separated server ids (digits only)")
         return frozenset(int(part) for part in parts) or None
 
-    @field_validator("max_daily_quota", mode="after")
-    @classmethod
-    def _ceiling_covers_default(cls, value: int, info: ValidationInfo) -> int:
-        # A default above the ceiling would hand every member more than a moderator may.
-        default = info.data.get("default_daily_quota")
-        if isinstance(default, int) and default > value:
-            raise ValueError(
-                f"is {value}, below DEFAULT_DAILY_QUOTA ({default}); "
-                "raise MAX_DAILY_QUOTA or lower DEFAULT_DAILY_QUOTA"
-            )
-        return value
-
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: Any) -> Any:
@@ -116,6 +104,21 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
+    def clashes(self) -> list[ConfigError]:
+        """Problems between settings that are each valid on their own."""
+        found = []
+        if self.default_daily_quota > self.max_daily_quota:
+            # A default above the ceiling would hand every member more than a moderator may.
+            found.append(
+                ConfigError(
+                    "MAX_DAILY_QUOTA",
+                    f"is {self.max_daily_quota}, below DEFAULT_DAILY_QUOTA "
+                    f"({self.default_daily_quota}); raise MAX_DAILY_QUOTA or lower "
+                    "DEFAULT_DAILY_QUOTA",
+                )
+            )
+        return found
+
     def require_token(self) -> str:
         """The Discord token, or a ConfigError naming ``DISCORD_TOKEN``."""
         if self.discord_token is None or not self.discord_token.get_secret_value().strip():
@@ -138,7 +141,8 @@ def read_settings(env_file: str | Path | None = ENV_FILE) -> tuple[Settings, lis
     providers, the token), so an operator sees every problem in one run.
     """
     try:
-        return Settings(_env_file=env_file), []
+        settings = Settings(_env_file=env_file)
+        return settings, settings.clashes()
     except ValidationError as exc:
         problems = _config_errors(exc, prefix="")
         invalid = {str(error["loc"][0]) for error in exc.errors() if error["loc"]}
@@ -152,8 +156,8 @@ def read_settings(env_file: str | Path | None = ENV_FILE) -> tuple[Settings, lis
     try:
         fallback = Settings(_env_file=env_file, **defaults)
     except (ValidationError, SettingsError):
-        fallback = Settings.model_construct()
-    return fallback, problems
+        return Settings.model_construct(), problems
+    return fallback, problems + fallback.clashes()
 
 
 def load_provider_settings(name: str, env_file: str | Path | None = ENV_FILE) -> ProviderSettings:
