@@ -15,6 +15,7 @@ from bot import __version__
 from bot.config import Settings, load_settings
 from bot.errors import ConfigError
 from bot.generate_cli import add_generate_arguments, generate_command
+from bot.generation import unknown_model_warnings
 from bot.log import setup_logging
 from bot.providers.base import ProviderConfig
 from bot.providers.configure import configured_providers
@@ -79,6 +80,8 @@ def check_command(settings: Settings, env_file: str) -> int:
         print(f"  {index}. {config.name}  {config.base_url}  model {config.model}")
     if not providers:
         print("  none")
+    for warning in unknown_model_warnings(providers):
+        print(f"warning: {warning}", file=sys.stderr)
     settings.require_token()
     _require_providers(providers)
     print("OK: the bot can start.")
