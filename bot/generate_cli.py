@@ -13,6 +13,7 @@ import asyncio
 import base64
 import contextlib
 import logging
+import math
 import re
 import socket
 import ssl
@@ -89,7 +90,13 @@ def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
         "provider takes inline images (ark); repeatable",
     )
     parser.add_argument("--out", default="./out", metavar="DIR", help="output directory")
-    parser.add_argument("--timeout", type=float, metavar="SECONDS", help="give up after this")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="give up after this long, submit, waiting and download included "
+        "(default: JOB_DEADLINE_SECONDS)",
+    )
 
 
 async def generate_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -103,7 +110,7 @@ async def generate_command(args: argparse.Namespace, settings: Settings) -> int:
             config = _choose(configs, args.provider)
             _redact(config)
             deadline = settings.job_deadline_seconds if args.timeout is None else args.timeout
-            if deadline <= 0:
+            if not (deadline > 0 and math.isfinite(deadline)):
                 raise RequestValidationError("timeout", "must be a positive number of seconds.")
             references = await load_references(args.image, config, configs)
             request = build_request(args, references)

@@ -106,6 +106,7 @@ INVALID: dict[str, tuple[list[str], str]] = {
     "model": (["a fox", "--model", "dall-e-3"], "--model:"),
     "seed": (["a fox", "--seed", "5"], "--seed:"),
     "timeout": (["a fox", "--timeout", "0"], "--timeout:"),
+    "timeout-nan": (["a fox", "--timeout", "nan"], "--timeout:"),
     "provider": (["a fox", "--provider", "ark"], "--provider: 'ark' is not configured"),
     "unknown-provider": (["a fox", "--provider", "dalle"], "--provider:"),
 }
@@ -371,9 +372,16 @@ async def bounded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
     await case("status-hangs", "poyo", ["a fox", "--timeout", "2.5"], stall=frozenset({"status"}))
     await case("download-hangs", "apiyi", quick, stall=frozenset({"image"}))
     away = f"http://127.0.0.1:{closed_port()}"
+    env = {"POYO_API_KEY": "fk-unreachable-0123456789", "POYO_BASE_URL": away}
     cases["unreachable"] = (
         Run(["a fox", "--out", "out/images"], None, base / "unreachable", expect=away),
-        {"POYO_API_KEY": "fk-unreachable-0123456789", "POYO_BASE_URL": away},
+        env,
+    )
+    # a refused submit is retried twice, after waits of ≥ 0.5 s and ≥ 1 s: the timeout ends
+    # one of those waits, well after the first refusal
+    cases["unreachable-timeout"] = (
+        Run(["a fox", "--timeout", "1"], None, base / "unreachable-timeout", expect=away),
+        env,
     )
     try:
         await asyncio.gather(*(invoke_bounded(run, env) for run, env in cases.values()))
@@ -637,3 +645,14 @@ def test_check_warns_about_an_unknown_model(
         "reference image"
     )
     assert "OK: the bot can start." in captured.out
+
+
+def test_timeout_while_retrying_says_what_kept_failing(bounded: dict[str, Run]) -> None:
+    run = bounded["unreachable-timeout"]
+    assert run.returncode == 1, run.stderr
+    assert one_line(run.stderr) == (
+        "error: PoYo did not answer within 1 s. Last error: cannot reach PoYo at "
+        f"{run.expect}/api/generate/submit: connection refused."
+    )
+    assert "WARNING" not in run.stderr
+    assert_nothing_written(run)
