@@ -105,7 +105,7 @@ async def generate_command(args: argparse.Namespace, settings: Settings) -> int:
     created: list[Path] = []
     retries = _RetryCauses()
     try:
-        with _cli_logging(settings), retries.installed():
+        with _cli_logging(settings) as skipped, retries.installed():
             configs = configured_providers(settings, getattr(args, "env_file", ENV_FILE))
             config = _choose(configs, args.provider)
             _redact(config)
@@ -140,6 +140,8 @@ async def generate_command(args: argparse.Namespace, settings: Settings) -> int:
         return _fail(f"unexpected {type(exc).__name__}", EXIT_FAILED)
     for path in paths:
         print(path)  # noqa: T201 - stdout is the CLI's output
+    for message in skipped.messages:
+        _stderr(f"note: {message}")
     if result.delivered < result.requested:
         _stderr(f"note: {result.delivered} of {result.requested} images delivered")
     return EXIT_OK
@@ -365,18 +367,40 @@ class _RetryCauses:
             set_on_retry_hooks(previous)
 
 
+class _SkippedImages(logging.Filter):
+    """Holds back ``bot.downloads``' "result image skipped" warnings.
+
+    A run that fails says why in its one line; one that delivers fewer images prints them
+    as notes after the paths.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            self.messages.append(record.getMessage())
+            return False
+        return True
+
+
 @contextlib.contextmanager
-def _cli_logging(settings: Settings) -> Iterator[None]:
+def _cli_logging(settings: Settings) -> Iterator[_SkippedImages]:
     """Only warnings and errors on the CLI unless ``LOG_LEVEL=DEBUG`` (polls failing and
     being retried are the bot's business; the CLI's result is its one line)."""
     root = logging.getLogger()
     previous = root.level
+    skipped = _SkippedImages()
+    downloads = logging.getLogger("bot.downloads")
     if settings.log_level != "DEBUG":
         root.setLevel(max(logging.WARNING, previous))
+        downloads.addFilter(skipped)
     try:
-        yield
+        yield skipped
     finally:
         root.setLevel(previous)
+        downloads.removeFilter(skipped)
 
 
 def _remove(created: list[Path]) -> None:

@@ -355,7 +355,7 @@ def closed_port() -> int:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def bounded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
-    """Providers that hang or are away, each run once, all at once."""
+    """Providers that hang, are away or serve junk: each case run once, all at once."""
     base = tmp_path_factory.mktemp("bounded")
     fakes: list[FakeProvider] = []
     cases: dict[str, tuple[Run, dict[str, str]]] = {}
@@ -371,6 +371,8 @@ async def bounded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
     await case("never-finishes", "vidgo", quick, states=("queued",))
     await case("status-hangs", "poyo", ["a fox", "--timeout", "2.5"], stall=frozenset({"status"}))
     await case("download-hangs", "apiyi", quick, stall=frozenset({"image"}))
+    await case("html-image", "ark", ["a fox"], html_images=frozenset({0}))
+    await case("one-html-image", "ark", ["a fox", "--count", "2"], html_images=frozenset({1}))
     away = f"http://127.0.0.1:{closed_port()}"
     env = {"POYO_API_KEY": "fk-unreachable-0123456789", "POYO_BASE_URL": away}
     cases["unreachable"] = (
@@ -656,3 +658,20 @@ def test_timeout_while_retrying_says_what_kept_failing(bounded: dict[str, Run]) 
     )
     assert "WARNING" not in run.stderr
     assert_nothing_written(run)
+
+
+def test_no_usable_image_is_one_line(bounded: dict[str, Run]) -> None:
+    run = bounded["html-image"]
+    assert run.returncode == 1, run.stderr
+    assert one_line(run.stderr) == "error: A result link did not serve a PNG, JPEG or WebP image."
+    assert_nothing_written(run)
+
+
+def test_a_skipped_image_is_a_note_after_the_paths(bounded: dict[str, Run]) -> None:
+    run = bounded["one-html-image"]
+    assert_real_images(run, "png")
+    assert len(run.paths) == 1
+    assert run.stderr.splitlines() == [
+        "note: result image 2 of 2 skipped: A result link did not serve a PNG, JPEG or WebP image.",
+        "note: 1 of 2 images delivered",
+    ]
