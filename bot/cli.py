@@ -81,7 +81,7 @@ def check_command(settings: Settings, env_file: str) -> int:
     if not providers:
         print("  none")
     for warning in unknown_model_warnings(providers):
-        print(f"warning: {warning}", file=sys.stderr)
+        print(f"warning: {warning}")
     settings.require_token()
     _require_providers(providers)
     print("OK: the bot can start.")
