@@ -2,7 +2,8 @@
 
 Run with ``.venv/bin/python -m bench.bench_image_fit [--runs N] [--side PX]``. Not part of
 the test suite. Prints the median wall time of :func:`bot.fitting.fit_images_async`, the
-rung it took, the output size, and the event loop's lag measured by a 5 ms ticker.
+rung it took, the output size, and the event loop's lag measured by a 5 ms ticker, then a
+``RESULT`` line against the targets (median ≤ 1.5 s, loop lag p99 ≤ 50 ms).
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ import time
 
 from PIL import Image
 
+from bench.support import print_header, verdict
 from bot.fitting import FittedImage, fit_images_async
 
 TICK = 0.005
+TARGET_SECONDS = 1.5
+TARGET_LAG_P99 = 0.050
 
 
 def photo_like_png(side: int) -> bytes:
@@ -66,6 +70,7 @@ async def main() -> None:
     parser.add_argument("--limit-mib", type=float, default=10.0, help="per-file limit")
     args = parser.parse_args()
     limit = int(args.limit_mib * 2**20)
+    print_header("image fitting", "bench.bench_image_fit", args)
 
     png = photo_like_png(args.side)
     size_mib = len(png) / 2**20
@@ -85,9 +90,16 @@ async def main() -> None:
         f"; rung {fitted.rung}; {fitted.size_bytes:,} bytes "
         f"({fitted.size_bytes / 2**20:.2f} MiB), {fitted.width}×{fitted.height} {fitted.format}"
     )
+    median, lag_p99 = statistics.median(times), percentile(all_lags, 99)
     print(
         f"event loop lag over {len(all_lags)} ticks of {TICK * 1000:.0f} ms: "
-        f"p99 {percentile(all_lags, 99) * 1000:.1f} ms, max {max(all_lags) * 1000:.1f} ms"
+        f"p99 {lag_p99 * 1000:.1f} ms, max {max(all_lags) * 1000:.1f} ms"
+    )
+    print(
+        f"RESULT image fit {args.side}×{args.side}: median {median:.3f} s "
+        f"(target ≤ {TARGET_SECONDS:g} s: {verdict(median <= TARGET_SECONDS)}); "
+        f"loop lag p99 {lag_p99 * 1000:.1f} ms "
+        f"(target ≤ {TARGET_LAG_P99 * 1000:.0f} ms: {verdict(lag_p99 <= TARGET_LAG_P99)})"
     )
 
 

@@ -371,6 +371,8 @@ async def bot_process(
         LOG_LEVEL=log_level,
         MAX_JOBS_PER_USER=str(limits.max_jobs_per_user),
         DEFAULT_DAILY_QUOTA=str(limits.default_daily_quota),
+        # the ceiling must cover the lifted allowance, or the bot refuses to start
+        MAX_DAILY_QUOTA=str(limits.default_daily_quota),
         PROVIDER_CONCURRENCY=str(limits.provider_concurrency),
         **{STATS_ENV: str(workdir / "stats.json")},
     )

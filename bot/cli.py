@@ -17,6 +17,7 @@ from bot.config import ENV_FILE, Settings, read_settings
 from bot.dblock import database_lock
 from bot.errors import ConfigError, ConfigErrors, config_problems
 from bot.generate_cli import add_generate_arguments, generate_command
+from bot.generation import unknown_model_warnings
 from bot.log import setup_logging
 from bot.providers import PROVIDER_TYPES
 from bot.providers.base import ProviderConfig
@@ -125,6 +126,8 @@ def _print_summary(settings: Settings, providers: list[ProviderConfig]) -> None:
         print(f"  {index}. {config.name}  {config.base_url}  model {config.model}")
     if not providers:
         print("  none")
+    for warning in unknown_model_warnings(providers):
+        print(f"warning: {warning}")
 
 
 def startup_providers(

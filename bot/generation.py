@@ -1,19 +1,24 @@
 """The whole generation path in one call: validate → submit → wait → download.
 
 The job engine uses the pieces (``Provider.submit``, ``wait_for_task``, ``download_images``)
-with its own bookkeeping in between; the CLI uses ``generate``.
+with its own bookkeeping in between; the CLI uses ``generate``, and ``check`` uses
+``unknown_model_warnings``.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
 
 from bot.downloads import DEFAULT_MAX_BYTES, download_images
+from bot.errors import ProviderTimeoutError
 from bot.models import GenerationRequest, TaskState, TaskStatus
-from bot.providers.base import Provider
+from bot.providers import PROVIDER_TYPES
+from bot.providers.adapter import HttpProvider
+from bot.providers.base import Provider, ProviderConfig
 from bot.providers.http import failure_error
 from bot.waiting import DEFAULT_SCHEDULE, OnUpdate, PollSchedule, wait_for_task
 
@@ -54,31 +59,42 @@ async def generate(
     max_bytes: int = DEFAULT_MAX_BYTES,
     schedule: PollSchedule = DEFAULT_SCHEDULE,
 ) -> GenerationResult:
-    """Generate and download.
+    """Generate and download, all of it within ``deadline`` seconds.
 
     Raises RequestValidationError before any request, else a ProviderError (a FAILED task
-    becomes TaskFailedError or ContentFilteredError). ``deadline`` bounds submit plus waiting;
-    downloads have their own retry budget. ``on_update`` sees every distinct status, from the
-    submit answer on.
+    becomes TaskFailedError or ContentFilteredError). ``deadline`` bounds the whole call:
+    submit (a synchronous provider generates during it), waiting and downloads; past it,
+    whatever is in flight is cancelled and ProviderTimeoutError says which step it was.
+    ``on_update`` sees every distinct status, from the submit answer on.
     """
-    loop = asyncio.get_running_loop()
-    started = loop.time()
     request = provider.validate(request)
-    status: TaskStatus = await provider.submit(request, callback_url=callback_url)
-    if on_update is not None:
-        await on_update(status)
-    if not status.state.finished:
-        status = await wait_for_task(
-            provider,
-            status.task_id,
-            wake=wake,
-            deadline=max(deadline - (loop.time() - started), 0.001),
-            on_update=_skip_repeat(status, on_update),
-            schedule=schedule,
-        )
-    if status.state is TaskState.FAILED:
-        raise failure_error(status, provider=provider.name, display=provider.display_name)
-    images = await download_images(client, status.images, max_bytes=max_bytes)
+    step = _Step(provider, deadline)
+    timer = asyncio.timeout(deadline)
+    try:
+        async with timer:
+            status: TaskStatus = await provider.submit(request, callback_url=callback_url)
+            step.task_id = status.task_id
+            if on_update is not None:
+                await on_update(status)
+            if not status.state.finished:
+                step.name = "wait"
+                status = await wait_for_task(
+                    provider,
+                    status.task_id,
+                    wake=wake,
+                    # the timer above ends the wait; this only has to outlast it
+                    deadline=deadline + 1.0,
+                    on_update=_skip_repeat(status, on_update),
+                    schedule=schedule,
+                )
+            if status.state is TaskState.FAILED:
+                raise failure_error(status, provider=provider.name, display=provider.display_name)
+            step.name = "download"
+            images = await download_images(client, status.images, max_bytes=max_bytes)
+    except TimeoutError:
+        if timer.expired():
+            raise step.timeout_error() from None
+        raise
     return GenerationResult(
         images=tuple(images),
         provider=provider.name,
@@ -86,6 +102,52 @@ async def generate(
         task_id=status.task_id,
         requested=request.count,
     )
+
+
+class _Step:
+    """Where ``generate`` is, so a timeout can say what did not happen in time."""
+
+    def __init__(self, provider: Provider, deadline: float) -> None:
+        self.provider = provider
+        self.deadline = deadline
+        self.name = "submit"
+        self.task_id: str | None = None
+
+    def timeout_error(self) -> ProviderTimeoutError:
+        display, within = self.provider.display_name, f"within {self.deadline:g} s"
+        if self.name == "submit":
+            what = f"{display} did not answer {within}."
+        elif self.name == "wait":
+            what = (
+                f"{display} did not finish task {self.task_id} {within}; "
+                "it may still run, and be charged."
+            )
+        else:
+            what = f"The images from {display} did not download {within}."
+        return ProviderTimeoutError(what, provider=self.provider.name)
+
+
+def unknown_model_warnings(configs: Sequence[ProviderConfig]) -> list[str]:
+    """One line per provider whose configured model is not in its model table.
+
+    Such a model is still sent as configured, but with conservative limits (``generic_spec``:
+    one image, one reference), which is rarely what the operator meant.
+    """
+    warnings: list[str] = []
+    for config in configs:
+        cls = PROVIDER_TYPES.get(config.name)
+        if cls is None or not issubclass(cls, HttpProvider):
+            continue
+        specs = cls.model_specs
+        if any(config.model in (spec.id, spec.edit_id) for spec in specs):
+            continue
+        known = ", ".join(spec.id for spec in specs)
+        warnings.append(
+            f"{config.name.upper()}_MODEL: '{config.model}' is not a model known for "
+            f"{cls.display_name} (known: {known}); it is sent as is, limited to one image "
+            "and one reference image"
+        )
+    return warnings
 
 
 def _skip_repeat(first: TaskStatus, on_update: OnUpdate | None) -> OnUpdate | None:

@@ -12,7 +12,9 @@ real PNG/JPEG images (made with Pillow) at result URLs on itself. Reusable by an
         subprocess.run([...], env={**os.environ, **fake.env()})
 
 Scripting (``fake.script``, a ``Script``; change it any time):
-    latency        seconds before each API answer
+    latency        seconds before each API answer (on a synchronous flavor: a slow generation)
+    stall          routes ("submit", "status", "image") that never answer: the request is
+                   held until the fake stops (a provider that accepts and then hangs)
     states         step mode (default): each status request moves a task one step along
                    ("queued", "running", "succeeded"); submit answers the first state
     finish_after   time mode instead: tasks run, then finish this many seconds after submit
@@ -97,6 +99,7 @@ class Script:
     b64: bool = False
     callbacks: bool = True
     pixazo_async: bool = False
+    stall: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -141,9 +144,11 @@ class FakeProvider:
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> FakeProvider:
+        self._stopping.clear()
         app = web.Application(client_max_size=16 * 2**20)
         p, shape = self.prefix, self.shape
         for path in shape.submit_paths:
@@ -161,6 +166,7 @@ class FakeProvider:
         return self
 
     async def stop(self) -> None:
+        self._stopping.set()  # releases stalled requests
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
@@ -289,8 +295,12 @@ class FakeProvider:
 
     async def _answer(self, request: web.Request, route: str, normal: Any) -> web.StreamResponse:
         body = await self._record(request, route)
-        if self.script.latency:
-            await asyncio.sleep(self.script.latency)
+        if self.script.latency:  # cut short when the fake stops, so stop() never waits on it
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.script.latency):
+                    await self._stopping.wait()
+        if route in self.script.stall:
+            await self._stopping.wait()
         if not self._authorized(request):
             return self._error("unauthorized")
         failure = self._pop_failure(route)
@@ -417,6 +427,8 @@ class FakeProvider:
 
     async def _image(self, request: web.Request) -> web.StreamResponse:
         await self._record(request, "image")
+        if "image" in self.script.stall:
+            await self._stopping.wait()
         name = request.match_info["name"]
         index = int(name.rsplit("-", 1)[-1].split(".")[0])
         failure = self._pop_failure("image")
