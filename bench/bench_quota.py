@@ -33,15 +33,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.support import percentile, print_header, summary_ms, verdict
+from bot.core.clock import utc_now
+from bot.core.errors import QuotaExceededError
+from bot.core.job import Job, JobImage, JobKind, JobOrigin, JobSpec
+from bot.core.request import GenerationRequest
+from bot.core.states import JobState
 from bot.db.connection import Database
 from bot.db.settings_repo import SettingsRepo
 from bot.db.usage_repo import UsageRepo
-from bot.errors import QuotaExceededError
 from bot.jobs.ledger import JobLedger
-from bot.jobs.models import Job, JobImage, JobKind, JobOrigin, JobSpec
-from bot.jobs.states import JobState
-from bot.models import GenerationRequest
-from bot.quota import QuotaService, utc_now
+from bot.quota import QuotaService
 
 GUILD = 1
 CHANNEL = 2

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from bot.core.job import JobSpec
 from bot.db.connection import Database
-from bot.jobs.models import JobSpec
 from bot.quota import QuotaService
 
 

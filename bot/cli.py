@@ -14,8 +14,8 @@ from pathlib import Path
 
 from bot import __version__
 from bot.config import ENV_FILE, Settings, read_settings
+from bot.core.errors import ConfigError, ConfigErrors, config_problems
 from bot.dblock import database_lock
-from bot.errors import ConfigError, ConfigErrors, config_problems
 from bot.generate_cli import add_generate_arguments, generate_command
 from bot.generation import unknown_model_warnings
 from bot.log import setup_logging

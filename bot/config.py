@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
-from bot.errors import ConfigError, ConfigErrors
+from bot.core.errors import ConfigError, ConfigErrors
 
 ENV_FILE = ".env"
 

@@ -16,15 +16,15 @@ from collections.abc import Sequence
 
 import httpx
 
-from bot.errors import (
+from bot.core.errors import (
     ImageError,
     ProviderUnavailableError,
     RateLimitedError,
     SeedreamError,
     TaskFailedError,
 )
+from bot.core.request import ResultImage
 from bot.images import sniff_image_type
-from bot.models import ResultImage
 from bot.providers.http import parse_retry_after
 from bot.providers.transport import with_retries
 

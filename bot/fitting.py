@@ -26,7 +26,7 @@ from typing import Final
 
 from PIL import Image, ImageOps
 
-from bot.errors import ImageError
+from bot.core.errors import ImageError
 from bot.images import (
     DEFAULT_MAX_PIXELS,
     EXTENSIONS,

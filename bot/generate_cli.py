@@ -27,7 +27,7 @@ import httpx
 from stamina.instrumentation import RetryDetails, get_on_retry_hooks, set_on_retry_hooks
 
 from bot.config import ENV_FILE, Settings
-from bot.errors import (
+from bot.core.errors import (
     ConfigError,
     ImageError,
     ProviderError,
@@ -35,10 +35,10 @@ from bot.errors import (
     RequestValidationError,
     SeedreamError,
 )
+from bot.core.request import GenerationRequest
 from bot.generation import GenerationResult, generate
 from bot.images import inspect_image_async, sniff_image_type
 from bot.log import RedactingFilter
-from bot.models import GenerationRequest
 from bot.providers import PROVIDER_TYPES
 from bot.providers.base import ProviderConfig
 from bot.providers.configure import build_provider, configured_providers

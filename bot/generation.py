@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import httpx
 
+from bot.core.errors import ProviderTimeoutError
+from bot.core.request import GenerationRequest, TaskState, TaskStatus
 from bot.downloads import DEFAULT_MAX_BYTES, download_images
-from bot.errors import ProviderTimeoutError
-from bot.models import GenerationRequest, TaskState, TaskStatus
 from bot.providers import PROVIDER_TYPES
 from bot.providers.adapter import HttpProvider
 from bot.providers.base import Provider, ProviderConfig

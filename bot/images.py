@@ -23,7 +23,7 @@ from typing import Final, Literal
 
 from PIL import ExifTags, Image
 
-from bot.errors import ImageError
+from bot.core.errors import ImageError
 
 ImageFormat = Literal["png", "jpeg", "webp"]
 

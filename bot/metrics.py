@@ -14,7 +14,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from bot.jobs.states import JobState
+from bot.core.states import JobState
 
 #: provider calls take seconds to minutes
 LATENCY_BUCKETS = (0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 900)

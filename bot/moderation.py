@@ -19,11 +19,11 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Generic, TypeVar
 
+from bot.core.clock import Clock, utc_day, utc_now
+from bot.core.errors import RequestValidationError
 from bot.db.connection import Database
 from bot.db.settings_repo import AuditEntry, GuildSettings, SettingsRepo
 from bot.db.usage_repo import UsageRepo, UsageReport
-from bot.errors import RequestValidationError
-from bot.quota import Clock, utc_day, utc_now
 from bot.textmatch import clean_term, term_key
 
 T = TypeVar("T")

@@ -16,38 +16,17 @@ inside the function a caller hands to ``Database.run`` (one hop per transaction)
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 
+from bot.core.clock import Clock, format_reset, next_reset, utc_day, utc_now
+from bot.core.errors import PermissionDeniedError, QuotaExceededError, SeedreamError
+from bot.core.job import Job
 from bot.db.connection import Database
 from bot.db.settings_repo import SettingsRepo
 from bot.db.usage_repo import UsageRepo
-from bot.errors import PermissionDeniedError, QuotaExceededError, SeedreamError
-from bot.jobs.models import Job
 from bot.textmatch import matcher_for
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    """The default clock."""
-    return datetime.now(UTC)
-
-
-def utc_day(now: datetime) -> date:
-    """The UTC day ``now`` falls on."""
-    return now.astimezone(UTC).date()
-
-
-def next_reset(now: datetime) -> datetime:
-    """The next UTC midnight, when daily allowances and budgets start over."""
-    return datetime.combine(utc_day(now) + timedelta(days=1), time(0), tzinfo=UTC)
-
-
-def format_reset(reset_at: datetime) -> str:
-    """``00:00 UTC`` (the Discord layer may render ``reset_at`` as a timestamp instead)."""
-    return f"{reset_at:%H:%M} UTC"
 
 
 class GuildBudgetExceededError(QuotaExceededError):

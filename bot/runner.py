@@ -13,7 +13,7 @@ import discord
 
 from bot.app import SeedreamBot
 from bot.config import Settings
-from bot.errors import ConfigError
+from bot.core.errors import ConfigError
 from bot.providers.base import ProviderConfig
 from bot.services import Services
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 
 from bot.config import Settings
+from bot.core.errors import ConfigError
 from bot.db.connection import Database, SchemaTooNewError
 from bot.db.state_repo import StateRepo
-from bot.errors import ConfigError
 from bot.jobs.delivery import Deliverer
 from bot.jobs.engine import EngineOptions, JobEngine
 from bot.jobs.events import EventSink

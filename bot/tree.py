@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
-from bot.errors import QuotaExceededError, SeedreamError
-from bot.quota import format_reset
+from bot.core.clock import format_reset
+from bot.core.errors import QuotaExceededError, SeedreamError
 
 if TYPE_CHECKING:
     from bot.app import SeedreamBot

@@ -12,8 +12,8 @@ import logging
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
-from bot.errors import ProviderTimeoutError, ProviderUnavailableError, RateLimitedError
-from bot.models import TaskStatus
+from bot.core.errors import ProviderTimeoutError, ProviderUnavailableError, RateLimitedError
+from bot.core.request import TaskStatus
 from bot.providers.base import Provider
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ import discord
 from discord import app_commands
 
 from bot.app import Interaction
-from bot.errors import PermissionDeniedError
-from bot.jobs.models import Job
+from bot.core.errors import PermissionDeniedError
+from bot.core.job import Job
 from bot.ui.desk import DoorContext, check_post_permissions
 
 

@@ -17,9 +17,9 @@ import discord
 from discord.ext import commands
 
 from bot.app import Interaction, SeedreamBot
-from bot.errors import JobNotFoundError, PermissionDeniedError, SeedreamError
-from bot.jobs.models import JobKind, JobOrigin
-from bot.models import GenerationRequest
+from bot.core.errors import JobNotFoundError, PermissionDeniedError, SeedreamError
+from bot.core.job import JobKind, JobOrigin
+from bot.core.request import GenerationRequest
 from bot.tree import UNEXPECTED, send_ephemeral, server_gate, user_message_for
 from bot.ui.attachments import message_images
 from bot.ui.views import CUSTOM_ID, Action, InstructionModal, custom_id

@@ -11,9 +11,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import Interaction, SeedreamBot
-from bot.errors import SeedreamError
-from bot.jobs.models import JobKind, JobOrigin
-from bot.models import GenerationRequest
+from bot.core.errors import SeedreamError
+from bot.core.job import JobKind, JobOrigin
+from bot.core.request import GenerationRequest
 from bot.tree import UNEXPECTED, user_message_for
 from bot.ui.attachments import message_images
 from bot.ui.desk import DoorContext

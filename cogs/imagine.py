@@ -8,8 +8,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import Interaction, SeedreamBot
-from bot.jobs.models import JobKind, JobOrigin
-from bot.models import GenerationRequest
+from bot.core.job import JobKind, JobOrigin
+from bot.core.request import GenerationRequest
 from cogs._doors import accepted_message, choices, slash_door
 
 

@@ -17,7 +17,7 @@ from discord import Member, Role, TextChannel, User, app_commands
 from discord.ext import commands
 
 from bot.app import Interaction, SeedreamBot
-from bot.errors import RequestValidationError
+from bot.core.errors import RequestValidationError
 from bot.moderation import MAX_REPORT_DAYS, Change, ModerationService
 from bot.ui import moderation_render as ui
 from bot.ui.moderation_render import ModAction

@@ -7,7 +7,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import Interaction, SeedreamBot
-from bot.errors import JobNotFoundError
+from bot.core.errors import JobNotFoundError
 from bot.ui import render
 from cogs._doors import slash_door
 

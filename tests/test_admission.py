@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from bot.admission import Admission
+from bot.core.errors import QuotaExceededError
+from bot.core.job import JobKind, JobOrigin, JobSpec
 from bot.db.connection import Database
 from bot.db.settings_repo import SettingsRepo
-from bot.errors import QuotaExceededError
-from bot.jobs.models import JobKind, JobOrigin, JobSpec
 from bot.quota import BlockedPromptError, BlockedUserError, QuotaService
 from tests.jobs.support import FakeClock, request
 

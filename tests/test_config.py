@@ -15,7 +15,7 @@ from bot.config import (
     load_settings,
     read_settings,
 )
-from bot.errors import ConfigError, ConfigErrors
+from bot.core.errors import ConfigError, ConfigErrors
 from bot.providers import PROVIDER_TYPES
 
 

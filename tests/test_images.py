@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from PIL import ExifTags, Image, ImageStat
 
 from bot import fitting
-from bot.errors import ImageError
+from bot.core.errors import ImageError
 from bot.fitting import (
     FittedImage,
     batch_for_messages,

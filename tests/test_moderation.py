@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.errors import RequestValidationError
+from bot.core.job import Job, JobKind, JobOrigin
+from bot.core.states import JobState
 from bot.db.connection import Database
 from bot.db.jobs_repo import JobsRepo
 from bot.db.settings_repo import SettingsRepo
 from bot.db.usage_repo import UsageRepo
-from bot.errors import RequestValidationError
-from bot.jobs.models import Job, JobKind, JobOrigin
-from bot.jobs.states import JobState
 from bot.moderation import AuditAction, ModerationService
 from bot.quota import BlockedPromptError, QuotaService, Reservation
 from tests.jobs.support import FakeClock, request

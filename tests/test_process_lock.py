@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.errors import ConfigError
 from bot.dblock import database_lock
-from bot.errors import ConfigError
 from tests.botprocess import bot_env, bot_process, free_port, wait_healthy
 from tests.fakes.discord_api import FakeDiscord
 from tests.providers.fakes import FakeProvider

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.clock import next_reset
+from bot.core.errors import PermissionDeniedError, QuotaExceededError
+from bot.core.job import Job, JobKind, JobOrigin
+from bot.core.states import JobState
 from bot.db.connection import Database
 from bot.db.settings_repo import SettingsRepo
 from bot.db.usage_repo import UsageRepo
-from bot.errors import PermissionDeniedError, QuotaExceededError
-from bot.jobs.models import Job, JobKind, JobOrigin
-from bot.jobs.states import JobState
 from bot.quota import (
     BlockedPromptError,
     GlobalBudgetExceededError,
@@ -22,7 +23,6 @@ from bot.quota import (
     QuotaService,
     allowance_source,
     find_blocked_term,
-    next_reset,
     resolve_allowance,
     split_refund,
 )

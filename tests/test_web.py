@@ -12,11 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bot.core.request import TaskState, TaskStatus
+from bot.core.states import JobState
 from bot.httpguard import RefusalLog
 from bot.jobs.ledger import JobLedger
 from bot.jobs.runner import RunnerConfig
-from bot.jobs.states import JobState
-from bot.models import TaskState, TaskStatus
 from bot.waiting import PollSchedule
 from bot.web import MAX_CALLBACK_BYTES, WebServer
 from tests.jobs.harness import Harness, wait_until

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from bot.config import load_settings
-from bot.errors import ConfigError
+from bot.core.errors import ConfigError
 from tests.botprocess import bot_env, bot_process, free_port, wait_healthy
 from tests.fakes.discord_api import FakeDiscord
 from tests.providers.fakes import FakeProvider

@@ -6,8 +6,8 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import date
 
+from bot.core.states import UNFINISHED_STATES
 from bot.db.codec import to_db_day
-from bot.jobs.states import UNFINISHED_STATES
 
 
 @dataclass(frozen=True)

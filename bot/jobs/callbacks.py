@@ -13,10 +13,10 @@ import logging
 from collections.abc import Sequence
 from enum import StrEnum
 
-from bot.jobs.ids import callback_key
+from bot.core.ids import callback_key
+from bot.core.job import Job
+from bot.core.states import JobState
 from bot.jobs.ledger import JobLedger
-from bot.jobs.models import Job
-from bot.jobs.states import JobState
 from bot.providers.base import Provider
 
 log = logging.getLogger(__name__)

@@ -9,8 +9,8 @@ from typing import Protocol
 
 import httpx
 
+from bot.core.request import ResultImage, TaskStatus
 from bot.downloads import DEFAULT_MAX_BYTES
-from bot.models import ResultImage, TaskStatus
 from bot.providers.base import Provider
 from bot.waiting import OnUpdate, PollSchedule, Sleep
 

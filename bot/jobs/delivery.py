@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol, TypeAlias
 
-from bot.errors import SeedreamError
-from bot.jobs.models import Job, StoredImage
+from bot.core.errors import SeedreamError
+from bot.core.job import Job, StoredImage
 
 #: ``await posted(message_id, image_indexes)`` after each message that carried images
 PostedCallback: TypeAlias = Callable[[int, Sequence[int]], Awaitable[None]]

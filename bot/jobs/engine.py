@@ -19,13 +19,17 @@ from pathlib import Path
 import httpx
 
 from bot.config import Settings
-from bot.db.connection import Database
-from bot.errors import (
+from bot.core.clock import Clock, utc_now
+from bot.core.errors import (
     JobNotFoundError,
     PermissionDeniedError,
     RequestValidationError,
     ShuttingDownError,
 )
+from bot.core.job import Job, JobSpec
+from bot.core.request import GenerationRequest
+from bot.core.states import IllegalTransitionError, JobState
+from bot.db.connection import Database
 from bot.jobs.callbacks import CallbackOutcome, check_callback
 from bot.jobs.config import Downloader, RunnerConfig, TaskWaiter
 from bot.jobs.delivery import Deliverer, NullDeliverer
@@ -38,15 +42,12 @@ from bot.jobs.events import (
     NullSink,
 )
 from bot.jobs.ledger import JobLedger
-from bot.jobs.models import Job, JobSpec
 from bot.jobs.runner import JobRunner
 from bot.jobs.scheduler import Scheduler
-from bot.jobs.states import IllegalTransitionError, JobState
 from bot.jobs.storage import ImageStore
 from bot.metrics import EngineMetrics
-from bot.models import GenerationRequest
 from bot.providers.base import Provider
-from bot.quota import Clock, QuotaService, QuotaStatus, utc_now
+from bot.quota import QuotaService, QuotaStatus
 from bot.waiting import Sleep
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Protocol, TypeAlias
 
-from bot.jobs.models import Job, JobImage
+from bot.core.job import Job, JobImage
 
 
 @dataclass(frozen=True)

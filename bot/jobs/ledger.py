@@ -12,13 +12,14 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from bot.core.clock import Clock
+from bot.core.ids import new_job_id
+from bot.core.job import Job, JobImage, JobSpec
+from bot.core.request import GenerationRequest
+from bot.core.states import IllegalTransitionError, JobState
 from bot.db.connection import Database
 from bot.db.jobs_repo import JobsRepo
-from bot.jobs.ids import new_job_id
-from bot.jobs.models import Job, JobImage, JobSpec
-from bot.jobs.states import IllegalTransitionError, JobState
-from bot.models import GenerationRequest
-from bot.quota import Clock, QuotaService, Settlement
+from bot.quota import QuotaService, Settlement
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import httpx
 
-from bot.downloads import download_images
-from bot.errors import (
+from bot.core.clock import Clock
+from bot.core.errors import (
     ImageError,
     ProviderError,
     ProviderTimeoutError,
@@ -25,19 +25,19 @@ from bot.errors import (
     RequestValidationError,
     SeedreamError,
 )
+from bot.core.ids import new_callback_secret
+from bot.core.job import Job, JobImage
+from bot.core.request import GenerationRequest, TaskState, TaskStatus
+from bot.core.states import IllegalTransitionError, JobState
+from bot.downloads import download_images
 from bot.jobs.config import Downloader, ProviderSlots, RunnerConfig, TaskWaiter
 from bot.jobs.delivery import Deliverer, DeliveryError
 from bot.jobs.events import JobDelivered, JobEvent, JobFailed, JobRunning, error_code
-from bot.jobs.ids import new_callback_secret
 from bot.jobs.ledger import JobLedger
-from bot.jobs.models import Job, JobImage
-from bot.jobs.states import IllegalTransitionError, JobState
 from bot.jobs.storage import ImageStore
 from bot.metrics import EngineMetrics
-from bot.models import GenerationRequest, TaskState, TaskStatus
 from bot.providers.base import Provider
 from bot.providers.http import failure_error
-from bot.quota import Clock
 from bot.waiting import OnUpdate, Sleep, wait_for_task
 
 log = logging.getLogger(__name__)

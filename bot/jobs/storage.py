@@ -14,8 +14,8 @@ import os
 import shutil
 from pathlib import Path
 
+from bot.core.job import JobImage, StoredImage
 from bot.images import MIME_TYPES, sniff_image_type
-from bot.jobs.models import JobImage, StoredImage
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from bot.errors import RejectedRequestError, TaskFailedError
-from bot.models import ASPECT_RATIOS, GenerationRequest, TaskStatus
+from bot.core.errors import RejectedRequestError, TaskFailedError
+from bot.core.request import ASPECT_RATIOS, GenerationRequest, TaskStatus
 from bot.providers.base import Capabilities, ModelSpec, Provider
 from bot.providers.http import as_dict, join_url
 from bot.providers.transport import Endpoint, request_json

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from bot.models import (
+from bot.core.request import (
     ASPECT_RATIOS,
     CallbackHint,
     GenerationRequest,

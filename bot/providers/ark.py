@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from bot.models import ASPECT_RATIOS
+from bot.core.request import ASPECT_RATIOS
 from bot.providers.base import ModelSpec
 from bot.providers.images_api import ImagesApiProvider
 

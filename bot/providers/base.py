@@ -9,8 +9,8 @@ from typing import ClassVar
 import httpx
 from pydantic import SecretStr
 
-from bot.errors import RequestValidationError
-from bot.models import CallbackHint, GenerationRequest, TaskStatus
+from bot.core.errors import RequestValidationError
+from bot.core.request import CallbackHint, GenerationRequest, TaskStatus
 
 #: Seedream counts reference images and outputs together (PROVIDERS.md section 9).
 MAX_REFS_PLUS_OUTPUTS = 15
@@ -81,7 +81,7 @@ class Provider(ABC):
     """A Seedream reseller's HTTP API behind the common model.
 
     Adapters never retry a submit that may have reached the provider, never log the key,
-    and raise only ``bot.errors.ProviderError`` subclasses.
+    and raise only ``bot.core.errors.ProviderError`` subclasses.
     """
 
     #: registry name, also the settings prefix (``POYO_API_KEY``)

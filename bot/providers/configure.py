@@ -8,7 +8,7 @@ import httpx
 from pydantic import SecretStr
 
 from bot.config import ENV_FILE, Settings, load_provider_settings
-from bot.errors import ConfigError, ConfigErrors, config_problems
+from bot.core.errors import ConfigError, ConfigErrors, config_problems
 from bot.providers import PROVIDER_TYPES
 from bot.providers.base import Provider, ProviderConfig
 

@@ -21,7 +21,7 @@ import certifi
 import httpx
 
 from bot import __version__
-from bot.errors import (
+from bot.core.errors import (
     AuthenticationError,
     ContentFilteredError,
     InsufficientCreditsError,
@@ -31,7 +31,7 @@ from bot.errors import (
     RejectedRequestError,
     TaskFailedError,
 )
-from bot.models import TaskError, TaskStatus
+from bot.core.request import TaskError, TaskStatus
 
 USER_AGENT = f"seedream-bot/{__version__}"
 #: synchronous providers answer a 4K generation in 30-60 s (PROVIDERS.md §5.3); leave room

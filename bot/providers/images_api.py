@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from bot.models import GenerationRequest, ResultImage, TaskError, TaskState, TaskStatus
+from bot.core.request import GenerationRequest, ResultImage, TaskError, TaskState, TaskStatus
 from bot.providers.adapter import HttpProvider, SyncResults
 from bot.providers.http import as_dict, task_error
 from bot.providers.sizes import tier_or_pixels

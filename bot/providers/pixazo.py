@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from bot.models import GenerationRequest, ResultImage, TaskState, TaskStatus
+from bot.core.request import GenerationRequest, ResultImage, TaskState, TaskStatus
 from bot.providers.adapter import HttpProvider, SyncResults
 from bot.providers.ark import MODELS as ARK_MODELS
 from bot.providers.base import ModelSpec

@@ -6,7 +6,7 @@ are the landscape ones transposed); 3K (Seedream 5.0) keeps about 3072² pixels.
 
 from __future__ import annotations
 
-from bot.models import ASPECT_RATIOS, GenerationRequest
+from bot.core.request import ASPECT_RATIOS, GenerationRequest
 from bot.providers.base import ModelSpec
 
 Size = tuple[int, int]

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import httpx
 import stamina
 
-from bot.errors import ProviderError, ProviderUnavailableError, RateLimitedError
+from bot.core.errors import ProviderError, ProviderUnavailableError, RateLimitedError
 from bot.providers.http import error_from_response
 
 log = logging.getLogger(__name__)

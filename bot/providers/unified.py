@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar
 
-from bot.models import (
+from bot.core.request import (
     ASPECT_RATIOS,
     CallbackHint,
     GenerationRequest,

@@ -9,7 +9,7 @@ from pathlib import PurePosixPath
 
 import discord
 
-from bot.errors import ImageError, RequestValidationError
+from bot.core.errors import ImageError, RequestValidationError
 from bot.images import DECODE_BUDGET, decode_cost, inspect_image_async
 
 #: providers take at most 10 MB per reference image (Ark, KIE/Apikley)

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 import discord
 
-from bot.errors import ImageError, SeedreamError
+from bot.core.errors import ImageError, SeedreamError
+from bot.core.job import Job, StoredImage
 from bot.fitting import FittedImage, batch_for_messages, fit_images_async, refit_smaller_async
 from bot.jobs.delivery import DeliveryError, PostedCallback
 from bot.jobs.events import (
@@ -28,7 +29,6 @@ from bot.jobs.events import (
     JobQueued,
     JobRunning,
 )
-from bot.jobs.models import Job, StoredImage
 from bot.providers.base import Provider
 from bot.ui import render
 from bot.ui.desk import DoorContext, current_door

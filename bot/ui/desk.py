@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.admission import Admission
+from bot.core.errors import PermissionDeniedError, RequestValidationError
+from bot.core.job import Job, JobKind, JobOrigin, JobSpec
+from bot.core.request import GenerationRequest
 from bot.db.connection import Database
-from bot.errors import PermissionDeniedError, RequestValidationError
-from bot.jobs.models import Job, JobKind, JobOrigin, JobSpec
-from bot.models import GenerationRequest
 from bot.providers.base import ModelSpec, Provider
 from bot.tree import permission_names
 from bot.ui.attachments import ReferenceChecker

@@ -7,9 +7,9 @@ from datetime import datetime
 
 import discord
 
+from bot.core.job import Job
+from bot.core.states import JobState
 from bot.fitting import FittedImage
-from bot.jobs.models import Job
-from bot.jobs.states import JobState
 from bot.quota import QuotaStatus
 
 PROMPT_PREVIEW = 1000

@@ -11,11 +11,11 @@ from typing import Any
 import httpx
 
 from bot.config import Settings
+from bot.core.job import Job, JobKind, JobOrigin, JobSpec
+from bot.core.request import GenerationRequest
 from bot.db.connection import Database
 from bot.jobs.engine import EngineOptions, JobEngine
-from bot.jobs.models import Job, JobKind, JobOrigin, JobSpec
 from bot.jobs.runner import RunnerConfig
-from bot.models import GenerationRequest
 from bot.providers.base import Provider
 from bot.waiting import PollSchedule
 from tests.jobs.support import FakeClock, RecordingDeliverer, RecordingSink, request

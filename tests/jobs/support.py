@@ -11,10 +11,9 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import SecretStr
 
-from bot.errors import ProviderError
-from bot.jobs.events import JobEvent
-from bot.jobs.models import Job, StoredImage
-from bot.models import (
+from bot.core.errors import ProviderError
+from bot.core.job import Job, StoredImage
+from bot.core.request import (
     CallbackHint,
     GenerationRequest,
     ResultImage,
@@ -22,6 +21,7 @@ from bot.models import (
     TaskState,
     TaskStatus,
 )
+from bot.jobs.events import JobEvent
 from bot.providers.base import Capabilities, ModelSpec, Provider, ProviderConfig
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import (
+from bot.core.errors import (
     InsufficientCreditsError,
     JobNotFoundError,
     PermissionDeniedError,
@@ -18,6 +18,8 @@ from bot.errors import (
     RequestValidationError,
     ShuttingDownError,
 )
+from bot.core.request import TaskState, TaskStatus
+from bot.core.states import JobState
 from bot.jobs.delivery import DeliveryError
 from bot.jobs.events import (
     JobCancelled,
@@ -28,8 +30,6 @@ from bot.jobs.events import (
     JobRunning,
 )
 from bot.jobs.runner import RunnerConfig, error_code
-from bot.jobs.states import JobState
-from bot.models import TaskState, TaskStatus
 from bot.providers.base import ModelSpec
 from tests.jobs.harness import FAST, Harness, wait_until
 from tests.jobs.support import Script, failed, fake_provider, request, running
@@ -297,7 +297,7 @@ async def test_day_rollover_through_the_engine(make_harness: MakeHarness) -> Non
     await h.open()
     for _ in range(5):
         await h.final((await h.create(request(count=2))).id)
-    from bot.errors import QuotaExceededError
+    from bot.core.errors import QuotaExceededError
 
     with pytest.raises(QuotaExceededError, match="more at 00:00 UTC"):
         await h.create()

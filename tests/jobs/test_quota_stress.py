@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.errors import PermissionDeniedError, QuotaExceededError
+from bot.core.job import Job
+from bot.core.states import JobState
 from bot.db.connection import Database
 from bot.db.settings_repo import SettingsRepo
 from bot.db.usage_repo import UsageRepo
-from bot.errors import PermissionDeniedError, QuotaExceededError
-from bot.jobs.models import Job
-from bot.jobs.states import JobState
 from bot.quota import GlobalBudgetExceededError, QuotaService
 from tests.jobs.harness import Harness
 from tests.jobs.support import FakeClock, Script, fake_provider, request

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.states import JobState
 from bot.jobs.runner import RunnerConfig
-from bot.jobs.states import JobState
 from bot.waiting import PollSchedule
 from bot.web import WebServer
 from tests.jobs.harness import FAST, Harness

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import httpx
 
+from bot.core.request import ResultImage
+from bot.core.states import JobState
 from bot.downloads import download_images
-from bot.jobs.states import JobState
-from bot.models import ResultImage
 from tests.jobs.harness import Harness, wait_until
 from tests.jobs.support import RecordingDeliverer, Script, fake_provider, request, running
 

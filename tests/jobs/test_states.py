@@ -7,15 +7,15 @@ from collections.abc import Callable
 
 import pytest
 
-from bot.jobs.events import JobQueued
-from bot.jobs.ledger import JobLedger
-from bot.jobs.states import (
+from bot.core.states import (
     FINAL_STATES,
     IllegalTransitionError,
     JobState,
     can_transition,
     check_transition,
 )
+from bot.jobs.events import JobQueued
+from bot.jobs.ledger import JobLedger
 from tests.jobs.harness import Harness
 from tests.jobs.support import fake_provider, request
 

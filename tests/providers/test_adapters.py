@@ -9,7 +9,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from bot.errors import (
+from bot.core.errors import (
     AuthenticationError,
     ContentFilteredError,
     ImageError,
@@ -18,8 +18,8 @@ from bot.errors import (
     RateLimitedError,
     TaskFailedError,
 )
+from bot.core.request import GenerationRequest, TaskState, TaskStatus
 from bot.generation import GenerationResult, generate
-from bot.models import GenerationRequest, TaskState, TaskStatus
 from bot.providers.base import Provider
 from tests.providers.conftest import FAST, TASK_BASED, MakeFake
 from tests.providers.fakes import FLAVORS, FakeProvider, Recorded

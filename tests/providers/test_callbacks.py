@@ -10,8 +10,8 @@ import httpx
 import pytest
 from aiohttp import web
 
-from bot.errors import RejectedRequestError
-from bot.models import GenerationRequest, TaskState
+from bot.core.errors import RejectedRequestError
+from bot.core.request import GenerationRequest, TaskState
 from bot.waiting import PollSchedule, wait_for_task
 from tests.providers.conftest import SYNCHRONOUS, TASK_BASED, MakeFake
 

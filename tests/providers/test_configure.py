@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from bot.config import Settings
-from bot.errors import ConfigError
+from bot.core.errors import ConfigError
 from bot.providers import PROVIDER_TYPES
 from bot.providers.apiyi import ApiyiProvider
 from bot.providers.configure import build_provider, configured_providers

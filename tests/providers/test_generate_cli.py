@@ -24,11 +24,11 @@ from PIL import Image
 from bot.cli import build_parser
 from bot.cli import main as cli_main
 from bot.config import Settings
+from bot.core.errors import SeedreamError
+from bot.core.request import ResultImage
 from bot.downloads import download_images
-from bot.errors import SeedreamError
 from bot.generate_cli import describe_transport_error, generate_command, write_images
 from bot.generation import GenerationResult
-from bot.models import ResultImage
 from bot.providers import PROVIDER_TYPES
 from tests.providers.conftest import MakeFake
 from tests.providers.fakes import FLAVORS, FakeProvider, Script, make_image

@@ -11,7 +11,7 @@ import pytest
 import stamina
 
 from bot import __version__
-from bot.errors import (
+from bot.core.errors import (
     AuthenticationError,
     ContentFilteredError,
     InsufficientCreditsError,
@@ -21,7 +21,7 @@ from bot.errors import (
     RejectedRequestError,
     TaskFailedError,
 )
-from bot.models import GenerationRequest, TaskState, TaskStatus
+from bot.core.request import GenerationRequest, TaskState, TaskStatus
 from bot.providers.http import (
     MAX_RETRY_AFTER,
     error_from_response,

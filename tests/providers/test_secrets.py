@@ -8,9 +8,9 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from bot.errors import SeedreamError
+from bot.core.errors import SeedreamError
+from bot.core.request import GenerationRequest
 from bot.generation import generate
-from bot.models import GenerationRequest
 from tests.providers.conftest import FAST, MakeFake
 from tests.providers.fakes import FLAVORS, FakeProvider
 

@@ -8,8 +8,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from bot.errors import RequestValidationError
-from bot.models import ASPECT_RATIOS, GenerationRequest
+from bot.core.errors import RequestValidationError
+from bot.core.request import ASPECT_RATIOS, GenerationRequest
 from bot.providers import PROVIDER_TYPES
 from bot.providers.base import ModelSpec, Provider, ProviderConfig
 from bot.providers.sizes import TIER_SIZES

@@ -11,13 +11,13 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from bot.errors import (
+from bot.core.errors import (
     ProviderTimeoutError,
     ProviderUnavailableError,
     RateLimitedError,
     RejectedRequestError,
 )
-from bot.models import GenerationRequest, ResultImage, TaskError, TaskState, TaskStatus
+from bot.core.request import GenerationRequest, ResultImage, TaskError, TaskState, TaskStatus
 from bot.providers.base import Capabilities, Provider, ProviderConfig
 from bot.waiting import PollSchedule, wait_for_task
 from tests.providers.conftest import FAST, MakeFake

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from bot import __version__
-from bot.models import GenerationRequest
+from bot.core.request import GenerationRequest
 from tests.providers.conftest import MakeFake
 
 

@@ -7,10 +7,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from bot.core.job import Job, JobKind, JobOrigin
+from bot.core.request import GenerationRequest
+from bot.core.states import JobState
 from bot.fitting import FittedImage
-from bot.jobs.models import Job, JobKind, JobOrigin
-from bot.jobs.states import JobState
-from bot.models import GenerationRequest
 from bot.quota import QuotaStatus
 from bot.ui import render
 

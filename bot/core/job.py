@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
-from bot.jobs.states import JobState
-from bot.models import GenerationRequest
+from bot.core.request import GenerationRequest
+from bot.core.states import JobState
 
 
 class JobKind(StrEnum):
