@@ -19,6 +19,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import ClassVar
 
 from bot.core.clock import Clock, format_reset, next_reset, utc_day, utc_now
 from bot.core.errors import PermissionDeniedError, QuotaExceededError, SeedreamError
@@ -32,19 +33,27 @@ from bot.textmatch import matcher_for
 class GuildBudgetExceededError(QuotaExceededError):
     """The whole guild has used its images for the day."""
 
+    code: ClassVar[str] = "guild_budget_exceeded"
+
 
 class GlobalBudgetExceededError(QuotaExceededError):
     """The bot has made all the images its operator allows per UTC day, across all guilds."""
 
+    code: ClassVar[str] = "global_budget_exceeded"
+
 
 class BlockedPromptError(SeedreamError):
     """The prompt contains a term the guild blocked (the list itself is never echoed)."""
+
+    code: ClassVar[str] = "blocked_prompt"
 
     user_message = "Your prompt contains a term this server has blocked. Rephrase it and try again."
 
 
 class BlockedUserError(PermissionDeniedError):
     """A moderator blocked the member from generating images in this guild."""
+
+    code: ClassVar[str] = "blocked_user"
 
     user_message = "You are blocked from generating images in this server."
 

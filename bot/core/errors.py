@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import ClassVar
 
 
 class SeedreamError(Exception):
     """Base of every error the bot raises on purpose."""
+
+    #: the stable code stored in the ledger (``jobs.error_code``) and logged; each
+    #: subclass sets its own, and a published one never changes
+    code: ClassVar[str] = "seedream"
 
     user_message: str = "Something went wrong."
 
@@ -23,6 +28,8 @@ class SeedreamError(Exception):
 
 class ConfigError(SeedreamError):
     """A setting is missing or invalid; the process cannot start."""
+
+    code: ClassVar[str] = "config"
 
     def __init__(self, variable: str, problem: str) -> None:
         self.variable = variable
@@ -36,6 +43,8 @@ class ConfigErrors(ConfigError):
     It is a ConfigError (naming the first problem), so a caller that reports one still can;
     the CLI prints every problem on its own line.
     """
+
+    code: ClassVar[str] = "config_errors"
 
     def __init__(self, problems: Sequence[ConfigError]) -> None:
         if not problems:
@@ -57,6 +66,8 @@ def config_problems(error: ConfigError) -> list[ConfigError]:
 class RequestValidationError(SeedreamError):
     """A generation request the chosen model cannot honour; nothing was sent or charged."""
 
+    code: ClassVar[str] = "request_validation"
+
     def __init__(
         self, field: str, message: str, allowed: Sequence[str] | str | None = None
     ) -> None:
@@ -74,6 +85,8 @@ class RequestValidationError(SeedreamError):
 class ProviderError(SeedreamError):
     """A provider call failed. Subclasses say whether to retry, fail over or give up."""
 
+    code: ClassVar[str] = "provider"
+
     user_message = "The image provider failed."
     #: try again later with the same provider (transient)
     retryable: bool = False
@@ -88,6 +101,8 @@ class ProviderError(SeedreamError):
 class AuthenticationError(ProviderError):
     """The provider refused our key."""
 
+    code: ClassVar[str] = "authentication"
+
     user_message = "The image provider refused the bot's credentials. An operator must fix the key."
     failover = True
 
@@ -95,12 +110,16 @@ class AuthenticationError(ProviderError):
 class InsufficientCreditsError(ProviderError):
     """The operator's account at the provider is out of credits."""
 
+    code: ClassVar[str] = "insufficient_credits"
+
     user_message = "The image provider account is out of credits."
     failover = True
 
 
 class RateLimitedError(ProviderError):
     """Too many requests; ``retry_after`` seconds is the provider's hint when given."""
+
+    code: ClassVar[str] = "rate_limited"
 
     user_message = "The image provider is busy (rate limited). Try again shortly."
     retryable = True
@@ -120,11 +139,15 @@ class RateLimitedError(ProviderError):
 class RejectedRequestError(ProviderError):
     """The provider says the request itself is invalid (HTTP 400/422)."""
 
+    code: ClassVar[str] = "rejected_request"
+
     user_message = "The image provider rejected the request."
 
 
 class ContentFilteredError(ProviderError):
     """The prompt, a reference image or the output tripped the provider's content filter."""
+
+    code: ClassVar[str] = "content_filtered"
 
     user_message = "The image provider's content filter blocked this request."
 
@@ -132,11 +155,15 @@ class ContentFilteredError(ProviderError):
 class TaskFailedError(ProviderError):
     """The task ran and failed on the provider's side."""
 
+    code: ClassVar[str] = "task_failed"
+
     user_message = "The image provider could not generate the image."
 
 
 class ProviderUnavailableError(ProviderError):
     """Network error, 5xx, maintenance or a malformed answer."""
+
+    code: ClassVar[str] = "provider_unavailable"
 
     user_message = "The image provider is unavailable right now."
     retryable = True
@@ -146,6 +173,8 @@ class ProviderUnavailableError(ProviderError):
 class ProviderTimeoutError(ProviderError):
     """The task did not finish before its deadline."""
 
+    code: ClassVar[str] = "provider_timeout"
+
     user_message = "The image provider took too long to answer."
     failover = True
 
@@ -153,11 +182,15 @@ class ProviderTimeoutError(ProviderError):
 class ImageError(SeedreamError):
     """A body that should be an image is not a usable PNG, JPEG or WebP."""
 
+    code: ClassVar[str] = "image"
+
     user_message = "That file is not a usable PNG, JPEG or WebP image."
 
 
 class QuotaExceededError(SeedreamError):
     """The member (or the guild's budget) has no images left today."""
+
+    code: ClassVar[str] = "quota_exceeded"
 
     def __init__(self, message: str, *, reset_at: datetime | None = None) -> None:
         self.reset_at = reset_at
@@ -167,16 +200,22 @@ class QuotaExceededError(SeedreamError):
 class JobNotFoundError(SeedreamError):
     """No job with that id belongs to the caller."""
 
+    code: ClassVar[str] = "job_not_found"
+
     user_message = "No such job (or it isn't yours)."
 
 
 class PermissionDeniedError(SeedreamError):
     """The caller may not do this (not the requester, not a moderator, blocked)."""
 
+    code: ClassVar[str] = "permission_denied"
+
     user_message = "You are not allowed to do that."
 
 
 class ShuttingDownError(SeedreamError):
     """The bot is stopping and takes no new jobs."""
+
+    code: ClassVar[str] = "shutting_down"
 
     user_message = "The bot is restarting; try again in a minute."

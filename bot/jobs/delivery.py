@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol, TypeAlias
+from typing import ClassVar, Protocol, TypeAlias
 
 from bot.core.errors import SeedreamError
 from bot.core.job import Job, StoredImage
@@ -19,6 +19,8 @@ class DeliveryError(SeedreamError):
     the channel is unusable (deleted, no permission) and the job fails with a refund for
     every image not yet posted.
     """
+
+    code: ClassVar[str] = "delivery"
 
     user_message = "The images could not be posted in that channel."
 

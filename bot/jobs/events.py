@@ -6,10 +6,10 @@ be quick: the engine awaits them in line (and logs, never propagates, their exce
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Protocol, TypeAlias
 
+from bot.core.errors import SeedreamError
 from bot.core.job import Job, JobImage
 
 
@@ -89,8 +89,6 @@ class NullSink:
         """Ignore the event."""
 
 
-def error_code(error: BaseException) -> str:
-    """The ``code`` of a ``JobFailed`` for an exception: ``ProviderTimeoutError`` →
-    ``provider_timeout`` (stable and safe to log or show)."""
-    name = type(error).__name__.removesuffix("Error") or "error"
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+def error_code(error: SeedreamError) -> str:
+    """The ``code`` of a ``JobFailed`` for an error: its class's explicit, stable ``code``."""
+    return error.code

@@ -29,7 +29,7 @@ from bot.jobs.events import (
     JobQueued,
     JobRunning,
 )
-from bot.jobs.runner import RunnerConfig, error_code
+from bot.jobs.runner import RunnerConfig
 from bot.providers.base import ModelSpec
 from tests.jobs.harness import FAST, Harness, wait_until
 from tests.jobs.support import Script, failed, fake_provider, request, running
@@ -305,11 +305,6 @@ async def test_day_rollover_through_the_engine(make_harness: MakeHarness) -> Non
     status = await h.engine.quota_status(1, 7, [])
     assert (status.used_today, status.remaining_today) == (0, 10)
     assert (await h.final((await h.create()).id)).state is JobState.DONE
-
-
-def test_error_codes_are_snake_case() -> None:
-    assert error_code(ProviderUnavailableError()) == "provider_unavailable"
-    assert error_code(DeliveryError(retryable=False)) == "delivery"
 
 
 async def test_unknown_task_state_values_are_confirmed_by_status(make_harness: MakeHarness) -> None:
