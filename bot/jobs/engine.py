@@ -133,7 +133,10 @@ class JobEngine:
         if self._dispatcher is not None:
             raise RuntimeError("engine already started")
         self._stopping = False
-        for job in await self._ledger.unfinished():
+        unfinished = await self._ledger.unfinished()
+        for job_id in await self._store.sweep({job.id for job in unfinished}):
+            log.info("job %s: removed the images it left behind", job_id)
+        for job in unfinished:
             await self._resume(job)
         self._dispatcher = asyncio.create_task(self._dispatch_loop(), name="job-dispatcher")
         self._kick()

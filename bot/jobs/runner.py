@@ -29,7 +29,7 @@ from bot.jobs.config import Downloader, ProviderSlots, RunnerConfig, TaskWaiter
 from bot.jobs.delivery import Deliverer, DeliveryError
 from bot.jobs.events import JobDelivered, JobEvent, JobFailed, JobRunning, error_code
 from bot.jobs.ids import new_callback_secret
-from bot.jobs.ledger import JobLedger
+from bot.jobs.ledger import Ending, JobLedger
 from bot.jobs.models import Job, JobImage
 from bot.jobs.states import IllegalTransitionError, JobState
 from bot.jobs.storage import ImageStore
@@ -296,22 +296,31 @@ class JobRunner:
 
     async def _deliver(self, job: Job) -> None:
         job_id = job.id
+        settled: list[Ending] = []  # filled by the record that settled the job
+        awaited: set[int] = set()
 
         async def posted(message_id: int, indexes: Sequence[int]) -> None:
-            # shielded: once Discord has the message, the record must land
-            await asyncio.shield(self._ledger.mark_delivered(job_id, list(indexes), message_id))
+            # shielded: once Discord has the message, the record must land; the record of
+            # the last image also settles the job, in the same transaction
+            record = self._ledger.record_posted(job_id, list(indexes), message_id, awaited=awaited)
+            ending = await asyncio.shield(record)
+            if ending is not None:
+                settled.append(ending)
 
         failures = 0
-        while True:
+        while not settled:
             pending = [image for image in job.images if not image.delivered]
             loaded = [await self._store.load(job.id, image) for image in pending]
             stored = [image for image in loaded if image is not None]
             if not stored:
                 break
+            awaited = {image.index for image in stored}
 
             try:
                 message_ids = await self._deliverer.deliver(job, stored, posted)
             except DeliveryError as exc:
+                if settled:
+                    break  # every image went out before the error: the job is settled
                 failures += 1
                 if exc.retryable and failures < self._config.delivery_attempts:
                     log.warning("job %s: delivery failed (%s); retrying", job.id, exc.user_message)
@@ -321,21 +330,27 @@ class JobRunner:
                 log.warning("job %s: delivery failed: %s", job.id, exc.user_message)
                 await self.fail(job.id, "delivery", exc.user_message)
                 return
-            job = await self._ledger.require(job.id)
-            done = {image.index for image in job.images if image.delivered}
-            unreported = [image.index for image in stored if image.index not in done]
-            if unreported:
+            if not settled:
+                # a deliverer that did not report every message (or any): record the rest
                 last = message_ids[-1] if message_ids else None
-                await self._ledger.mark_delivered(job.id, unreported, last)
+                ending = await self._ledger.record_posted(
+                    job.id, sorted(awaited), last, awaited=awaited
+                )
+                settled.extend([ending] if ending is not None else [])
             break
-        job = await self._ledger.require(job.id)
-        if not any(image.delivered for image in job.images):
-            await self.fail(job.id, "images_lost", "The generated images were lost before posting.")
-            return
-        # files first: every posted image is already recorded, so a restart between the
-        # two steps finds nothing left to post and just finishes
+        ending = settled[0] if settled else None
+        if ending is None:
+            # nothing (more) could be loaded: settle what was posted, if anything was
+            job = await self._ledger.require(job.id)
+            if not any(image.delivered for image in job.images):
+                await self.fail(
+                    job.id, "images_lost", "The generated images were lost before posting."
+                )
+                return
+            ending = await self._ledger.finish(job.id, JobState.DONE)
+        # settled first, files after: a restart between the two finds a finished job, whose
+        # leftover files the engine sweeps away at start
         await self._store.discard(job.id)
-        ending = await self._ledger.finish(job.id, JobState.DONE)
         self._metrics.charged(ending.job.provider, ending.settlement.charged)
         log.info(
             "job %s: delivered; charged %d, refunded %d",

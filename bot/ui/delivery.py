@@ -110,24 +110,34 @@ class DiscordDelivery:
     async def deliver(
         self, job: Job, images: Sequence[StoredImage], posted: PostedCallback
     ) -> list[int]:
-        """Fit the images under the upload limit and post them, the first batch in the card."""
+        """Fit the images under the upload limit and post them, the first batch in the card.
+
+        The card is edited last: it announces the result, and the record of its batch is
+        the one that settles the job, so by the time the card says "delivered" every other
+        message is out and recorded.
+        """
         card = self._card_of(job)
         limit = card.door.upload_limit or self._guild_limit(job.guild_id)
         fitted = await fit_images_async(
             [image.data for image in images], limit, stem=f"seedream-{job.id.lower()}"
         )
-        # The card carries the first batch unless an earlier run already put images in it.
-        card_free = not any(image.delivered for image in job.images)
-        message_ids: list[int] = []
+        batches: list[tuple[list[FittedImage], Sequence[StoredImage]]] = []
         start = 0
+        for group in batch_for_messages(fitted):
+            batches.append((group, images[start : start + len(group)]))
+            start += len(group)
+        # The card carries the first batch unless an earlier run already put images in it.
+        card_free = card.message_id is None or all(
+            image.message_id != card.message_id for image in job.images if image.delivered
+        )
+        if card_free:
+            batches = batches[1:] + batches[:1]  # the announcement goes out last
+        message_ids: list[int] = []
         async with card.lock:
             self._cancel_timer(card)
-            for number, group in enumerate(batch_for_messages(fitted)):
-                sources = images[start : start + len(group)]
-                start += len(group)
-                message_id = await self._post_batch(
-                    job, card, group, sources, in_card=number == 0 and card_free
-                )
+            for number, (group, sources) in enumerate(batches):
+                announces = card_free and number == len(batches) - 1
+                message_id = await self._post_batch(job, card, group, sources, in_card=announces)
                 message_ids.append(message_id)
                 await posted(message_id, [image.index for image in sources])
         return message_ids
