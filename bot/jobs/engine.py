@@ -97,7 +97,9 @@ class JobEngine:
         )
         self._stop_timeout = options.stop_timeout
         config = options.runner or RunnerConfig(
-            deadline=settings.job_deadline_seconds, public_url=settings.public_url
+            deadline=settings.job_deadline_seconds,
+            public_url=settings.public_url,
+            delivery_retry_window=settings.delivery_retry_hours * 3600,
         )
         self._runner = JobRunner(
             ledger=self._ledger,

@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
+import aiohttp
 import discord
 
 from bot.errors import ImageError, SeedreamError
@@ -22,6 +23,7 @@ from bot.jobs.delivery import DeliveryError, PostedCallback
 from bot.jobs.events import (
     JobCancelled,
     JobDelivered,
+    JobDeliveryDelayed,
     JobEvent,
     JobFailed,
     JobPositionChanged,
@@ -43,6 +45,8 @@ CARD_EDIT_INTERVAL = 3.0
 MAX_REFITS = 4
 
 RecordCard = Callable[[str, int], Awaitable[None]]
+#: failures to reach Discord at all (dropped connection, timeout), besides its HTTP answers
+NETWORK_ERRORS = (TimeoutError, aiohttp.ClientError, OSError)
 
 
 @dataclass
@@ -102,6 +106,8 @@ class DiscordDelivery:
         elif isinstance(event, JobCancelled):
             await self._final(job, render.cancelled_embed(job))
             self._forget(job.id)
+        elif isinstance(event, JobDeliveryDelayed):
+            await self._delayed(job, render.delayed_embed(job, event.retry_until))
         elif isinstance(event, JobDelivered):
             self._forget(job.id)
 
@@ -127,9 +133,7 @@ class DiscordDelivery:
             batches.append((group, images[start : start + len(group)]))
             start += len(group)
         # The card carries the first batch unless an earlier run already put images in it.
-        card_free = card.message_id is None or all(
-            image.message_id != card.message_id for image in job.images if image.delivered
-        )
+        card_free = not _carries_images(job, card.message_id)
         if card_free:
             batches = batches[1:] + batches[:1]  # the announcement goes out last
         message_ids: list[int] = []
@@ -207,6 +211,9 @@ class DiscordDelivery:
             except discord.HTTPException as exc:
                 log.warning("Job %s: could not post its card (%s)", job.id, exc.status)
                 return
+            except (*NETWORK_ERRORS, discord.RateLimited) as exc:
+                log.warning("Job %s: could not post its card (%s)", job.id, type(exc).__name__)
+                return
             card.message_id = message.id
             card.last_edit = time.monotonic()
             await self._record_card(job.id, message.id)
@@ -236,6 +243,14 @@ class DiscordDelivery:
             if card.message_id is not None:
                 shown = await self._edit(job, card, embed, cancellable=False)
         return shown
+
+    async def _delayed(self, job: Job, embed: discord.Embed) -> None:
+        """Say on the card that delivery is delayed (unless it already carries images)."""
+        card = self._card_of(job)
+        async with card.lock:
+            self._cancel_timer(card)
+            if not _carries_images(job, card.message_id):
+                await self._edit(job, card, embed, cancellable=False)
 
     async def _tell_member(self, job: Job, text: str) -> None:
         """The card is gone or unreachable: say it privately while the interaction lives."""
@@ -275,6 +290,9 @@ class DiscordDelivery:
             # A card someone deleted is not worth failing a job over.
             log.info("Job %s: card edit failed (%s)", job.id, exc.status)
             return False
+        except (*NETWORK_ERRORS, discord.RateLimited) as exc:
+            log.info("Job %s: card edit failed (%s)", job.id, type(exc).__name__)
+            return False
         finally:
             card.last_edit = time.monotonic()
         return True
@@ -299,6 +317,15 @@ class DiscordDelivery:
                 return await self._send_files(
                     job, card, embed, files, in_card=in_card, nonce=f"{job.id}-{sources[0].index}"
                 )
+            except discord.RateLimited as exc:  # a 429 longer than discord.py will sleep
+                raise DeliveryError(
+                    "Discord is rate limiting the bot; retrying.", retryable=True
+                ) from exc
+            except NETWORK_ERRORS as exc:
+                log.info("Job %s: posting failed: %s", job.id, type(exc).__name__)
+                raise DeliveryError(
+                    "Discord could not be reached; retrying.", retryable=True
+                ) from exc
             except discord.HTTPException as exc:
                 if not _too_large(exc):
                     raise _delivery_error(exc) from exc
@@ -337,6 +364,13 @@ class DiscordDelivery:
             kwargs["embed"] = embed
         sent = await channel.send(**kwargs)  # type: ignore[call-overload]
         return int(sent.id)
+
+
+def _carries_images(job: Job, card_id: int | None) -> bool:
+    """Whether an earlier run already posted images in the job's card."""
+    return card_id is not None and any(
+        image.message_id == card_id for image in job.images if image.delivered
+    )
 
 
 def _too_large(exc: discord.HTTPException) -> bool:

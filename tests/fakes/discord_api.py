@@ -288,6 +288,10 @@ class FakeDiscord(FakeWorld):
         """Answer the next ``times`` matching requests with ``status`` (and ``body``)."""
         self.rest.fail_next(method, path_pattern, status, body, headers, times)
 
+    def drop_next(self, method: str, path_pattern: str, times: int = 1) -> None:
+        """Close the connection on the next ``times`` matching requests, unanswered."""
+        self.rest.drop_next(method, path_pattern, times)
+
     def rate_limit_next(
         self,
         method: str,

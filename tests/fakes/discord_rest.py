@@ -71,6 +71,12 @@ MANAGE_MESSAGES = 1 << 13
 READ_MESSAGE_HISTORY = 1 << 16
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
+#: the "status" of a fault that closes the connection instead of answering
+DROP = 0
+
+
+class _Dropped(Exception):
+    """The connection of this request is to be closed without an answer."""
 
 
 @dataclass
@@ -183,6 +189,12 @@ class FakeRest:
         pattern = re.compile(path_pattern)
         self.faults.append(FaultRule(method.upper(), pattern, status, body, all_headers, times))
 
+    def drop_next(self, method: str, path_pattern: str, times: int = 1) -> None:
+        """Close the connection on the next ``times`` matching requests without an answer
+        (the client sees the server disconnect, as on a network failure)."""
+        pattern = re.compile(path_pattern)
+        self.faults.append(FaultRule(method.upper(), pattern, DROP, None, {}, times))
+
     def _take_fault(self, method: str, path: str) -> FaultRule | None:
         for rule in self.faults:
             if rule.method in ("*", method) and rule.pattern.fullmatch(path):
@@ -243,7 +255,12 @@ class FakeRest:
         serial = next(self._serial)
         self.active.add(serial)
         try:
-            response = await self._record_and_answer(request)
+            try:
+                response = await self._record_and_answer(request)
+            except _Dropped:
+                if request.transport is not None:
+                    request.transport.close()
+                raise web.HTTPInternalServerError() from None  # never reaches the client
             # Written out before returning: once a request leaves ``active`` the client has
             # the whole response.
             await response.prepare(request)
@@ -272,6 +289,8 @@ class FakeRest:
 
     async def _answer(self, req: ApiRequest, *, is_api: bool) -> web.StreamResponse:
         fault = self._take_fault(req.method, req.path)
+        if fault is not None and fault.status == DROP:
+            raise _Dropped
         if fault is not None:
             return json_response(fault.body, fault.status, fault.headers)
         if not is_api:
