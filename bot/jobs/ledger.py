@@ -32,6 +32,7 @@ _ID_ATTEMPTS = 8
 #: must end as done, not as failed
 LOCKED_WAIT_INITIAL = 0.05
 LOCKED_WAIT_MAX = 2.0
+LOCKED_WAIT_JITTER = 0.1
 
 
 @dataclass(frozen=True)
@@ -274,6 +275,7 @@ async def _retry_locked(call: Callable[[], Awaitable[T]]) -> T:
         timeout=None,
         wait_initial=LOCKED_WAIT_INITIAL,
         wait_max=LOCKED_WAIT_MAX,
+        wait_jitter=LOCKED_WAIT_JITTER,
     ):
         with attempt:
             return await call()

@@ -80,6 +80,16 @@ class _Dropped(Exception):
 
 
 @dataclass
+class _Hook:
+    """A test's action on matching requests (see ``FakeRest.on_request``)."""
+
+    method: str
+    pattern: re.Pattern[str]
+    action: Callable[[RecordedRequest], bool]
+    remaining: int
+
+
+@dataclass
 class ApiRequest:
     method: str
     path: str
@@ -160,6 +170,7 @@ class FakeRest:
         self.requests: list[RecordedRequest] = []
         self.unhandled: list[tuple[str, str]] = []
         self.faults: list[FaultRule] = []
+        self.hooks: list[_Hook] = []
         self.active: set[int] = set()  # serial numbers of requests being answered
         self._serial = itertools.count()
         self._on_change = on_change
@@ -194,6 +205,26 @@ class FakeRest:
         (the client sees the server disconnect, as on a network failure)."""
         pattern = re.compile(path_pattern)
         self.faults.append(FaultRule(method.upper(), pattern, DROP, None, {}, times))
+
+    def on_request(
+        self,
+        method: str,
+        path_pattern: str,
+        action: Callable[[RecordedRequest], bool],
+        times: int = 1,
+    ) -> None:
+        """Call ``action(request)`` when a matching request arrives, before it is answered;
+        each call that returns True counts towards ``times``."""
+        self.hooks.append(_Hook(method.upper(), re.compile(path_pattern), action, times))
+
+    def _run_hooks(self, record: RecordedRequest) -> None:
+        for hook in list(self.hooks):
+            if hook.method not in ("*", record.method) or not hook.pattern.fullmatch(record.path):
+                continue
+            if hook.action(record):
+                hook.remaining -= 1
+                if hook.remaining <= 0:
+                    self.hooks.remove(hook)
 
     def _take_fault(self, method: str, path: str) -> FaultRule | None:
         for rule in self.faults:
@@ -280,6 +311,7 @@ class FakeRest:
         req = await parse_request(request, path)
         record = RecordedRequest(req.method, path, req.json, req.files, dict(request.query))
         self.requests.append(record)
+        self._run_hooks(record)
         try:
             response = await self._answer(req, is_api=is_api)
         except ApiError as error:

@@ -4,9 +4,15 @@ sees every image posted and the reservation still open; leftover files are swept
 from __future__ import annotations
 
 import asyncio
+import logging
+import sqlite3
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
+import pytest
+
+from bot.jobs.events import JobDelivered, JobFailed
 from bot.jobs.ledger import JobLedger
 from bot.jobs.models import Job, JobImage, StoredImage
 from bot.jobs.states import JobState
@@ -128,3 +134,63 @@ async def test_record_posted_settles_only_once_every_awaited_image_is_posted(
     assert (again.state, again.charged) == (JobState.DONE, 2)
     assert [image.delivered for image in again.images] == [True, True, False]
     assert (await h.engine.quota_status(1, 7, [])).used_today == 2
+
+
+class LockingDeliverer(RecordingDeliverer):
+    """Before the last image's record, another connection locks the database for a while."""
+
+    def __init__(self, path: Path, hold: float) -> None:
+        super().__init__()
+        self.path = path
+        self.hold = hold
+        self.released = asyncio.Event()
+
+    async def deliver(
+        self,
+        job: Job,
+        images: Sequence[StoredImage],
+        posted: Callable[[int, Sequence[int]], Any],
+    ) -> list[int]:
+        last = images[-1].index
+
+        async def locking(message_id: int, indexes: Sequence[int]) -> None:
+            if last in indexes:
+                hold_lock(self.path, self.hold, self.released)
+            await posted(message_id, indexes)
+
+        return await super().deliver(job, images, locking)
+
+
+def hold_lock(path: Path, seconds: float, released: asyncio.Event) -> None:
+    """A real lock on the real file: another connection in an exclusive transaction."""
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    other.execute("UPDATE jobs SET updated_at = updated_at")  # it really writes
+
+    def release() -> None:
+        other.execute("ROLLBACK")
+        other.close()
+        released.set()
+
+    asyncio.get_running_loop().call_later(seconds, release)
+
+
+async def test_a_locked_database_at_the_settlement_is_waited_out(
+    make_harness: MakeHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="bot.jobs.ledger")
+    h = make_harness(fake_provider())
+    locker = LockingDeliverer(h.tmp_path / "bot.sqlite3", hold=0.6)
+    h.deliverer = locker
+    await h.open()
+    assert h.db is not None
+    # "database is locked" after 20 ms instead of the production 5 s
+    await h.db.run_read(lambda conn: conn.execute("PRAGMA busy_timeout=20"))
+    job = await h.create(request(count=3))
+    await locker.released.wait()
+    done = await h.final(job.id)
+    assert (done.state, done.charged, done.error_code) == (JobState.DONE, 3, None)
+    assert not h.sink.of(JobFailed)
+    assert [type(e) for e in h.sink.events][-1] is JobDelivered
+    assert any("database is locked" in r.getMessage() for r in caplog.records)
+    assert (await h.engine.quota_status(1, 7, [])).used_today == 3  # type: ignore[union-attr]
