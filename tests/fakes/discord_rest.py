@@ -346,6 +346,8 @@ class FakeRest:
     def _serve_cdn(self, req: ApiRequest) -> web.Response:
         match = CDN_PATH.fullmatch(req.path)
         stored = self.world.cdn.get(int(match.group(2))) if match else None
+        if stored is not None and not stored.serves(req.query):
+            return web.Response(status=404, text="This content is no longer available.")
         if req.method != "GET" or stored is None:
             self.unhandled.append((req.method, req.path))
             return web.Response(status=404, text="Not Found")
@@ -549,6 +551,11 @@ class FakeRest:
             m for m in self.world.messages(channel) if not m.ephemeral and after < m.id < before
         ]
         newest_first = sorted(visible, key=lambda m: m.id, reverse=True)
+        if "around" in req.query:  # half older (the id itself included), half newer
+            around = int(req.query["around"])
+            older = [m for m in newest_first if m.id <= around][: limit - limit // 2]
+            newer = [m for m in reversed(newest_first) if m.id > around][: limit // 2]
+            return json_response([m.payload() for m in [*reversed(newer), *older]])
         if "after" in req.query:
             newest_first = newest_first[-limit:]
         return json_response([m.payload() for m in newest_first[:limit]])
