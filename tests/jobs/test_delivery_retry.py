@@ -92,6 +92,7 @@ async def test_a_day_of_failed_deliveries_then_a_refund(make_harness: MakeHarnes
     assert (await h.engine.quota_status(1, 7, [])).used_today == 0  # type: ignore[union-attr]
     await wait_until(lambda: not (h.tmp_path / "images" / job.id).exists())
     # the card was told once, when the first quick attempts ran out
+    await h.event(JobFailed)  # (sent after the settlement)
     [delayed] = h.sink.of(JobDeliveryDelayed)
     assert (delayed.retry_until - job.created_at).total_seconds() == pytest.approx(DAY, abs=60)
     kinds = [type(e) for e in h.sink.events]
