@@ -120,7 +120,12 @@ class Buttons(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         parent = await self._job(job_id)
         request = parent.request
+        door = slash_door(interaction)
         if request.reference_images:
+            # refuse cheaply (permissions, quota, blocklist) before touching any image
+            await self.bot.desk.screen(
+                **door, kind=JobKind.REROLL, origin=JobOrigin.BUTTON, request=request
+            )
             # an edit's reference URLs expire after about a day: read them again
             refreshed = await refresh_references(
                 self.bot, self.bot.services.http, parent.guild_id, request.reference_images
@@ -129,7 +134,7 @@ class Buttons(commands.Cog):
                 await self.bot.desk.references(list(refreshed.attachments), request.model)
                 request = request.model_copy(update={"reference_images": refreshed.urls})
         job = await self.bot.desk.start(
-            **slash_door(interaction),
+            **door,
             kind=JobKind.REROLL,
             origin=JobOrigin.BUTTON,
             request=request,
