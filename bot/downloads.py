@@ -100,13 +100,15 @@ def download_request(client: httpx.AsyncClient, url: str) -> httpx.Request:
     return request
 
 
+#: redirects one download may follow (httpx's own default is 20)
+MAX_REDIRECTS = 10
+
+
 async def fetch(client: httpx.AsyncClient, url: str, max_bytes: int) -> bytes:
     """GET ``url`` streamed (following redirects), aborting past ``max_bytes``; errors mapped
     for the retry policy."""
     try:
-        response = await client.send(
-            download_request(client, url), stream=True, follow_redirects=True
-        )
+        response = await _follow(client, url)
         async with contextlib.aclosing(response):
             status = response.status_code
             if status == 429:
@@ -125,14 +127,29 @@ async def fetch(client: httpx.AsyncClient, url: str, max_bytes: int) -> bytes:
                 if len(buffer) > max_bytes:
                     raise ImageError(f"A generated image is larger than {max_bytes // 2**20} MiB.")
             return bytes(buffer)
-    except httpx.TooManyRedirects as exc:
-        raise ImageError("A generated image's link redirects in circles.") from exc
     except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
         raise ImageError("A result link is not a usable URL.") from exc
     except httpx.TimeoutException as exc:
         raise ProviderUnavailableError("The image host did not answer in time.") from exc
     except httpx.TransportError as exc:
         raise ProviderUnavailableError("The image host could not be reached.") from exc
+
+
+async def _follow(client: httpx.AsyncClient, url: str) -> httpx.Response:
+    """The streamed answer for ``url`` after its redirects, each hop a fresh bare request.
+
+    Followed by hand rather than by httpx so that no hop carries anything of the client's
+    (httpx would re-add the client's cookies, and keep other auth headers cross-origin).
+    """
+    for _ in range(MAX_REDIRECTS + 1):
+        response = await client.send(
+            download_request(client, url), stream=True, follow_redirects=False
+        )
+        if not (response.is_redirect and response.next_request is not None):
+            return response
+        url = str(response.next_request.url)
+        await response.aclose()
+    raise ImageError("A generated image's link redirects in circles.")
 
 
 def _data_url(url: str) -> bytes:
