@@ -66,7 +66,8 @@ _MODEL_CODES = (
     "model_not_available",
 )
 _MODEL_WORDS = re.compile(
-    r"\bmodel\b[^.]{0,40}?\b(does not exist|not (found|open|opened|activated|available"
+    # between "model" and the verdict: the model id (dots inside a word only), one sentence
+    r"\bmodel\b(?:[^.]|\.(?=\S)){0,60}?\b(does not exist|not (found|open|opened|activated|available"
     r"|supported|enabled)|unavailable|disabled|is closed)"
     r"|\bendpoint (is )?(not found|closed|does not exist)"
     r"|not activated the model|no available channel|无可用渠道",
