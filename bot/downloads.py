@@ -133,6 +133,8 @@ async def fetch(client: httpx.AsyncClient, url: str, max_bytes: int) -> bytes:
         raise ProviderUnavailableError("The image host did not answer in time.") from exc
     except httpx.TransportError as exc:
         raise ProviderUnavailableError("The image host could not be reached.") from exc
+    except httpx.DecodingError as exc:  # a body that fails its own Content-Encoding
+        raise ImageError("A generated image arrived damaged.") from exc
 
 
 async def _follow(client: httpx.AsyncClient, url: str) -> httpx.Response:

@@ -265,6 +265,12 @@ async def _send(
         raise ProviderUnavailableError(
             f"{endpoint.display} could not be reached.", provider=endpoint.provider
         ) from exc
+    except (httpx.RequestError, httpx.InvalidURL) as exc:
+        # a body that fails its Content-Encoding, a 3xx whose Location httpx cannot parse
+        log.debug("%s %s %s unreadable: %s", endpoint.provider, method, path, type(exc).__name__)
+        raise ProviderUnavailableError(
+            f"{endpoint.display} sent an unreadable answer.", provider=endpoint.provider
+        ) from exc
     log.debug("%s %s %s -> %s", endpoint.provider, method, path, response.status_code)
     return response
 
