@@ -204,7 +204,7 @@ def _no_proxy_pattern(host: str) -> str:
     if "://" in host:
         return host
     try:
-        address = ipaddress.ip_address(host)
+        address = ipaddress.ip_address(host.split("/")[0])  # "10.0.0.0/8" counts as an IP
     except ValueError:
         if host.lower() == "localhost":
             return f"all://{host}"

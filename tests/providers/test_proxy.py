@@ -84,12 +84,18 @@ async def test_no_proxy_for_another_host_still_proxies(
 def test_each_proxy_is_wrapped_in_the_queued_transport(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
     monkeypatch.setenv("HTTP_PROXY", "http://proxy.internal:3128")
-    monkeypatch.setenv("NO_PROXY", "localhost,.corp.example,10.1.2.3,::1")
+    monkeypatch.setenv("NO_PROXY", "localhost,.corp.example,10.1.2.3,::1,192.168.0.0/16")
     mounts = proxy_mounts()
     assert isinstance(mounts["https://"], QueuedTransport)
     assert isinstance(mounts["http://"], QueuedTransport)
     bypassed = {pattern for pattern, transport in mounts.items() if transport is None}
-    assert bypassed == {"all://localhost", "all://*.corp.example", "all://10.1.2.3", "all://[::1]"}
+    assert bypassed == {
+        "all://localhost",
+        "all://*.corp.example",
+        "all://10.1.2.3",
+        "all://[::1]",
+        "all://192.168.0.0/16",
+    }
 
 
 def test_without_proxy_variables_there_are_no_mounts() -> None:
