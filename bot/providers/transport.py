@@ -134,6 +134,7 @@ async def request_json(
             client, method, url, endpoint, headers, json_body, params, http_timeout
         )
         rid: str | None = None
+        body: Any = None
         try:
             if response.is_redirect or 300 <= response.status_code < 400:
                 rid = request_id(response.headers)
@@ -156,7 +157,7 @@ async def request_json(
             result = parse(body)
         except ProviderError as exc:
             exc.request_id = exc.request_id or rid
-            _log_error(endpoint, method, url, response, exc)
+            _log_error(endpoint, method, url, response, exc, body=body)
             raise
         except PARSE_ERRORS as exc:
             error = ProviderUnavailableError(
@@ -179,6 +180,7 @@ def _log_error(
     response: httpx.Response,
     error: ProviderError,
     *,
+    body: Any = None,
     cause: BaseException | None = None,
 ) -> None:
     """One line an operator can take to the provider's support.
@@ -190,14 +192,14 @@ def _log_error(
     if response.is_redirect:
         target = response.next_request.url if response.next_request else None
         said = f"redirect to {target.scheme}://{target.host}" if target else "redirect"
-    elif response.is_error:
+    elif cause is not None:
+        said = f"unreadable answer ({type(cause).__name__})"
+    elif response.is_error or body is not None:  # an error status, or one inside a 2xx body
         try:
-            code, message = body_code_and_message(response.json())
+            code, message = body_code_and_message(response.json() if body is None else body)
         except (ValueError, RecursionError):
             code, message = "", response.text[:LOG_TEXT]
         said = safe_text(f"{code} {message}".strip(), endpoint.secrets, limit=LOG_TEXT)
-    elif cause is not None:
-        said = f"unreadable answer ({type(cause).__name__})"
     log.info(
         "%s %s %s -> HTTP %d, %s (request id %s)%s",
         endpoint.provider,

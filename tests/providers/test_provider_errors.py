@@ -62,6 +62,9 @@ async def _run_job(tmp_path: Path, client: httpx.AsyncClient, *providers: Any) -
         ("poyo", "server_error", "X-Request-Id", "An unexpected error occurred"),
         ("vidgo", "unauthorized", "x-request-id", "Invalid or missing authentication"),
         ("apikley", "rate_limited", "X-Request-Id", "Rate limit exceeded"),
+        # KIE's in-body code under HTTP 200: the words come from the decoded body
+        ("apikley", "unauthorized", "X-Request-Id", "Invalid or missing authentication"),
+        ("apikley", "no_credits", "X-Request-Id", "Insufficient credits"),
     ],
 )
 async def test_every_provider_error_is_logged_with_its_request_id_and_words(
