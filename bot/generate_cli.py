@@ -467,6 +467,8 @@ def _redact(config: ProviderConfig) -> None:
             if isinstance(flt, RedactingFilter):
                 flt.add_secrets([config.api_key.get_secret_value()])
     logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
+    # the provider's own words and request id go to the bot's log; the CLI prints one line
+    logging.getLogger("bot.providers").setLevel(max(logging.WARNING, root.level))
 
 
 def _fail(message: str, code: int) -> int:
