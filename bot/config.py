@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     provider_concurrency: int = Field(default=8, ge=1)
     max_images_per_job: int = Field(default=4, ge=1, le=15)
     job_deadline_seconds: float = Field(default=900.0, gt=0)
+    #: how long results Discord won't take are kept and retried before a refund
+    delivery_retry_hours: float = Field(default=24.0, gt=0)
     log_level: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] = "INFO"
     log_format: Literal["text", "json"] = "text"
 

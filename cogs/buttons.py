@@ -22,6 +22,7 @@ from bot.core.job import JobKind, JobOrigin
 from bot.core.request import GenerationRequest
 from bot.tree import UNEXPECTED, send_ephemeral, server_gate, user_message_for
 from bot.ui.attachments import message_images
+from bot.ui.references import refresh_references
 from bot.ui.views import CUSTOM_ID, Action, InstructionModal, custom_id
 from cogs._doors import accepted_message, check_door_permissions, is_moderator, slash_door
 
@@ -118,11 +119,25 @@ class Buttons(commands.Cog):
     async def _reroll(self, interaction: Interaction, job_id: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         parent = await self._job(job_id)
+        request = parent.request
+        door = slash_door(interaction)
+        if request.reference_images:
+            # refuse cheaply (permissions, quota, blocklist) before touching any image
+            await self.bot.desk.screen(
+                **door, kind=JobKind.REROLL, origin=JobOrigin.BUTTON, request=request
+            )
+            # an edit's reference URLs expire after about a day: read them again
+            refreshed = await refresh_references(
+                self.bot, self.bot.services.http, parent.guild_id, request.reference_images
+            )
+            if refreshed.attachments:
+                await self.bot.desk.references(list(refreshed.attachments), request.model)
+                request = request.model_copy(update={"reference_images": refreshed.urls})
         job = await self.bot.desk.start(
-            **slash_door(interaction),
+            **door,
             kind=JobKind.REROLL,
             origin=JobOrigin.BUTTON,
-            request=parent.request,
+            request=request,
             parent_job_id=parent.id,
         )
         await interaction.followup.send(accepted_message(job), ephemeral=True)

@@ -60,6 +60,13 @@ class RunnerConfig:
     rate_limit_retries: int = 2
     retry_backoff: float = 2.0
     max_retry_wait: float = 30.0
+    #: quick tries of a delivery, ``delivery_backoff`` doubling between them; when they run
+    #: out the card says delivery is delayed and tries go on (``bot.jobs.delivery.retry_delay``)
     delivery_attempts: int = 3
     delivery_backoff: float = 2.0
+    #: the longest wait between tries in the first hour of the window, and ever
+    delivery_first_hour_cap: float = 60.0
+    delivery_max_delay: float = 1800.0
+    #: how long (from the submit) delivery is tried, again at every start, before a refund
+    delivery_retry_window: float = 24 * 3600.0
     max_image_bytes: int = DEFAULT_MAX_BYTES

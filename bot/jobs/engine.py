@@ -103,7 +103,9 @@ class JobEngine:
         )
         self._stop_timeout = options.stop_timeout
         config = options.runner or RunnerConfig(
-            deadline=settings.job_deadline_seconds, public_url=settings.public_url
+            deadline=settings.job_deadline_seconds,
+            public_url=settings.public_url,
+            delivery_retry_window=settings.delivery_retry_hours * 3600,
         )
         self._runner = JobRunner(
             ledger=self._ledger,
@@ -139,7 +141,10 @@ class JobEngine:
         if self._dispatcher is not None:
             raise RuntimeError("engine already started")
         self._stopping = False
-        for job in await self._ledger.unfinished():
+        unfinished = await self._ledger.unfinished()
+        for job_id in await self._store.sweep({job.id for job in unfinished}):
+            log.info("job %s: removed the images it left behind", job_id)
+        for job in unfinished:
             await self._resume(job)
         self._dispatcher = asyncio.create_task(self._dispatch_loop(), name="job-dispatcher")
         self._kick()

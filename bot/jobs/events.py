@@ -7,6 +7,7 @@ be quick: the engine awaits them in line (and logs, never propagates, their exce
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol, TypeAlias
 
 from bot.core.errors import SeedreamError
@@ -52,6 +53,15 @@ class JobDelivered:
 
 
 @dataclass(frozen=True)
+class JobDeliveryDelayed:
+    """The images are ready but could not be posted yet; they are kept and posting is tried
+    again until ``retry_until`` (and at every start), nothing charged until they are out."""
+
+    job: Job
+    retry_until: datetime
+
+
+@dataclass(frozen=True)
 class JobFailed:
     """The job ended without (all) its images; ``reason`` is safe to show the member."""
 
@@ -71,7 +81,13 @@ class JobCancelled:
 
 
 JobEvent: TypeAlias = (
-    JobQueued | JobPositionChanged | JobRunning | JobDelivered | JobFailed | JobCancelled
+    JobQueued
+    | JobPositionChanged
+    | JobRunning
+    | JobDeliveryDelayed
+    | JobDelivered
+    | JobFailed
+    | JobCancelled
 )
 
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
+
+import stamina
 
 from bot.core.clock import Clock
 from bot.core.ids import new_job_id
@@ -22,8 +25,15 @@ from bot.db.jobs_repo import JobsRepo
 from bot.quota import QuotaService, Settlement
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _ID_ATTEMPTS = 8
+#: backoff between tries of a settle that found the database locked (each try already
+#: waited the connection's busy timeout); it never gives up: a job whose images were posted
+#: must end as done, not as failed
+LOCKED_WAIT_INITIAL = 0.05
+LOCKED_WAIT_MAX = 2.0
+LOCKED_WAIT_JITTER = 0.1
 
 
 @dataclass(frozen=True)
@@ -155,6 +165,39 @@ class JobLedger:
             lambda conn: JobsRepo(conn).mark_delivered(job_id, indexes, message_id, self._clock())
         )
 
+    async def record_posted(
+        self,
+        job_id: str,
+        indexes: Sequence[int],
+        message_id: int | None,
+        *,
+        awaited: Collection[int] | None = None,
+    ) -> Ending | None:
+        """Record posted images; once none of ``awaited`` (default: every image of the job)
+        is left unposted, end the job as done and settle it in the same transaction.
+
+        The Ending when this record settled the job, else None. So nobody ever sees every
+        image posted and the reservation still open, and a restart after any record finds
+        either images left to post or a settled job, never a half-way state.
+        """
+
+        def record(conn: sqlite3.Connection) -> Ending | None:
+            repo = JobsRepo(conn)
+            if _require(repo, job_id).state is not JobState.DELIVERING:
+                return None  # settled already: its record stays what it was charged for
+            repo.mark_delivered(job_id, indexes, message_id, self._clock())
+            job = _require(repo, job_id)
+            waiting = [
+                image
+                for image in job.images
+                if not image.delivered and (awaited is None or image.index in awaited)
+            ]
+            if waiting or not any(image.delivered for image in job.images):
+                return None
+            return self._end(conn, repo, job, JobState.DONE)
+
+        return await self._settling(record)
+
     async def record_messages(
         self, job_id: str, card_message_id: int | None, result_message_ids: Sequence[int]
     ) -> bool:
@@ -188,22 +231,64 @@ class JobLedger:
         def finish(conn: sqlite3.Connection) -> Ending:
             repo = JobsRepo(conn)
             job = _require(repo, job_id)
-            charged = sum(1 for image in job.images if image.delivered)
-            now = self._clock()
-            if not repo.transition(
-                job_id,
-                new,
-                now,
-                charged=charged,
-                error_code=error_code,
-                error_message=error_message,
-                finished_at=now,
-            ):
-                raise _refusal(repo, job_id, new)
-            settlement = self._quota.settle(conn, job, charged)
-            return Ending(_require(repo, job_id), settlement)
+            return self._end(
+                conn, repo, job, new, error_code=error_code, error_message=error_message
+            )
 
-        return await self._db.run(finish)
+        return await self._settling(finish)
+
+    def _end(
+        self,
+        conn: sqlite3.Connection,
+        repo: JobsRepo,
+        job: Job,
+        new: JobState,
+        *,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> Ending:
+        """The final transition and the settlement, inside the caller's transaction."""
+        charged = sum(1 for image in job.images if image.delivered)
+        now = self._clock()
+        if not repo.transition(
+            job.id,
+            new,
+            now,
+            charged=charged,
+            error_code=error_code,
+            error_message=error_message,
+            finished_at=now,
+        ):
+            raise _refusal(repo, job.id, new)
+        settlement = self._quota.settle(conn, job, charged)
+        return Ending(_require(repo, job.id), settlement)
+
+    async def _settling(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn`` in one transaction, tried again while the database is locked (another
+        process or a long writer held it past the busy timeout)."""
+        return await _retry_locked(lambda: self._db.run(fn))
+
+
+async def _retry_locked(call: Callable[[], Awaitable[T]]) -> T:
+    async for attempt in stamina.retry_context(
+        on=is_locked,
+        attempts=None,
+        timeout=None,
+        wait_initial=LOCKED_WAIT_INITIAL,
+        wait_max=LOCKED_WAIT_MAX,
+        wait_jitter=LOCKED_WAIT_JITTER,
+    ):
+        with attempt:
+            return await call()
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def is_locked(exc: Exception) -> bool:
+    """True for SQLite's "database is locked" (and "... table is locked")."""
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+        log.warning("database is locked; trying again: %s", exc)
+        return True
+    return False
 
 
 def _require(repo: JobsRepo, job_id: str) -> Job:

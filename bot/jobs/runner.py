@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -31,9 +32,16 @@ from bot.core.request import GenerationRequest, TaskState, TaskStatus
 from bot.core.states import IllegalTransitionError, JobState
 from bot.downloads import download_images
 from bot.jobs.config import Downloader, ProviderSlots, RunnerConfig, TaskWaiter
-from bot.jobs.delivery import Deliverer, DeliveryError
-from bot.jobs.events import JobDelivered, JobEvent, JobFailed, JobRunning, error_code
-from bot.jobs.ledger import JobLedger
+from bot.jobs.delivery import Deliverer, DeliveryError, retry_delay
+from bot.jobs.events import (
+    JobDelivered,
+    JobDeliveryDelayed,
+    JobEvent,
+    JobFailed,
+    JobRunning,
+    error_code,
+)
+from bot.jobs.ledger import Ending, JobLedger
 from bot.jobs.storage import ImageStore
 from bot.metrics import EngineMetrics
 from bot.providers.base import Provider
@@ -102,7 +110,17 @@ class JobRunner:
         if job.state is JobState.QUEUED or (job.state.at_provider and self._must_resubmit(job)):
             job, status = await self._submit(job)
         while job.state.at_provider:
-            result = await self._wait(job, wake, status)
+            try:
+                result = await self._wait(job, wake, status)
+            except ProviderUnavailableError:
+                # the status endpoint stayed broken or unreadable: the task's fate is
+                # unknown, and another provider can still serve the member
+                if not self._candidates(job, skip_current=True):
+                    raise
+                log.warning("job %s: %s stopped answering; failing over", job.id, job.provider)
+                job = await self._abandon_attempt(await self._ledger.require(job.id))
+                job, status = await self._submit(job)
+                continue
             status = None
             if result.state is TaskState.FAILED:
                 provider = self._provider(job)
@@ -296,46 +314,88 @@ class JobRunner:
 
     async def _deliver(self, job: Job) -> None:
         job_id = job.id
+        settled: list[Ending] = []  # filled by the record that settled the job
+        awaited: set[int] = set()
 
         async def posted(message_id: int, indexes: Sequence[int]) -> None:
-            # shielded: once Discord has the message, the record must land
-            await asyncio.shield(self._ledger.mark_delivered(job_id, list(indexes), message_id))
+            # shielded: once Discord has the message, the record must land; the record of
+            # the last image also settles the job, in the same transaction
+            record = self._ledger.record_posted(job_id, list(indexes), message_id, awaited=awaited)
+            ending = await asyncio.shield(record)
+            if ending is not None:
+                settled.append(ending)
 
+        # the window counts from the submit: the images are ready soon after it, and it is
+        # recorded, so a restart goes on counting where the last process was
+        since = job.submitted_at or job.created_at
+        window = self._config.delivery_retry_window
         failures = 0
-        while True:
+        while not settled:
             pending = [image for image in job.images if not image.delivered]
             loaded = [await self._store.load(job.id, image) for image in pending]
             stored = [image for image in loaded if image is not None]
             if not stored:
                 break
+            awaited = {image.index for image in stored}
 
             try:
                 message_ids = await self._deliverer.deliver(job, stored, posted)
             except DeliveryError as exc:
-                failures += 1
-                if exc.retryable and failures < self._config.delivery_attempts:
-                    log.warning("job %s: delivery failed (%s); retrying", job.id, exc.user_message)
-                    await self._sleep(self._config.delivery_backoff * 2 ** (failures - 1))
-                    job = await self._ledger.require(job.id)
-                    continue
-                log.warning("job %s: delivery failed: %s", job.id, exc.user_message)
-                await self.fail(job.id, "delivery", exc.user_message)
+                error = exc
+            else:
+                if not settled:
+                    # a deliverer that did not report every message (or any): record the rest
+                    last = message_ids[-1] if message_ids else None
+                    ending = await self._ledger.record_posted(
+                        job.id, sorted(awaited), last, awaited=awaited
+                    )
+                    settled.extend([ending] if ending is not None else [])
+                break
+            if settled:
+                break  # every image went out before the error: the job is settled
+            failures += 1
+            elapsed = (self._clock() - since).total_seconds()
+            if not error.retryable or elapsed >= window:
+                log.warning("job %s: delivery failed: %s", job.id, error.user_message)
+                reason = _gave_up(window) if error.retryable else error.user_message
+                await self.fail(job.id, "delivery", reason)
                 return
+            if failures == self._config.delivery_attempts:
+                until = since + datetime.timedelta(seconds=window)
+                await self._notify(JobDeliveryDelayed(job, until))
+            pause = min(
+                window - elapsed,
+                retry_delay(
+                    failures,
+                    elapsed,
+                    backoff=self._config.delivery_backoff,
+                    first_hour_cap=self._config.delivery_first_hour_cap,
+                    max_delay=self._config.delivery_max_delay,
+                ),
+            )
+            log.warning(
+                "job %s: delivery failed (%s); trying again in %.1f s",
+                job.id,
+                error.user_message,
+                pause,
+            )
+            await self._sleep(pause)
             job = await self._ledger.require(job.id)
-            done = {image.index for image in job.images if image.delivered}
-            unreported = [image.index for image in stored if image.index not in done]
-            if unreported:
-                last = message_ids[-1] if message_ids else None
-                await self._ledger.mark_delivered(job.id, unreported, last)
-            break
-        job = await self._ledger.require(job.id)
-        if not any(image.delivered for image in job.images):
-            await self.fail(job.id, "images_lost", "The generated images were lost before posting.")
-            return
-        # files first: every posted image is already recorded, so a restart between the
-        # two steps finds nothing left to post and just finishes
+            if job.state is not JobState.DELIVERING:
+                raise JobGoneError
+        ending = settled[0] if settled else None
+        if ending is None:
+            # nothing (more) could be loaded: settle what was posted, if anything was
+            job = await self._ledger.require(job.id)
+            if not any(image.delivered for image in job.images):
+                await self.fail(
+                    job.id, "images_lost", "The generated images were lost before posting."
+                )
+                return
+            ending = await self._ledger.finish(job.id, JobState.DONE)
+        # settled first, files after: a restart between the two finds a finished job, whose
+        # leftover files the engine sweeps away at start
         await self._store.discard(job.id)
-        ending = await self._ledger.finish(job.id, JobState.DONE)
         self._metrics.charged(ending.job.provider, ending.settlement.charged)
         log.info(
             "job %s: delivered; charged %d, refunded %d",
@@ -364,3 +424,9 @@ class JobRunner:
         await self._store.discard(job_id)
         self._metrics.charged(ending.job.provider, ending.settlement.charged)
         await self._notify(JobFailed(ending.job, code, reason, ending.settlement.refunded))
+
+
+def _gave_up(window: float) -> str:
+    hours = window / 3600
+    span = f"{hours:g} hours" if hours >= 1 else f"{window:g} seconds"
+    return f"Discord would not take the images for {span}; they were not posted."

@@ -66,6 +66,23 @@ class ImageStore:
             return None
         return StoredImage(image.index, f"{job_id}-{image.filename}", image.content_type, data)
 
+    async def sweep(self, keep: set[str]) -> list[str]:
+        """Delete the images of every job not in ``keep`` (left by a stop between a job's
+        settlement and the removal of its files); the ids of the jobs swept."""
+        return await asyncio.to_thread(self._sweep, keep)
+
+    def _sweep(self, keep: set[str]) -> list[str]:
+        try:
+            entries = list(self.root.iterdir())
+        except FileNotFoundError:
+            return []
+        swept = []
+        for entry in entries:
+            if entry.is_dir() and entry.name.isalnum() and entry.name not in keep:
+                shutil.rmtree(entry, ignore_errors=True)
+                swept.append(entry.name)
+        return sorted(swept)
+
     async def discard(self, job_id: str) -> None:
         """Delete the job's images (after delivery, failure or cancel)."""
         await asyncio.to_thread(shutil.rmtree, self._dir(job_id), True)

@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
+import aiohttp
 import discord
 
 from bot.core.errors import ImageError, SeedreamError
@@ -23,6 +24,7 @@ from bot.jobs.delivery import DeliveryError, PostedCallback
 from bot.jobs.events import (
     JobCancelled,
     JobDelivered,
+    JobDeliveryDelayed,
     JobEvent,
     JobFailed,
     JobPositionChanged,
@@ -43,6 +45,8 @@ CARD_EDIT_INTERVAL = 3.0
 MAX_REFITS = 4
 
 RecordCard = Callable[[str, int], Awaitable[None]]
+#: failures to reach Discord at all (dropped connection, timeout), besides its HTTP answers
+NETWORK_ERRORS = (TimeoutError, aiohttp.ClientError, OSError)
 
 
 @dataclass
@@ -102,6 +106,8 @@ class DiscordDelivery:
         elif isinstance(event, JobCancelled):
             await self._final(job, render.cancelled_embed(job))
             self._forget(job.id)
+        elif isinstance(event, JobDeliveryDelayed):
+            await self._delayed(job, render.delayed_embed(job, event.retry_until))
         elif isinstance(event, JobDelivered):
             self._forget(job.id)
 
@@ -110,24 +116,32 @@ class DiscordDelivery:
     async def deliver(
         self, job: Job, images: Sequence[StoredImage], posted: PostedCallback
     ) -> list[int]:
-        """Fit the images under the upload limit and post them, the first batch in the card."""
+        """Fit the images under the upload limit and post them, the first batch in the card.
+
+        The card is edited last: it announces the result, and the record of its batch is
+        the one that settles the job, so by the time the card says "delivered" every other
+        message is out and recorded.
+        """
         card = self._card_of(job)
         limit = card.door.upload_limit or self._guild_limit(job.guild_id)
         fitted = await fit_images_async(
             [image.data for image in images], limit, stem=f"seedream-{job.id.lower()}"
         )
-        # The card carries the first batch unless an earlier run already put images in it.
-        card_free = not any(image.delivered for image in job.images)
-        message_ids: list[int] = []
+        batches: list[tuple[list[FittedImage], Sequence[StoredImage]]] = []
         start = 0
+        for group in batch_for_messages(fitted):
+            batches.append((group, images[start : start + len(group)]))
+            start += len(group)
+        # The card carries the first batch unless an earlier run already put images in it.
+        card_free = not _carries_images(job, card.message_id)
+        if card_free:
+            batches = batches[1:] + batches[:1]  # the announcement goes out last
+        message_ids: list[int] = []
         async with card.lock:
             self._cancel_timer(card)
-            for number, group in enumerate(batch_for_messages(fitted)):
-                sources = images[start : start + len(group)]
-                start += len(group)
-                message_id = await self._post_batch(
-                    job, card, group, sources, in_card=number == 0 and card_free
-                )
+            for number, (group, sources) in enumerate(batches):
+                announces = card_free and number == len(batches) - 1
+                message_id = await self._post_batch(job, card, group, sources, in_card=announces)
                 message_ids.append(message_id)
                 await posted(message_id, [image.index for image in sources])
         return message_ids
@@ -197,6 +211,9 @@ class DiscordDelivery:
             except discord.HTTPException as exc:
                 log.warning("Job %s: could not post its card (%s)", job.id, exc.status)
                 return
+            except (*NETWORK_ERRORS, discord.RateLimited) as exc:
+                log.warning("Job %s: could not post its card (%s)", job.id, type(exc).__name__)
+                return
             card.message_id = message.id
             card.last_edit = time.monotonic()
             await self._record_card(job.id, message.id)
@@ -226,6 +243,14 @@ class DiscordDelivery:
             if card.message_id is not None:
                 shown = await self._edit(job, card, embed, cancellable=False)
         return shown
+
+    async def _delayed(self, job: Job, embed: discord.Embed) -> None:
+        """Say on the card that delivery is delayed (unless it already carries images)."""
+        card = self._card_of(job)
+        async with card.lock:
+            self._cancel_timer(card)
+            if not _carries_images(job, card.message_id):
+                await self._edit(job, card, embed, cancellable=False)
 
     async def _tell_member(self, job: Job, text: str) -> None:
         """The card is gone or unreachable: say it privately while the interaction lives."""
@@ -265,6 +290,9 @@ class DiscordDelivery:
             # A card someone deleted is not worth failing a job over.
             log.info("Job %s: card edit failed (%s)", job.id, exc.status)
             return False
+        except (*NETWORK_ERRORS, discord.RateLimited) as exc:
+            log.info("Job %s: card edit failed (%s)", job.id, type(exc).__name__)
+            return False
         finally:
             card.last_edit = time.monotonic()
         return True
@@ -289,6 +317,15 @@ class DiscordDelivery:
                 return await self._send_files(
                     job, card, embed, files, in_card=in_card, nonce=f"{job.id}-{sources[0].index}"
                 )
+            except discord.RateLimited as exc:  # a 429 longer than discord.py will sleep
+                raise DeliveryError(
+                    "Discord is rate limiting the bot; retrying.", retryable=True
+                ) from exc
+            except NETWORK_ERRORS as exc:
+                log.info("Job %s: posting failed: %s", job.id, type(exc).__name__)
+                raise DeliveryError(
+                    "Discord could not be reached; retrying.", retryable=True
+                ) from exc
             except discord.HTTPException as exc:
                 if not _too_large(exc):
                     raise _delivery_error(exc) from exc
@@ -327,6 +364,13 @@ class DiscordDelivery:
             kwargs["embed"] = embed
         sent = await channel.send(**kwargs)  # type: ignore[call-overload]
         return int(sent.id)
+
+
+def _carries_images(job: Job, card_id: int | None) -> bool:
+    """Whether an earlier run already posted images in the job's card."""
+    return card_id is not None and any(
+        image.message_id == card_id for image in job.images if image.delivered
+    )
 
 
 def _too_large(exc: discord.HTTPException) -> bool:

@@ -140,6 +140,49 @@ class JobDesk:
         ``attachments``, the quota rules as a dry run); only then are the attachments
         downloaded and checked, becoming the request's reference images.
         """
+        spec = await self.screen(
+            member=member,
+            channel_id=channel_id,
+            bot_permissions=bot_permissions,
+            member_permissions=member_permissions,
+            in_thread=in_thread,
+            kind=kind,
+            origin=origin,
+            request=request,
+            parent_job_id=parent_job_id,
+            dry_run=bool(attachments),
+        )
+        if attachments:
+            references = await self.references(attachments, request.model)
+            request = request.model_copy(update={"reference_images": references})
+            spec = dataclasses.replace(spec, request=request)
+        token = current_door.set(door)
+        try:
+            job = await self.engine.create_job(spec)
+        finally:
+            current_door.reset(token)
+        if door is not None:
+            self.delivery.remember(job.id, door)
+        return job
+
+    async def screen(
+        self,
+        *,
+        member: discord.Member,
+        channel_id: int,
+        bot_permissions: discord.Permissions,
+        member_permissions: discord.Permissions,
+        in_thread: bool,
+        kind: JobKind,
+        origin: JobOrigin,
+        request: GenerationRequest,
+        parent_job_id: str | None = None,
+        door: DoorContext | None = None,
+        dry_run: bool = True,
+    ) -> JobSpec:
+        """The cheap refusals, before anything costly: permissions, count, and (``dry_run``)
+        the quota rules without reserving. The job's spec when all pass."""
+        del door  # accepted so a door's keyword arguments fit both screen and start
         check_post_permissions(bot=bot_permissions, member=member_permissions, thread=in_thread)
         if kind is not JobKind.REROLL and request.count > self.max_count:
             raise RequestValidationError("count", f"must be between 1 and {self.max_count}.")
@@ -153,20 +196,9 @@ class JobDesk:
             request=request,
             parent_job_id=parent_job_id,
         )
-        if attachments:
-            # Without attachments there is nothing costly to spare: create_job checks alone.
+        if dry_run:
             await self.admission.precheck(spec)
-            references = await self.references(attachments, request.model)
-            request = request.model_copy(update={"reference_images": references})
-            spec = dataclasses.replace(spec, request=request)
-        token = current_door.set(door)
-        try:
-            job = await self.engine.create_job(spec)
-        finally:
-            current_door.reset(token)
-        if door is not None:
-            self.delivery.remember(job.id, door)
-        return job
+        return spec
 
     async def references(
         self, attachments: Sequence[discord.Attachment], model: str | None = None

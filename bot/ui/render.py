@@ -67,6 +67,19 @@ def card_embed(
     return embed
 
 
+def delayed_embed(job: Job, retry_until: datetime) -> discord.Embed:
+    """The card of a job whose images are ready but Discord won't take yet."""
+    embed = card_embed(job)
+    embed.title = f"{_TITLES.get(job.kind, 'Imagine')} · Delivery delayed"
+    embed.add_field(
+        name="Delivery delayed",
+        value="Discord isn't taking the images right now. They are kept and posted as soon as "
+        f"it does (tried until {timestamp(retry_until, 'f')}); nothing is charged until then.",
+        inline=False,
+    )
+    return embed
+
+
 def result_embed(
     job: Job,
     images: Sequence[FittedImage],

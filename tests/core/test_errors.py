@@ -19,6 +19,7 @@ from bot.quota import (
     GlobalBudgetExceededError,
     GuildBudgetExceededError,
 )
+from bot.ui.references import ReferencesGoneError
 
 #: every code a ledger may already hold; a published code must never change
 STORED_CODES: dict[type[SeedreamError], str] = {
@@ -34,6 +35,7 @@ STORED_CODES: dict[type[SeedreamError], str] = {
     errors.ContentFilteredError: "content_filtered",
     errors.TaskFailedError: "task_failed",
     errors.ProviderUnavailableError: "provider_unavailable",
+    errors.ModelUnavailableError: "model_unavailable",
     errors.ProviderTimeoutError: "provider_timeout",
     errors.ImageError: "image",
     errors.QuotaExceededError: "quota_exceeded",
@@ -45,6 +47,7 @@ STORED_CODES: dict[type[SeedreamError], str] = {
     BlockedPromptError: "blocked_prompt",
     BlockedUserError: "blocked_user",
     DeliveryError: "delivery",
+    ReferencesGoneError: "references_gone",
 }
 
 

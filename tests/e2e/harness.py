@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,13 +126,38 @@ class World:
         return None
 
     async def result(self, job_id: str, timeout: float = 10.0) -> StoredMessage:
-        """Wait until the job's card carries its images."""
+        """Wait until the job's card carries its images and the job is settled.
+
+        The card is edited a moment before the bot records it (and settles the job in that
+        record), so a test that goes on to look at the ledger (/status) waits for both."""
 
         def delivered() -> StoredMessage | None:
             card = self.card(job_id)
             return card if card is not None and card.attachments else None
 
-        return await self.discord.wait_for(delivered, timeout)
+        card = await self.discord.wait_for(delivered, timeout)
+        await self.settled(job_id, timeout)
+        return card
+
+    def job_row(self, job_id: str) -> dict[str, Any] | None:
+        """The job's row in the ledger, read from the file (read-only), or None."""
+        path = self.settings.database_path
+        if not path.exists():
+            return None
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+            conn.row_factory = sqlite3.Row
+            row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return dict(row) if row is not None else None
+
+    async def settled(self, job_id: str, timeout: float = 10.0) -> dict[str, Any]:
+        """Wait until the job reached a final state in the ledger; its row."""
+
+        def final() -> dict[str, Any] | None:
+            row = self.job_row(job_id)
+            return row if row is not None and row["charged"] is not None else None
+
+        result: dict[str, Any] = await self.discord.wait_for(final, timeout)
+        return result
 
     async def wait(self, predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
         """Wait for any condition on the fakes."""

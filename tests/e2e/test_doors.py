@@ -150,6 +150,24 @@ async def test_a_blocked_member_using_the_menu_or_the_edit_button_fetches_nothin
         assert world.provider.count("submit") == 1
 
 
+async def test_a_blocked_member_rerolling_an_edit_fetches_nothing(world: World) -> None:
+    """Re-roll re-reads an edit's references (their URLs may have expired): not when refused."""
+    async with world.running():
+        original = await world.discord.user_message(content="cat", attachments=ten_huge_pngs()[:1])
+        reply = await world.discord.user_message(
+            content=f"{world.discord.bot_mention} make it purple", reference=original.message
+        )
+        edit_id = (await reply.response()).embeds[0]["footer"]["text"].split()[-1]
+        edited = await world.result(edit_id)
+        await block(world, world.discord.user)
+        fetched = len(cdn_fetches(world))
+
+        click = await world.discord.click(edited, f"sd:reroll:{edit_id}")
+        assert "blocked from generating" in (await click.followup(0)).content
+        assert len(cdn_fetches(world)) == fetched
+        assert world.provider.count("submit") == 1
+
+
 # ------------------------------------------------------------------ bounded image checks
 
 

@@ -11,6 +11,7 @@ from PIL import Image
 from tests.e2e.harness import World, job_id_in
 
 EPHEMERAL = 64
+MESSAGES = r"/channels/\d+/messages"
 
 
 async def test_imagine_posts_a_card_that_becomes_the_result(world: World) -> None:
@@ -244,6 +245,12 @@ async def test_more_than_ten_images_are_split_across_messages(world: World) -> N
         )
         assert [len(m.attachments) for m in overflow] == [2]
         assert overflow[0].find_component(f"sd:reroll:{job_id}") is not None
+        # the card announces the result last, once the overflow message is out
+        posts = [r for r in world.discord.requests_to("POST", MESSAGES) if r.files]
+        edits = [r for r in world.discord.requests_to("PATCH", rf"{MESSAGES}/{card.id}") if r.files]
+        assert len(posts) == len(edits) == 1
+        order = [id(r) for r in world.discord.requests]
+        assert order.index(id(posts[0])) < order.index(id(edits[0])), "card edited first"
         status = await world.discord.slash("status", options={"job": job_id})
         fields = {f["name"]: f["value"] for f in (await status.response()).embeds[0]["fields"]}
         assert fields["Cost"] == "12 images"

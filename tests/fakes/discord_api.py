@@ -291,6 +291,20 @@ class FakeDiscord(FakeWorld):
         """Answer the next ``times`` matching requests with ``status`` (and ``body``)."""
         self.rest.fail_next(method, path_pattern, status, body, headers, times)
 
+    def on_request(
+        self,
+        method: str,
+        path_pattern: str,
+        action: Callable[[RecordedRequest], bool],
+        times: int = 1,
+    ) -> None:
+        """Run ``action`` on matching requests before they are answered (True counts)."""
+        self.rest.on_request(method, path_pattern, action, times)
+
+    def drop_next(self, method: str, path_pattern: str, times: int = 1) -> None:
+        """Close the connection on the next ``times`` matching requests, unanswered."""
+        self.rest.drop_next(method, path_pattern, times)
+
     def rate_limit_next(
         self,
         method: str,

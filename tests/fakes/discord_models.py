@@ -10,7 +10,7 @@ import copy
 import itertools
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -340,10 +340,23 @@ class StoredAttachment:
     width: int | None = None
     height: int | None = None
     ephemeral: bool = False
+    #: how many times its signed URL expired; the CDN serves only the current URL
+    generation: int = 0
 
     @property
     def size(self) -> int:
         return len(self.data)
+
+    def expire_url(self) -> None:
+        """Its URL stops working (Discord's signed CDN URLs last about a day); the message
+        it is in, fetched again, carries the new one."""
+        self.generation += 1
+        self.url = f"{self.url.split('?')[0]}?ex={self.generation:x}"
+
+    def serves(self, query: Mapping[str, str]) -> bool:
+        """Whether a CDN request with this query string gets the file."""
+        wanted = f"{self.generation:x}" if self.generation else None
+        return query.get("ex") == wanted
 
     def payload(self) -> JSON:
         data: JSON = {

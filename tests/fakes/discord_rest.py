@@ -71,6 +71,22 @@ MANAGE_MESSAGES = 1 << 13
 READ_MESSAGE_HISTORY = 1 << 16
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
+#: the "status" of a fault that closes the connection instead of answering
+DROP = 0
+
+
+class _Dropped(Exception):
+    """The connection of this request is to be closed without an answer."""
+
+
+@dataclass
+class _Hook:
+    """A test's action on matching requests (see ``FakeRest.on_request``)."""
+
+    method: str
+    pattern: re.Pattern[str]
+    action: Callable[[RecordedRequest], bool]
+    remaining: int
 
 
 @dataclass
@@ -154,6 +170,7 @@ class FakeRest:
         self.requests: list[RecordedRequest] = []
         self.unhandled: list[tuple[str, str]] = []
         self.faults: list[FaultRule] = []
+        self.hooks: list[_Hook] = []
         self.active: set[int] = set()  # serial numbers of requests being answered
         self._serial = itertools.count()
         self._on_change = on_change
@@ -182,6 +199,32 @@ class FakeRest:
             all_headers = {**rate_limit_headers(float(body.get("retry_after", 0.1))), **all_headers}
         pattern = re.compile(path_pattern)
         self.faults.append(FaultRule(method.upper(), pattern, status, body, all_headers, times))
+
+    def drop_next(self, method: str, path_pattern: str, times: int = 1) -> None:
+        """Close the connection on the next ``times`` matching requests without an answer
+        (the client sees the server disconnect, as on a network failure)."""
+        pattern = re.compile(path_pattern)
+        self.faults.append(FaultRule(method.upper(), pattern, DROP, None, {}, times))
+
+    def on_request(
+        self,
+        method: str,
+        path_pattern: str,
+        action: Callable[[RecordedRequest], bool],
+        times: int = 1,
+    ) -> None:
+        """Call ``action(request)`` when a matching request arrives, before it is answered;
+        each call that returns True counts towards ``times``."""
+        self.hooks.append(_Hook(method.upper(), re.compile(path_pattern), action, times))
+
+    def _run_hooks(self, record: RecordedRequest) -> None:
+        for hook in list(self.hooks):
+            if hook.method not in ("*", record.method) or not hook.pattern.fullmatch(record.path):
+                continue
+            if hook.action(record):
+                hook.remaining -= 1
+                if hook.remaining <= 0:
+                    self.hooks.remove(hook)
 
     def _take_fault(self, method: str, path: str) -> FaultRule | None:
         for rule in self.faults:
@@ -244,7 +287,12 @@ class FakeRest:
         serial = next(self._serial)
         self.active.add(serial)
         try:
-            response = await self._record_and_answer(request)
+            try:
+                response = await self._record_and_answer(request)
+            except _Dropped:
+                if request.transport is not None:
+                    request.transport.close()
+                raise web.HTTPInternalServerError() from None  # never reaches the client
             # Written out before returning: once a request leaves ``active`` the client has
             # the whole response.
             await response.prepare(request)
@@ -264,6 +312,7 @@ class FakeRest:
         req = await parse_request(request, path)
         record = RecordedRequest(req.method, path, req.json, req.files, dict(request.query))
         self.requests.append(record)
+        self._run_hooks(record)
         try:
             response = await self._answer(req, is_api=is_api)
         except ApiError as error:
@@ -273,6 +322,8 @@ class FakeRest:
 
     async def _answer(self, req: ApiRequest, *, is_api: bool) -> web.StreamResponse:
         fault = self._take_fault(req.method, req.path)
+        if fault is not None and fault.status == DROP:
+            raise _Dropped
         if fault is not None:
             return json_response(fault.body, fault.status, fault.headers)
         if not is_api:
@@ -296,6 +347,8 @@ class FakeRest:
     def _serve_cdn(self, req: ApiRequest) -> web.Response:
         match = CDN_PATH.fullmatch(req.path)
         stored = self.world.cdn.get(int(match.group(2))) if match else None
+        if stored is not None and not stored.serves(req.query):
+            return web.Response(status=404, text="This content is no longer available.")
         if req.method != "GET" or stored is None:
             self.unhandled.append((req.method, req.path))
             return web.Response(status=404, text="Not Found")
@@ -511,6 +564,11 @@ class FakeRest:
             m for m in self.world.messages(channel) if not m.ephemeral and after < m.id < before
         ]
         newest_first = sorted(visible, key=lambda m: m.id, reverse=True)
+        if "around" in req.query:  # half older (the id itself included), half newer
+            around = int(req.query["around"])
+            older = [m for m in newest_first if m.id <= around][: limit - limit // 2]
+            newer = [m for m in reversed(newest_first) if m.id > around][: limit // 2]
+            return json_response([m.payload() for m in [*reversed(newer), *older]])
         if "after" in req.query:
             newest_first = newest_first[-limit:]
         return json_response([m.payload() for m in newest_first[:limit]])

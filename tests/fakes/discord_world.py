@@ -198,6 +198,12 @@ class FakeWorld:
         self.cdn[attachment_id] = stored
         return stored
 
+    def expire_attachment_urls(self) -> None:
+        """Every attachment URL handed out so far stops working (as after Discord's ~24 h);
+        messages fetched again carry new ones."""
+        for stored in self.cdn.values():
+            stored.expire_url()
+
     # ------------------------------------------------------------------ look-ups
 
     def resolve_member(self, who: Any) -> FakeMember:

@@ -62,6 +62,8 @@ class Harness:
     settings_overrides: dict[str, Any] = field(default_factory=dict)
     runner: RunnerConfig | None = None
     downloader: Any = None
+    #: the engine's sleep (None: asyncio.sleep), e.g. one that advances ``clock`` instead
+    sleep: Any = None
     db: Database | None = None
     engine: JobEngine | None = None
     http: httpx.AsyncClient = field(default_factory=httpx.AsyncClient)
@@ -86,6 +88,7 @@ class Harness:
             events=self.sink,
             options=EngineOptions(runner=runner, stop_timeout=2.0),
             downloader=self.downloader,
+            sleep=self.sleep or asyncio.sleep,
         )
         if start:
             await self.engine.start()

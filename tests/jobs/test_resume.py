@@ -27,7 +27,8 @@ async def assert_finished_once(
     assert indexes == list(range(count))  # every image posted, none twice
     status = await h.engine.quota_status(1, 7, [])
     assert status.used_today == count
-    assert not (h.tmp_path / "images" / job_id).exists()
+    # the files go right after the settlement (a restart in between sweeps them)
+    await wait_until(lambda: not (h.tmp_path / "images" / job_id).exists())
 
 
 async def test_resume_queued(make_harness: MakeHarness) -> None:
