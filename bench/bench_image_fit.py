@@ -1,7 +1,7 @@
 """Benchmark: fit a 4096×4096 photo-like PNG under 10 MiB, and watch the event loop meanwhile.
 
 Run with ``.venv/bin/python -m bench.bench_image_fit [--runs N] [--side PX]``. Not part of
-the test suite. Prints the median wall time of :func:`bot.fitting.fit_images_async`, the
+the test suite. Prints the median wall time of :func:`bot.images.fit.fit_images_async`, the
 rung it took, the output size, and the event loop's lag measured by a 5 ms ticker, then a
 ``RESULT`` line against the targets (median ≤ 1.5 s, loop lag p99 ≤ 50 ms).
 """
@@ -17,7 +17,7 @@ import time
 from PIL import Image
 
 from bench.support import print_header, verdict
-from bot.fitting import FittedImage, fit_images_async
+from bot.images.fit import FittedImage, fit_images_async
 
 TICK = 0.005
 TARGET_SECONDS = 1.5

@@ -39,7 +39,7 @@ from bench.support import (
     verdict,
     wait_until,
 )
-from bot.waiting import DEFAULT_SCHEDULE
+from bot.jobs.waiting import DEFAULT_SCHEDULE
 
 TARGETS = {"callbacks": 1.05, "polling": 1.10}
 MAX_STATUS_PER_JOB = 8

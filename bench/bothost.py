@@ -60,7 +60,7 @@ def _experiments(names: str) -> None:
         if name == "keepalive":
             import httpx
 
-            import bot.providers.http as provider_http
+            import bot.providers.transport as provider_http
 
             provider_http.DEFAULT_LIMITS = httpx.Limits(
                 max_connections=provider_http.DEFAULT_LIMITS.max_connections,
@@ -78,7 +78,7 @@ def _ungated_client(**options: object) -> object:
     """The client as it was before ``QueuedTransport``: requests queue in httpcore's pool."""
     import httpx
 
-    from bot.providers.http import DEFAULT_LIMITS, make_http_client, ssl_context
+    from bot.providers.transport import DEFAULT_LIMITS, make_http_client, ssl_context
 
     return make_http_client(
         transport=httpx.AsyncHTTPTransport(verify=ssl_context(), limits=DEFAULT_LIMITS)

@@ -37,12 +37,12 @@ from bot.core.errors import (
 )
 from bot.core.request import GenerationRequest
 from bot.generation import GenerationResult, generate
-from bot.images import inspect_image_async, sniff_image_type
+from bot.images.validate import inspect_image_async, sniff_image_type
 from bot.log import RedactingFilter
 from bot.providers import PROVIDER_TYPES
 from bot.providers.base import ProviderConfig
 from bot.providers.configure import build_provider, configured_providers
-from bot.providers.http import make_http_client
+from bot.providers.transport import make_http_client
 
 log = logging.getLogger(__name__)
 
@@ -368,7 +368,7 @@ class _RetryCauses:
 
 
 class _SkippedImages(logging.Filter):
-    """Holds back ``bot.downloads``' "result image skipped" warnings.
+    """Holds back ``bot.providers.downloads``' "result image skipped" warnings.
 
     A run that fails says why in its one line; one that delivers fewer images prints them
     as notes after the paths.
@@ -392,7 +392,7 @@ def _cli_logging(settings: Settings) -> Iterator[_SkippedImages]:
     root = logging.getLogger()
     previous = root.level
     skipped = _SkippedImages()
-    downloads = logging.getLogger("bot.downloads")
+    downloads = logging.getLogger("bot.providers.downloads")
     if settings.log_level != "DEBUG":
         root.setLevel(max(logging.WARNING, previous))
         downloads.addFilter(skipped)

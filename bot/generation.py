@@ -15,12 +15,12 @@ import httpx
 
 from bot.core.errors import ProviderTimeoutError
 from bot.core.request import GenerationRequest, TaskState, TaskStatus
-from bot.downloads import DEFAULT_MAX_BYTES, download_images
+from bot.jobs.waiting import DEFAULT_SCHEDULE, OnUpdate, PollSchedule, wait_for_task
 from bot.providers import PROVIDER_TYPES
 from bot.providers.adapter import HttpProvider
 from bot.providers.base import Provider, ProviderConfig
-from bot.providers.http import failure_error
-from bot.waiting import DEFAULT_SCHEDULE, OnUpdate, PollSchedule, wait_for_task
+from bot.providers.downloads import DEFAULT_MAX_BYTES, download_images
+from bot.providers.transport import failure_error
 
 DEFAULT_DEADLINE = 900.0
 

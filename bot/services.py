@@ -20,7 +20,7 @@ from bot.jobs.events import EventSink
 from bot.moderation import ModerationService
 from bot.providers.base import Provider, ProviderConfig
 from bot.providers.configure import build_provider
-from bot.providers.http import make_http_client
+from bot.providers.transport import make_http_client
 from bot.web import ListenError, WebServer
 
 log = logging.getLogger(__name__)

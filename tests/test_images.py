@@ -1,4 +1,4 @@
-"""bot.images and bot.fitting: sniffing, validation, fitting under the upload limit, batching.
+"""bot.images (validate, fit): sniffing, validation, fitting under the upload limit, batching.
 
 Every image is generated here with Pillow; there are no fixture files.
 """
@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import ExifTags, Image, ImageStat
 
-from bot import fitting
 from bot.core.errors import ImageError
-from bot.fitting import (
+from bot.images import fit
+from bot.images.fit import (
     FittedImage,
     batch_for_messages,
     fit_image,
@@ -29,7 +29,7 @@ from bot.fitting import (
     fit_images_async,
     refit_smaller,
 )
-from bot.images import (
+from bot.images.validate import (
     ImageInfo,
     inspect_image,
     inspect_image_async,
@@ -422,13 +422,13 @@ def test_batch_by_total_bytes() -> None:
 async def test_fit_images_async_runs_in_worker_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     loop_thread = threading.get_ident()
     seen: list[int] = []
-    real: Callable[..., FittedImage] = fitting.fit_image
+    real: Callable[..., FittedImage] = fit.fit_image
 
     def spy(*args: object, **kwargs: object) -> FittedImage:
         seen.append(threading.get_ident())
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(fitting, "fit_image", spy)
+    monkeypatch.setattr(fit, "fit_image", spy)
     data = encode(photo(128), "PNG")
     result = await fit_images_async([data, data], len(data) // 2, stem="a")
     assert [f.filename for f in result] == ["a-1.jpg", "a-2.jpg"]

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image, JpegImagePlugin, PngImagePlugin
 
 from bot.core.errors import ImageError, PermissionDeniedError
-from bot.images import DECODE_BUDGET, decode_cost, inspect_image
+from bot.images.validate import DECODE_BUDGET, decode_cost, inspect_image
 from bot.ui.attachments import DecodeLimiter
 from bot.ui.desk import check_post_permissions
 

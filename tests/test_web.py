@@ -15,9 +15,9 @@ import pytest
 from bot.core.request import TaskState, TaskStatus
 from bot.core.states import JobState
 from bot.httpguard import RefusalLog
+from bot.jobs.job_runner import RunnerConfig
 from bot.jobs.ledger import JobLedger
-from bot.jobs.runner import RunnerConfig
-from bot.waiting import PollSchedule
+from bot.jobs.waiting import PollSchedule
 from bot.web import MAX_CALLBACK_BYTES, WebServer
 from tests.jobs.harness import Harness, wait_until
 from tests.jobs.support import FakeProvider, Script, fake_provider, running

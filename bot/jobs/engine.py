@@ -31,7 +31,6 @@ from bot.core.request import GenerationRequest
 from bot.core.states import IllegalTransitionError, JobState
 from bot.db.connection import Database
 from bot.jobs.callbacks import CallbackOutcome, check_callback
-from bot.jobs.config import Downloader, RunnerConfig, TaskWaiter
 from bot.jobs.delivery import Deliverer, NullDeliverer
 from bot.jobs.events import (
     EventSink,
@@ -41,14 +40,15 @@ from bot.jobs.events import (
     JobQueued,
     NullSink,
 )
+from bot.jobs.job_runner import JobRunner
 from bot.jobs.ledger import JobLedger
-from bot.jobs.runner import JobRunner
+from bot.jobs.options import Downloader, RunnerConfig, TaskWaiter
 from bot.jobs.scheduler import Scheduler
 from bot.jobs.storage import ImageStore
+from bot.jobs.waiting import Sleep
 from bot.metrics import EngineMetrics
 from bot.providers.base import Provider
 from bot.quota import QuotaService, QuotaStatus
-from bot.waiting import Sleep
 
 log = logging.getLogger(__name__)
 

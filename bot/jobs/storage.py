@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 
 from bot.core.job import JobImage, StoredImage
-from bot.images import MIME_TYPES, sniff_image_type
+from bot.images.validate import MIME_TYPES, sniff_image_type
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from pathlib import PurePosixPath
 import discord
 
 from bot.core.errors import ImageError, RequestValidationError
-from bot.images import DECODE_BUDGET, decode_cost, inspect_image_async
+from bot.images.validate import DECODE_BUDGET, decode_cost, inspect_image_async
 
 #: providers take at most 10 MB per reference image (Ark, KIE/Apikley)
 MAX_REFERENCE_BYTES = 10 * 1024 * 1024
@@ -38,7 +38,7 @@ def message_images(message: discord.Message) -> list[discord.Attachment]:
 class DecodeLimiter:
     """Bot-wide: at most ``slots`` image checks at once, their working memory within ``budget``.
 
-    Each check holds its :func:`~bot.images.decode_cost`; waiters re-check whenever one ends.
+    Each check holds its :func:`~bot.images.validate.decode_cost`; waiters re-check when one ends.
     """
 
     def __init__(self, *, slots: int = DECODE_SLOTS, budget: int = DECODE_BUDGET) -> None:

@@ -19,7 +19,7 @@ import discord
 
 from bot.core.errors import ImageError, SeedreamError
 from bot.core.job import Job, StoredImage
-from bot.fitting import FittedImage, batch_for_messages, fit_images_async, refit_smaller_async
+from bot.images.fit import FittedImage, batch_for_messages, fit_images_async, refit_smaller_async
 from bot.jobs.delivery import DeliveryError, PostedCallback
 from bot.jobs.events import (
     JobCancelled,

@@ -9,7 +9,7 @@ import discord
 
 from bot.core.job import Job
 from bot.core.states import JobState
-from bot.fitting import FittedImage
+from bot.images.fit import FittedImage
 from bot.quota import QuotaStatus
 
 PROMPT_PREVIEW = 1000

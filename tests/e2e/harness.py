@@ -20,9 +20,9 @@ from pydantic import SecretStr
 from bot.app import SeedreamBot
 from bot.config import Settings
 from bot.jobs.engine import EngineOptions
-from bot.jobs.runner import RunnerConfig
+from bot.jobs.job_runner import RunnerConfig
+from bot.jobs.waiting import PollSchedule
 from bot.services import Services
-from bot.waiting import PollSchedule
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.discord_fixtures import start_bot
 from tests.fakes.discord_models import StoredMessage

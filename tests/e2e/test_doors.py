@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-import bot.images
-from bot.images import ImageInfo
+import bot.images.validate
+from bot.images.validate import ImageInfo
 from tests.e2e.harness import World, answer_modal, job_id_in
 from tests.fakes.discord_models import FakeMember, RecordedRequest
 from tests.providers.fakes import make_image
@@ -178,7 +178,7 @@ async def test_reference_checks_run_at_most_two_at_once_bot_wide(
     running = 0
     peak = 0
     calls = 0
-    real = bot.images.inspect_image
+    real = bot.images.validate.inspect_image
 
     def counted(data: bytes, **kwargs: Any) -> ImageInfo:
         nonlocal running, peak, calls
@@ -193,7 +193,7 @@ async def test_reference_checks_run_at_most_two_at_once_bot_wide(
             with lock:
                 running -= 1
 
-    monkeypatch.setattr(bot.images, "inspect_image", counted)
+    monkeypatch.setattr(bot.images.validate, "inspect_image", counted)
     async with world.running():
         bob = world.discord.add_member(name="bob")
         handles = []

@@ -15,9 +15,9 @@ from bot.core.job import Job, JobKind, JobOrigin, JobSpec
 from bot.core.request import GenerationRequest
 from bot.db.connection import Database
 from bot.jobs.engine import EngineOptions, JobEngine
-from bot.jobs.runner import RunnerConfig
+from bot.jobs.job_runner import RunnerConfig
+from bot.jobs.waiting import PollSchedule
 from bot.providers.base import Provider
-from bot.waiting import PollSchedule
 from tests.jobs.support import FakeClock, RecordingDeliverer, RecordingSink, request
 
 FAST = PollSchedule(first=0.001, interval=0.001, growth=1.0, max_interval=0.001)

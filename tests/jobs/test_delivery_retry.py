@@ -12,7 +12,7 @@ import pytest
 from bot.core.states import JobState
 from bot.jobs.delivery import DeliveryError, retry_delay
 from bot.jobs.events import JobDelivered, JobDeliveryDelayed, JobFailed
-from bot.jobs.runner import RunnerConfig
+from bot.jobs.job_runner import RunnerConfig
 from tests.jobs.harness import FAST, Harness, wait_until
 from tests.jobs.support import FakeClock, RecordingDeliverer, fake_provider, request
 

@@ -29,9 +29,9 @@ from bot.jobs.events import (
     JobQueued,
     JobRunning,
 )
-from bot.jobs.runner import RunnerConfig
+from bot.jobs.job_runner import RunnerConfig
+from bot.jobs.waiting import MAX_FAILED_POLLS
 from bot.providers.base import ModelSpec
-from bot.waiting import MAX_FAILED_POLLS
 from tests.jobs.harness import FAST, Harness, wait_until
 from tests.jobs.support import Script, failed, fake_provider, request, running
 

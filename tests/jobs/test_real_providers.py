@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from bot.core.states import JobState
-from bot.jobs.runner import RunnerConfig
-from bot.waiting import PollSchedule
+from bot.jobs.job_runner import RunnerConfig
+from bot.jobs.waiting import PollSchedule
 from bot.web import WebServer
 from tests.jobs.harness import FAST, Harness
 from tests.jobs.support import request

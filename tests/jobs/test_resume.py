@@ -11,7 +11,7 @@ import httpx
 
 from bot.core.request import ResultImage
 from bot.core.states import JobState
-from bot.downloads import download_images
+from bot.providers.downloads import download_images
 from tests.jobs.harness import Harness, wait_until
 from tests.jobs.support import RecordingDeliverer, Script, fake_provider, request, running
 

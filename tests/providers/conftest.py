@@ -9,8 +9,8 @@ import httpx
 import pytest
 import stamina
 
-from bot.providers.http import make_http_client
-from bot.waiting import PollSchedule
+from bot.jobs.waiting import PollSchedule
+from bot.providers.transport import make_http_client
 from tests.providers.fakes import FakeProvider, Script
 
 #: polls at once, so task-based tests don't wait seconds

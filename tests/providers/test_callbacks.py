@@ -12,7 +12,7 @@ from aiohttp import web
 
 from bot.core.errors import RejectedRequestError
 from bot.core.request import GenerationRequest, TaskState
-from bot.waiting import PollSchedule, wait_for_task
+from bot.jobs.waiting import PollSchedule, wait_for_task
 from tests.providers.conftest import SYNCHRONOUS, TASK_BASED, MakeFake
 
 SLOW = PollSchedule(first=30.0, interval=30.0)

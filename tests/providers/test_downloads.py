@@ -13,7 +13,7 @@ from aiohttp import web
 
 from bot.core.errors import ImageError, ProviderUnavailableError, RateLimitedError, TaskFailedError
 from bot.core.request import ResultImage
-from bot.downloads import download_images
+from bot.providers.downloads import download_images
 from tests.providers.fakes import HTML_PAGE, make_image
 
 PNG, JPEG = make_image("png", 0), make_image("jpeg", 1)

@@ -26,10 +26,10 @@ from bot.cli import main as cli_main
 from bot.config import Settings
 from bot.core.errors import SeedreamError
 from bot.core.request import ResultImage
-from bot.downloads import download_images
 from bot.generate_cli import describe_transport_error, generate_command, write_images
 from bot.generation import GenerationResult
 from bot.providers import PROVIDER_TYPES
+from bot.providers.downloads import download_images
 from tests.providers.conftest import MakeFake
 from tests.providers.fakes import FLAVORS, FakeProvider, Script, make_image
 

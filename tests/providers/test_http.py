@@ -23,7 +23,12 @@ from bot.core.errors import (
     TaskFailedError,
 )
 from bot.core.request import GenerationRequest, TaskState, TaskStatus
-from bot.providers.http import (
+from bot.providers.calls import (
+    MAX_INLINE_RETRY_AFTER,
+    idempotent_backoff,
+    submit_backoff,
+)
+from bot.providers.transport import (
     MAX_RETRY_AFTER,
     error_from_response,
     error_from_status,
@@ -34,11 +39,6 @@ from bot.providers.http import (
     safe_text,
     ssl_context,
     task_error,
-)
-from bot.providers.transport import (
-    MAX_INLINE_RETRY_AFTER,
-    idempotent_backoff,
-    submit_backoff,
 )
 from tests.providers.conftest import MakeFake
 

@@ -22,11 +22,11 @@ from bot.core.errors import (
 from bot.core.request import GenerationRequest, TaskState
 from bot.core.states import JobState
 from bot.generation import generate
-from bot.providers.http import failure_error, request_id, safe_text
+from bot.providers.transport import failure_error, request_id, safe_text
 from tests.jobs.harness import Harness
 from tests.providers.conftest import SYNCHRONOUS, MakeFake
 
-LOGGER = "bot.providers.transport"
+LOGGER = "bot.providers.calls"
 FILTER_TEXT = "The request failed because the output image may contain sensitive information"
 
 

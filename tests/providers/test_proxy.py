@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from bot.core.request import GenerationRequest, TaskState
-from bot.providers.http import QueuedTransport, make_http_client, proxy_mounts
+from bot.providers.transport import QueuedTransport, make_http_client, proxy_mounts
 from tests.providers.conftest import MakeFake
 from tests.providers.servers import ForwardProxy
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from bot.providers.http import QueuedTransport
+from bot.providers.transport import QueuedTransport
 
 
 class SlowServer:

@@ -13,7 +13,7 @@ from aiohttp import web
 from bot.core.errors import ImageError, ProviderUnavailableError
 from bot.core.request import GenerationRequest, ResultImage, TaskState
 from bot.core.states import JobState
-from bot.downloads import MAX_REDIRECTS, download_images
+from bot.providers.downloads import MAX_REDIRECTS, download_images
 from tests.jobs.harness import Harness
 from tests.providers.conftest import FLAVORS_ALL, TASK_BASED, MakeFake
 from tests.providers.fakes import make_image

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from bot.core.request import GenerationRequest, TaskState
-from bot.providers.http import (
+from bot.providers.transport import (
     DEFAULT_TIMEOUT,
     SYNC_MAX_SECONDS,
     QueuedTransport,

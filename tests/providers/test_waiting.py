@@ -18,8 +18,8 @@ from bot.core.errors import (
     RejectedRequestError,
 )
 from bot.core.request import GenerationRequest, ResultImage, TaskError, TaskState, TaskStatus
+from bot.jobs.waiting import MAX_FAILED_POLLS, PollSchedule, wait_for_task
 from bot.providers.base import Capabilities, Provider, ProviderConfig
-from bot.waiting import MAX_FAILED_POLLS, PollSchedule, wait_for_task
 from tests.providers.conftest import FAST, MakeFake
 
 Q, R, S, F = TaskState.QUEUED, TaskState.RUNNING, TaskState.SUCCEEDED, TaskState.FAILED
@@ -284,7 +284,7 @@ class Hanging(Scripted):
 async def test_a_status_call_hanging_at_the_deadline_is_abandoned(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("bot.waiting.STATUS_GRACE", 0.05)
+    monkeypatch.setattr("bot.jobs.waiting.STATUS_GRACE", 0.05)
     loop = asyncio.get_running_loop()
     started = loop.time()
     with pytest.raises(ProviderTimeoutError):

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from bot.waiting import PollSchedule
+from bot.jobs.waiting import PollSchedule
 from tests.e2e.harness import (
     PROVIDER_KEY,
     World,

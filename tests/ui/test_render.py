@@ -10,7 +10,7 @@ import pytest
 from bot.core.job import Job, JobKind, JobOrigin
 from bot.core.request import GenerationRequest
 from bot.core.states import JobState
-from bot.fitting import FittedImage
+from bot.images.fit import FittedImage
 from bot.quota import QuotaStatus
 from bot.ui import render
 

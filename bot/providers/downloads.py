@@ -25,9 +25,9 @@ from bot.core.errors import (
     TaskFailedError,
 )
 from bot.core.request import ResultImage
-from bot.images import sniff_image_type
-from bot.providers.http import parse_retry_after
-from bot.providers.transport import with_retries
+from bot.images.validate import sniff_image_type
+from bot.providers.calls import with_retries
+from bot.providers.transport import parse_retry_after
 
 log = logging.getLogger(__name__)
 

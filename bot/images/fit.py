@@ -27,7 +27,7 @@ from typing import Final
 from PIL import Image, ImageOps
 
 from bot.core.errors import ImageError
-from bot.images import (
+from bot.images.validate import (
     DEFAULT_MAX_PIXELS,
     EXTENSIONS,
     MIME_TYPES,

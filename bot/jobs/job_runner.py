@@ -30,8 +30,6 @@ from bot.core.ids import new_callback_secret
 from bot.core.job import Job, JobImage
 from bot.core.request import GenerationRequest, TaskState, TaskStatus
 from bot.core.states import IllegalTransitionError, JobState
-from bot.downloads import download_images
-from bot.jobs.config import Downloader, ProviderSlots, RunnerConfig, TaskWaiter
 from bot.jobs.delivery import Deliverer, DeliveryError, retry_delay
 from bot.jobs.events import (
     JobDelivered,
@@ -42,11 +40,13 @@ from bot.jobs.events import (
     error_code,
 )
 from bot.jobs.ledger import Ending, JobLedger
+from bot.jobs.options import Downloader, ProviderSlots, RunnerConfig, TaskWaiter
 from bot.jobs.storage import ImageStore
+from bot.jobs.waiting import OnUpdate, Sleep, wait_for_task
 from bot.metrics import EngineMetrics
 from bot.providers.base import Provider
-from bot.providers.http import failure_error
-from bot.waiting import OnUpdate, Sleep, wait_for_task
+from bot.providers.downloads import download_images
+from bot.providers.transport import failure_error
 
 log = logging.getLogger(__name__)
 

@@ -10,13 +10,13 @@ from typing import Protocol
 import httpx
 
 from bot.core.request import ResultImage, TaskStatus
-from bot.downloads import DEFAULT_MAX_BYTES
+from bot.jobs.waiting import OnUpdate, PollSchedule, Sleep
 from bot.providers.base import Provider
-from bot.waiting import OnUpdate, PollSchedule, Sleep
+from bot.providers.downloads import DEFAULT_MAX_BYTES
 
 
 class TaskWaiter(Protocol):
-    """``bot.waiting.wait_for_task``'s shape."""
+    """``bot.jobs.waiting.wait_for_task``'s shape."""
 
     async def __call__(
         self,
@@ -32,7 +32,7 @@ class TaskWaiter(Protocol):
 
 
 class Downloader(Protocol):
-    """``bot.downloads.download_images``'s shape."""
+    """``bot.providers.downloads.download_images``'s shape."""
 
     async def __call__(
         self, client: httpx.AsyncClient, images: Sequence[ResultImage], *, max_bytes: int = ...

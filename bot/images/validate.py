@@ -3,7 +3,7 @@
 Everything here is pure and synchronous (bytes in, answers out) so it can run in a worker
 thread; :func:`inspect_image_async` does exactly that with :func:`asyncio.to_thread`,
 because decoding a 4096×4096 image takes hundreds of milliseconds of CPU that must never
-run on the event loop. Fitting results under Discord's upload limit is ``bot.fitting``.
+run on the event loop. Fitting results under Discord's upload limit is ``bot.images.fit``.
 
 Untrusted bytes are checked in this order: magic bytes, then the dimensions read from
 the header by our own small parser (so a decompression bomb is refused before Pillow

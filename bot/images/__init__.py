@@ -1,0 +1,1 @@
+"""Images: validating what members and providers send, fitting results under the upload limit."""
