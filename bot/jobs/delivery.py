@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Awaitable, Callable, Sequence
 from typing import ClassVar, Protocol, TypeAlias
 
@@ -11,28 +10,6 @@ from bot.core.job import Job, StoredImage
 
 #: ``await posted(message_id, image_indexes)`` after each message that carried images
 PostedCallback: TypeAlias = Callable[[int, Sequence[int]], Awaitable[None]]
-
-
-HOUR = 3600.0
-
-
-def retry_delay(
-    failures: int,
-    elapsed: float,
-    *,
-    backoff: float,
-    first_hour_cap: float,
-    max_delay: float,
-) -> float:
-    """Seconds to wait after the ``failures``-th failed delivery, ``elapsed`` seconds into
-    the retry window: ``backoff`` doubling each time, at most ``first_hour_cap`` in the
-    first hour, the cap doubling with every hour after that, never above ``max_delay``."""
-    cap = first_hour_cap
-    if elapsed >= HOUR:
-        cap = first_hour_cap * 2.0 ** math.floor(elapsed / HOUR)
-    # the exponent is bounded so a day of failures does not overflow a float
-    wanted = backoff * 2.0 ** min(max(failures - 1, 0), 64)
-    return max(0.0, min(wanted, cap, max_delay))
 
 
 class DeliveryError(SeedreamError):

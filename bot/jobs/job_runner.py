@@ -22,15 +22,15 @@ from bot.core.errors import (
     ProviderError,
     ProviderTimeoutError,
     ProviderUnavailableError,
-    RateLimitedError,
     RequestValidationError,
     SeedreamError,
 )
 from bot.core.ids import new_callback_secret
 from bot.core.job import Job, JobImage
 from bot.core.request import GenerationRequest, TaskState, TaskStatus
+from bot.core.retry import WindowedBackoff, retry_rate_limited
 from bot.core.states import IllegalTransitionError, JobState
-from bot.jobs.delivery import Deliverer, DeliveryError, retry_delay
+from bot.jobs.delivery import Deliverer, DeliveryError
 from bot.jobs.events import (
     JobDelivered,
     JobDeliveryDelayed,
@@ -215,27 +215,27 @@ class JobRunner:
         self, provider: Provider, request: GenerationRequest, callback_url: str | None, job_id: str
     ) -> TaskStatus:
         loop = asyncio.get_running_loop()
-        for attempt in range(self._config.rate_limit_retries + 1):
+
+        async def submit() -> TaskStatus:
             started = loop.time()
             try:
                 status = await provider.submit(request, callback_url=callback_url)
             except ProviderError as exc:
                 self._metrics.provider_error(provider.name, exc)
-                if (
-                    not isinstance(exc, RateLimitedError)
-                    or attempt >= self._config.rate_limit_retries
-                ):
-                    raise
-                pause = min(
-                    exc.retry_after or self._config.retry_backoff * 2**attempt,
-                    self._config.max_retry_wait,
-                )
-                log.info("job %s: %s rate limited; retry in %.1f s", job_id, provider.name, pause)
-                await self._sleep(pause)
-                continue
+                raise
             self._metrics.observe_latency(provider.name, "submit", loop.time() - started)
             return status
-        raise AssertionError("unreachable")
+
+        def on_retry(wait: float) -> None:
+            log.info("job %s: %s rate limited; retry in %.1f s", job_id, provider.name, wait)
+
+        return await retry_rate_limited(
+            submit,
+            retries=self._config.rate_limit_retries,
+            backoff=self._config.retry_backoff,
+            max_wait=self._config.max_retry_wait,
+            on_retry=on_retry,
+        )
 
     async def _wait(self, job: Job, wake: asyncio.Event, status: TaskStatus | None) -> TaskStatus:
         provider = self._provider(job)
@@ -329,6 +329,12 @@ class JobRunner:
         # recorded, so a restart goes on counting where the last process was
         since = job.submitted_at or job.created_at
         window = self._config.delivery_retry_window
+        backoff = WindowedBackoff(
+            window=window,
+            backoff=self._config.delivery_backoff,
+            first_hour_cap=self._config.delivery_first_hour_cap,
+            max_delay=self._config.delivery_max_delay,
+        )
         failures = 0
         while not settled:
             pending = [image for image in job.images if not image.delivered]
@@ -355,7 +361,8 @@ class JobRunner:
                 break  # every image went out before the error: the job is settled
             failures += 1
             elapsed = (self._clock() - since).total_seconds()
-            if not error.retryable or elapsed >= window:
+            pause = backoff.next_wait(failures, elapsed) if error.retryable else None
+            if pause is None:
                 log.warning("job %s: delivery failed: %s", job.id, error.user_message)
                 reason = _gave_up(window) if error.retryable else error.user_message
                 await self.fail(job.id, "delivery", reason)
@@ -363,16 +370,6 @@ class JobRunner:
             if failures == self._config.delivery_attempts:
                 until = since + datetime.timedelta(seconds=window)
                 await self._notify(JobDeliveryDelayed(job, until))
-            pause = min(
-                window - elapsed,
-                retry_delay(
-                    failures,
-                    elapsed,
-                    backoff=self._config.delivery_backoff,
-                    first_hour_cap=self._config.delivery_first_hour_cap,
-                    max_delay=self._config.delivery_max_delay,
-                ),
-            )
             log.warning(
                 "job %s: delivery failed (%s); trying again in %.1f s",
                 job.id,

@@ -10,6 +10,7 @@ from typing import Protocol
 import httpx
 
 from bot.core.request import ResultImage, TaskStatus
+from bot.core.retry import MAX_SUBMIT_RETRY_WAIT
 from bot.jobs.waiting import OnUpdate, PollSchedule, Sleep
 from bot.providers.base import Provider
 from bot.providers.downloads import DEFAULT_MAX_BYTES
@@ -59,9 +60,9 @@ class RunnerConfig:
     #: extra submit attempts on one provider after a 429 before failing over
     rate_limit_retries: int = 2
     retry_backoff: float = 2.0
-    max_retry_wait: float = 30.0
+    max_retry_wait: float = MAX_SUBMIT_RETRY_WAIT
     #: quick tries of a delivery, ``delivery_backoff`` doubling between them; when they run
-    #: out the card says delivery is delayed and tries go on (``bot.jobs.delivery.retry_delay``)
+    #: out the card says delivery is delayed and tries go on (``bot.core.retry.WindowedBackoff``)
     delivery_attempts: int = 3
     delivery_backoff: float = 2.0
     #: the longest wait between tries in the first hour of the window, and ever

@@ -1,25 +1,18 @@
-"""Sending JSON requests with the retry policy of STYLE.md §2.3-2.5.
-
-Idempotent calls (status queries, downloads) retry transport errors, 429 and 5xx with
-exponential backoff and jitter, honouring ``Retry-After`` up to a cap, within bounded attempts
-and total time. A submit is retried only when the request cannot have reached the provider
-(connect error or connect timeout): a timeout or a 5xx on an in-flight POST may already have
-created (and charged) a task.
-"""
+"""One JSON request to a provider, under ``bot.core.retry``'s policy, and reading its answer."""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
-import stamina
 
-from bot.core.errors import ProviderError, ProviderUnavailableError, RateLimitedError
+from bot.core.errors import ProviderError, ProviderUnavailableError
 from bot.core.request import TaskState, TaskStatus
+from bot.core.retry import with_retries
 from bot.providers.transport import (
     body_code_and_message,
     error_from_response,
@@ -29,61 +22,6 @@ from bot.providers.transport import (
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-#: a Retry-After longer than this is not slept through inside one call; the caller decides
-MAX_INLINE_RETRY_AFTER = 20.0
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """stamina's knobs for one kind of call."""
-
-    attempts: int = 4
-    timeout: float = 45.0
-    wait_initial: float = 0.5
-    wait_max: float = 8.0
-    wait_jitter: float = 0.5
-
-
-IDEMPOTENT = RetryPolicy()
-SUBMIT = RetryPolicy(attempts=3, timeout=20.0)
-
-
-def idempotent_backoff(exc: Exception) -> bool | float:
-    """stamina hook for status queries and downloads: True/float retries, False gives up.
-
-    A float is the wait stamina uses instead of its own backoff: the provider's Retry-After.
-    """
-    if isinstance(exc, RateLimitedError):
-        if exc.retry_after is None:
-            return True
-        return exc.retry_after if exc.retry_after <= MAX_INLINE_RETRY_AFTER else False
-    return isinstance(exc, (ProviderUnavailableError, httpx.TransportError))
-
-
-def submit_backoff(exc: Exception) -> bool:
-    """stamina hook for a submit: only when the request never left this machine."""
-    cause = exc if isinstance(exc, httpx.TransportError) else exc.__cause__
-    return isinstance(cause, (httpx.ConnectError, httpx.ConnectTimeout))
-
-
-async def with_retries(
-    call: Callable[[], Awaitable[T]], *, idempotent: bool, policy: RetryPolicy | None = None
-) -> T:
-    """Run ``call`` under the idempotent or the submit retry policy."""
-    policy = policy or (IDEMPOTENT if idempotent else SUBMIT)
-    hook = idempotent_backoff if idempotent else submit_backoff
-    async for attempt in stamina.retry_context(
-        on=hook,
-        attempts=policy.attempts,
-        timeout=policy.timeout,
-        wait_initial=policy.wait_initial,
-        wait_max=policy.wait_max,
-        wait_jitter=policy.wait_jitter,
-    ):
-        with attempt:
-            return await call()
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,8 @@ from bot.core.errors import (
     TaskFailedError,
 )
 from bot.core.request import ResultImage
+from bot.core.retry import parse_retry_after, with_retries
 from bot.images.validate import sniff_image_type
-from bot.providers.calls import with_retries
-from bot.providers.transport import parse_retry_after
 
 log = logging.getLogger(__name__)
 

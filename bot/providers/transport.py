@@ -7,7 +7,6 @@ replaced and the key is redacted (STYLE.md §1.2, PROVIDERS.md §1.6, §3.5, §4
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import functools
 import ipaddress
 import json
@@ -15,7 +14,6 @@ import math
 import os
 import re
 import ssl
-import time
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
@@ -36,13 +34,12 @@ from bot.core.errors import (
     TaskFailedError,
 )
 from bot.core.request import TaskError, TaskStatus
+from bot.core.retry import parse_retry_after
 
 USER_AGENT = f"seedream-bot/{__version__}"
 #: synchronous providers answer a 4K generation in 30-60 s (PROVIDERS.md §5.3); leave room
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=180.0, write=30.0, pool=30.0)
 DEFAULT_LIMITS = httpx.Limits(max_connections=32, max_keepalive_connections=16)
-#: a Retry-After beyond this is clamped (a broken header must not park a job for hours)
-MAX_RETRY_AFTER = 300.0
 _MAX_TEXT = 200
 _URL = re.compile(r"https?://\S+")
 _VERSION_SEGMENT = re.compile(r"v\d+")
@@ -280,24 +277,6 @@ def join_url(base: str, path: str) -> str:
             path_parts = path_parts[size:]
             break
     return base + "/" + "/".join(path_parts)
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP-date), clamped."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
-    if seconds != seconds:  # NaN
-        return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
 def safe_text(text: object, secrets: Iterable[str] = (), *, limit: int = _MAX_TEXT) -> str:

@@ -9,8 +9,9 @@ from collections.abc import Callable
 
 import pytest
 
+from bot.core.retry import windowed_delay
 from bot.core.states import JobState
-from bot.jobs.delivery import DeliveryError, retry_delay
+from bot.jobs.delivery import DeliveryError
 from bot.jobs.events import JobDelivered, JobDeliveryDelayed, JobFailed
 from bot.jobs.job_runner import RunnerConfig
 from tests.jobs.harness import FAST, Harness, wait_until
@@ -62,7 +63,7 @@ def runner(**changes: float) -> RunnerConfig:
 
 def test_retry_delay_schedule() -> None:
     def delay(failures: int, elapsed: float) -> float:
-        return retry_delay(failures, elapsed, backoff=2.0, first_hour_cap=60.0, max_delay=1800.0)
+        return windowed_delay(failures, elapsed, backoff=2.0, first_hour_cap=60.0, max_delay=1800.0)
 
     assert [delay(n, 10) for n in range(1, 8)] == [2, 4, 8, 16, 32, 60, 60]
     assert delay(500, HOUR - 1) == 60  # capped at a minute for the whole first hour

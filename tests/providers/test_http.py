@@ -23,19 +23,19 @@ from bot.core.errors import (
     TaskFailedError,
 )
 from bot.core.request import GenerationRequest, TaskState, TaskStatus
-from bot.providers.calls import (
+from bot.core.retry import (
     MAX_INLINE_RETRY_AFTER,
+    MAX_RETRY_AFTER,
     idempotent_backoff,
+    parse_retry_after,
     submit_backoff,
 )
 from bot.providers.transport import (
-    MAX_RETRY_AFTER,
     error_from_response,
     error_from_status,
     failure_error,
     join_url,
     make_http_client,
-    parse_retry_after,
     safe_text,
     ssl_context,
     task_error,

@@ -1,0 +1,84 @@
+"""bot.core.retry: the rate-limited submit retry and the windowed (delivery) backoff."""
+
+from __future__ import annotations
+
+import pytest
+import stamina
+
+from bot.core.errors import ProviderUnavailableError, RateLimitedError
+from bot.core.retry import (
+    MAX_SUBMIT_RETRY_WAIT,
+    WindowedBackoff,
+    rate_limit_wait,
+    retry_rate_limited,
+)
+from bot.jobs.options import RunnerConfig
+
+HOUR = 3600.0
+
+
+def test_rate_limit_wait_prefers_retry_after_and_caps_it() -> None:
+    assert rate_limit_wait(7.0, 0, backoff=2.0, max_wait=30.0) == 7.0
+    assert rate_limit_wait(None, 0, backoff=2.0, max_wait=30.0) == 2.0
+    assert rate_limit_wait(None, 2, backoff=2.0, max_wait=30.0) == 8.0
+    assert rate_limit_wait(300.0, 0, backoff=2.0, max_wait=30.0) == 30.0
+    assert rate_limit_wait(None, 10_000, backoff=2.0, max_wait=30.0) == 30.0
+
+
+def test_the_runner_default_submit_wait_is_the_retry_module_cap() -> None:
+    assert RunnerConfig().max_retry_wait == MAX_SUBMIT_RETRY_WAIT
+
+
+class Calls:
+    """A call that raises the given errors in turn, then returns ``"ok"``."""
+
+    def __init__(self, *errors: Exception) -> None:
+        self.errors = list(errors)
+        self.count = 0
+
+    async def __call__(self) -> str:
+        self.count += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        return "ok"
+
+
+async def test_retry_rate_limited_waits_what_the_policy_says_then_succeeds() -> None:
+    call = Calls(RateLimitedError(retry_after=0.002), RateLimitedError())
+    waits: list[float] = []
+    result = await retry_rate_limited(
+        call, retries=2, backoff=0.001, max_wait=1.0, on_retry=waits.append
+    )
+    assert (result, call.count) == ("ok", 3)
+    assert waits == [0.002, 0.002]  # the Retry-After, then the backoff doubled once
+
+
+async def test_retry_rate_limited_gives_up_after_the_bound() -> None:
+    call = Calls(*(RateLimitedError(retry_after=0.001) for _ in range(5)))
+    with pytest.raises(RateLimitedError):
+        await retry_rate_limited(call, retries=2, backoff=0.001)
+    assert call.count == 3
+
+
+async def test_retry_rate_limited_never_retries_other_errors() -> None:
+    call = Calls(ProviderUnavailableError())
+    with pytest.raises(ProviderUnavailableError):
+        await retry_rate_limited(call, retries=2, backoff=0.001)
+    assert call.count == 1
+
+
+async def test_retry_rate_limited_in_stamina_testing_mode_does_not_wait() -> None:
+    call = Calls(RateLimitedError(retry_after=25.0))
+    with stamina.set_testing(True, attempts=2):
+        assert await retry_rate_limited(call, retries=1, backoff=0.001) == "ok"
+    assert call.count == 2
+
+
+def test_windowed_backoff_schedule_and_window() -> None:
+    policy = WindowedBackoff(window=24 * HOUR, backoff=2.0, first_hour_cap=60.0, max_delay=1800.0)
+    assert [policy.next_wait(n, 0.0) for n in (1, 2, 3)] == [2.0, 4.0, 8.0]
+    assert policy.next_wait(500, HOUR - 1) == 60.0  # a minute at most in the first hour
+    assert policy.next_wait(500, HOUR) == 120.0  # then the cap doubles every hour
+    assert policy.next_wait(500, 20 * HOUR) == 1800.0  # never above the ceiling
+    assert policy.next_wait(500, 24 * HOUR - 10) == 10.0  # never past the window's end
+    assert policy.next_wait(1, 24 * HOUR) is None  # the window is spent: give up
