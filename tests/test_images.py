@@ -25,7 +25,6 @@ from bot.images.fit import (
     FittedImage,
     batch_for_messages,
     fit_image,
-    fit_images,
     fit_images_async,
     refit_smaller,
 )
@@ -370,32 +369,18 @@ def test_fit_always_terminates_within_the_limit(limit: int) -> None:
 # ------------------------------------------------------------------ several + batching
 
 
-def test_fit_images_names_and_limits() -> None:
+async def test_fit_images_async_names_and_limits() -> None:
     small = encode(SMALL, "PNG")
     big = encode(photo(256), "PNG")
     limit = len(big) // 2
-    result = fit_images([small, big], limit, stem="job42")
+    result = await fit_images_async([small, big], limit, stem="job42")
     assert [f.filename for f in result] == ["job42-1.png", "job42-2.jpg"]
     assert result[0].data is small
     assert all(f.size_bytes <= limit for f in result)
-    assert [f.filename for f in fit_images([small], limit, stem="one")] == ["one.png"]
-    assert fit_images([], limit, stem="none") == []
-
-
-def test_fit_images_shares_a_per_message_budget() -> None:
-    small = encode(SMALL, "PNG")
-    bigs = [encode(photo(192), "PNG") for _ in range(3)]
-    per_message = 3 * len(bigs[0]) // 4
-    result = fit_images([small, *bigs], 10**9, per_message_limit=per_message, stem="m")
-    assert sum(f.size_bytes for f in result) <= per_message
-    assert result[0].data is small  # under its share: untouched
-    assert len(batch_for_messages(result, max_total_bytes=per_message)) == 1
-
-
-def test_fit_images_per_message_limit_caps_each_file() -> None:
-    big = encode(photo(192), "PNG")
-    [result] = fit_images([big], 10**9, per_message_limit=len(big) // 2, stem="c")
-    assert result.size_bytes <= len(big) // 2
+    assert [f.filename for f in await fit_images_async([small], limit, stem="one")] == ["one.png"]
+    assert await fit_images_async([], limit, stem="none") == []
+    with pytest.raises(ValueError, match="positive"):
+        await fit_images_async([small], 0, stem="zero")
 
 
 def test_batch_23_files_into_10_10_3() -> None:

@@ -278,25 +278,6 @@ def refit_smaller(
     return fit_image(data, limit, filename_stem=filename_stem, max_pixels=max_pixels)
 
 
-async def fit_image_async(
-    data: bytes,
-    limit_bytes: int,
-    *,
-    filename_stem: str,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-    label: str = "The image",
-) -> FittedImage:
-    """:func:`fit_image` in a worker thread."""
-    return await asyncio.to_thread(
-        fit_image,
-        data,
-        limit_bytes,
-        filename_stem=filename_stem,
-        max_pixels=max_pixels,
-        label=label,
-    )
-
-
 async def refit_smaller_async(
     data: bytes,
     rejected: FittedImage,
@@ -324,84 +305,17 @@ def _labels(count: int) -> list[str]:
     return ["The image"] if count == 1 else [f"Image {i}" for i in range(1, count + 1)]
 
 
-def _per_file_limit(limit_bytes: int, per_message_limit: int | None) -> int:
-    if limit_bytes <= 0 or (per_message_limit is not None and per_message_limit <= 0):
-        raise ValueError("limits must be positive")
-    # One file alone in a message must also respect the message total.
-    return limit_bytes if per_message_limit is None else min(limit_bytes, per_message_limit)
-
-
-def _share_message_budget(
-    images: Sequence[bytes],
-    fitted: list[FittedImage],
-    stems: Sequence[str],
-    per_message_limit: int | None,
-    max_pixels: int,
-) -> list[FittedImage]:
-    """Shrink files so each group of 10 (one message) totals ≤ per_message_limit.
-
-    Water-filling: smallest first, each file may use an equal share of what is left, so only
-    the files above their share are re-fitted and small ones keep their quality.
-    """
-    if per_message_limit is None:
-        return fitted
-    result = list(fitted)
-    labels = _labels(len(images))
-    for start in range(0, len(result), MAX_ATTACHMENTS_PER_MESSAGE):
-        group = range(start, min(start + MAX_ATTACHMENTS_PER_MESSAGE, len(result)))
-        if sum(result[i].size_bytes for i in group) <= per_message_limit:
-            continue
-        remaining, left = per_message_limit, len(group)
-        for i in sorted(group, key=lambda i: result[i].size_bytes):
-            share = remaining // left
-            if result[i].size_bytes > share:
-                result[i] = fit_image(
-                    images[i],
-                    share,
-                    filename_stem=stems[i],
-                    max_pixels=max_pixels,
-                    label=labels[i],
-                )
-            remaining -= result[i].size_bytes
-            left -= 1
-    return result
-
-
-def fit_images(
-    images: Sequence[bytes],
-    limit_bytes: int,
-    *,
-    per_message_limit: int | None = None,
-    stem: str,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-) -> list[FittedImage]:
-    """:func:`fit_image` for each image; files are named ``stem`` or ``stem-1``, ``stem-2``….
-
-    ``limit_bytes`` applies per file. With ``per_message_limit``, the files that will share a
-    message (consecutive groups of 10, as :func:`batch_for_messages` makes them) are also
-    shrunk to total at most that, so ``batch_for_messages(result,
-    max_total_bytes=per_message_limit)`` keeps groups of 10.
-    """
-    per_file = _per_file_limit(limit_bytes, per_message_limit)
-    stems = _stems(stem, len(images))
-    labels = _labels(len(images))
-    fitted = [
-        fit_image(data, per_file, filename_stem=s, max_pixels=max_pixels, label=lbl)
-        for data, s, lbl in zip(images, stems, labels, strict=True)
-    ]
-    return _share_message_budget(images, fitted, stems, per_message_limit, max_pixels)
-
-
 async def fit_images_async(
     images: Sequence[bytes],
     limit_bytes: int,
     *,
-    per_message_limit: int | None = None,
     stem: str,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> list[FittedImage]:
-    """:func:`fit_images` with all CPU work in worker threads, up to one image per core."""
-    per_file = _per_file_limit(limit_bytes, per_message_limit)
+    """:func:`fit_image` for each image, each under ``limit_bytes``, in worker threads (up to
+    one image per core); files are named ``stem`` or ``stem-1``, ``stem-2``…."""
+    if limit_bytes <= 0:
+        raise ValueError("limits must be positive")
     stems = _stems(stem, len(images))
     labels = _labels(len(images))
     # Bounded: each 16 MP image in flight holds ~100 MB of decoded pixels.
@@ -412,21 +326,16 @@ async def fit_images_async(
             return await asyncio.to_thread(
                 fit_image,
                 data,
-                per_file,
+                limit_bytes,
                 filename_stem=file_stem,
                 max_pixels=max_pixels,
                 label=label,
             )
 
-    fitted = list(
+    return list(
         await asyncio.gather(
             *(one(d, s, lbl) for d, s, lbl in zip(images, stems, labels, strict=True))
         )
-    )
-    if per_message_limit is None:
-        return fitted
-    return await asyncio.to_thread(
-        _share_message_budget, images, fitted, stems, per_message_limit, max_pixels
     )
 
 
