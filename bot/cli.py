@@ -17,11 +17,10 @@ from bot.config import ENV_FILE, Settings, read_settings
 from bot.core.errors import ConfigError, ConfigErrors, config_problems
 from bot.dblock import database_lock
 from bot.generate_cli import add_generate_arguments, generate_command
-from bot.generation import unknown_model_warnings
 from bot.log import setup_logging
 from bot.providers import PROVIDER_TYPES
 from bot.providers.base import ProviderConfig
-from bot.providers.configure import collect_providers
+from bot.providers.configure import collect_providers, unknown_model_warnings
 
 EXIT_CONFIG = 2
 ENV_EXAMPLE = ".env.example"

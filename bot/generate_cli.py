@@ -1,4 +1,7 @@
-"""``seedream-bot generate``: try a provider from the command line.
+"""``seedream-bot generate``: one generation from the command line, through the bot's pipeline.
+
+The providers are chosen and failed over as for a job (``bot.jobs.pipeline``); ``--provider``
+pins the run to one of them.
 
 Writes the images into ``--out`` and prints one path per line. A failure is one line on
 stderr: exit 2 for a usage or validation problem (nothing was sent), 1 for anything else.
@@ -36,8 +39,8 @@ from bot.core.errors import (
     SeedreamError,
 )
 from bot.core.request import GenerationRequest
-from bot.generation import GenerationResult, generate
 from bot.images.validate import inspect_image_async, sniff_image_type
+from bot.jobs.pipeline import GenerationResult, candidates, first_candidate, generate
 from bot.log import RedactingFilter
 from bot.providers import PROVIDER_TYPES
 from bot.providers.base import ProviderConfig
@@ -74,7 +77,12 @@ MAX_INLINE_PIXELS = 6000 * 6000
 def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``seedream-bot generate``."""
     parser.add_argument("prompt", metavar="PROMPT", help="what to draw")
-    parser.add_argument("--provider", metavar="NAME", help="provider (default: the first one)")
+    parser.add_argument(
+        "--provider",
+        metavar="NAME",
+        help="only this provider (default: each configured one in turn, failing over as "
+        "the bot does)",
+    )
     parser.add_argument("--model", metavar="M", help="model id (default: <PROVIDER>_MODEL)")
     parser.add_argument("--ratio", metavar="W:H", help="aspect ratio, e.g. 16:9")
     parser.add_argument("--resolution", metavar="TIER", help="1K, 2K, 3K or 4K")
@@ -108,18 +116,25 @@ async def generate_command(args: argparse.Namespace, settings: Settings) -> int:
         with _cli_logging(settings) as skipped, retries.installed():
             configs = configured_providers(settings, getattr(args, "env_file", ENV_FILE))
             config = _choose(configs, args.provider)
-            _redact(config)
             deadline = settings.job_deadline_seconds if args.timeout is None else args.timeout
             if not (deadline > 0 and math.isfinite(deadline)):
                 raise RequestValidationError("timeout", "must be a positive number of seconds.")
             references = await load_references(args.image, config, configs)
             request = build_request(args, references)
+            chain = failover_chain(
+                config,
+                configs,
+                pinned=args.provider is not None,
+                inline=any(ref.startswith("data:") for ref in references),
+            )
+            _redact(chain)
             async with make_http_client() as client:
-                provider = build_provider(config, client)
+                providers = [build_provider(each, client) for each in chain]
                 # Everything the user can get wrong is refused before a credit is spent.
-                request = provider.validate(request)
+                if not candidates(providers, request):
+                    first_candidate(providers, request)
                 created = prepare_out_dir(out)
-                result = await generate(provider, request, client=client, deadline=deadline)
+                result = await generate(providers, request, client=client, deadline=deadline)
             paths = write_images(result, out)
     except RequestValidationError as exc:
         return _fail(f"{OPTION_NAMES.get(exc.field, exc.field)}: {_detail(exc)}", EXIT_USAGE)
@@ -453,19 +468,37 @@ def _choose(configs: list[ProviderConfig], wanted: str | None) -> ProviderConfig
     )
 
 
+def failover_chain(
+    chosen: ProviderConfig,
+    configs: Sequence[ProviderConfig],
+    *,
+    pinned: bool,
+    inline: bool = False,
+) -> list[ProviderConfig]:
+    """The providers a run may use, in the bot's failover order.
+
+    ``--provider`` pins the run to that one provider; otherwise every configured provider
+    is a candidate, as for the bot. Reference images sent inline (``data:`` URLs) only go to
+    providers that take them.
+    """
+    if pinned:
+        return [chosen]
+    return [c for c in configs if not inline or c.name in INLINE_IMAGE_PROVIDERS]
+
+
 def _detail(exc: RequestValidationError) -> str:
     text = str(exc)
     prefix = f"`{exc.field}`: "
     return (text[len(prefix) :] if text.startswith(prefix) else text).replace("`", "'")
 
 
-def _redact(config: ProviderConfig) -> None:
-    """Register the key with the log redactor (``_cli_logging`` keeps INFO lines off)."""
+def _redact(configs: Sequence[ProviderConfig]) -> None:
+    """Register the keys with the log redactor (``_cli_logging`` keeps INFO lines off)."""
     root = logging.getLogger()
     for handler in root.handlers:
         for flt in handler.filters:
             if isinstance(flt, RedactingFilter):
-                flt.add_secrets([config.api_key.get_secret_value()])
+                flt.add_secrets([config.api_key.get_secret_value() for config in configs])
 
 
 def _fail(message: str, code: int) -> int:

@@ -34,7 +34,10 @@ T = TypeVar("T")
 MAX_RETRY_AFTER = 300.0
 #: a Retry-After longer than this is not slept through inside one call; the caller decides
 MAX_INLINE_RETRY_AFTER = 20.0
-#: the longest a rate-limited submit waits before trying the same provider again
+#: a rate-limited submit: tries on the same provider after the first, the backoff between
+#: them (doubling) when no Retry-After came, and the longest wait
+RATE_LIMIT_RETRIES = 2
+RATE_LIMIT_BACKOFF = 2.0
 MAX_SUBMIT_RETRY_WAIT = 30.0
 HOUR = 3600.0
 

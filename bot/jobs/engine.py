@@ -43,6 +43,7 @@ from bot.jobs.events import (
 from bot.jobs.job_runner import JobRunner
 from bot.jobs.ledger import JobLedger
 from bot.jobs.options import Downloader, RunnerConfig, TaskWaiter
+from bot.jobs.pipeline import first_candidate
 from bot.jobs.scheduler import Scheduler
 from bot.jobs.storage import ImageStore
 from bot.jobs.waiting import Sleep
@@ -302,21 +303,7 @@ class JobEngine:
     # ----------------------------------------------------------------- scheduling
 
     def _first_provider(self, request: GenerationRequest, exclude: Sequence[str] = ()) -> Provider:
-        first_error: RequestValidationError | None = None
-        for provider in self._providers:
-            if provider.name in exclude:
-                continue
-            try:
-                provider.validate(request)
-            except RequestValidationError as exc:
-                first_error = first_error or exc
-                continue
-            except NotImplementedError:
-                continue
-            return provider
-        raise first_error or RequestValidationError(
-            "model", "no configured provider can generate this request."
-        )
+        return first_candidate(self._providers, request, exclude=exclude)
 
     def _enqueue(self, job: Job, provider: str) -> None:
         self._scheduler.enqueue(job.id, job.user_id, provider)

@@ -22,7 +22,6 @@ from bot.core.errors import (
     ProviderError,
     ProviderTimeoutError,
     ProviderUnavailableError,
-    RequestValidationError,
     SeedreamError,
 )
 from bot.core.ids import new_callback_secret
@@ -41,12 +40,12 @@ from bot.jobs.events import (
 )
 from bot.jobs.ledger import Ending, JobLedger
 from bot.jobs.options import Downloader, ProviderSlots, RunnerConfig, TaskWaiter
+from bot.jobs.pipeline import candidates, submit_with_failover, task_failure
 from bot.jobs.storage import ImageStore
 from bot.jobs.waiting import OnUpdate, Sleep, wait_for_task
 from bot.metrics import EngineMetrics
 from bot.providers.base import Provider
 from bot.providers.downloads import download_images
-from bot.providers.transport import failure_error
 
 log = logging.getLogger(__name__)
 
@@ -124,10 +123,9 @@ class JobRunner:
             status = None
             if result.state is TaskState.FAILED:
                 provider = self._provider(job)
-                error = failure_error(result, provider=provider.name, display=provider.display_name)
+                error, fails_over = task_failure(result, provider)
                 self._metrics.provider_error(provider.name, error)
-                retryable = result.error is not None and result.error.retryable
-                if (error.failover or retryable) and self._candidates(job, skip_current=True):
+                if fails_over and self._candidates(job, skip_current=True):
                     log.warning("job %s: task failed at %s; failing over", job.id, job.provider)
                     # the wait may have moved it submitted → running: guard on what is stored
                     job = await self._abandon_attempt(await self._ledger.require(job.id))
@@ -151,18 +149,8 @@ class JobRunner:
         return job.task_id is None or self._provider(job).capabilities.synchronous
 
     def _candidates(self, job: Job, *, skip_current: bool = False) -> list[Provider]:
-        found = []
-        for provider in self._providers:
-            if provider.name in job.tried_providers:
-                continue
-            if skip_current and provider.name == job.provider:
-                continue
-            try:
-                provider.validate(job.request)
-            except (RequestValidationError, NotImplementedError):
-                continue
-            found.append(provider)
-        return found
+        exclude = (*job.tried_providers, *([job.provider or ""] if skip_current else []))
+        return candidates(self._providers, job.request, exclude=exclude)
 
     async def _abandon_attempt(self, job: Job) -> Job:
         tried = (*job.tried_providers, job.provider or "")
@@ -171,45 +159,45 @@ class JobRunner:
         return await self._ledger.require(job.id)
 
     async def _submit(self, job: Job) -> tuple[Job, TaskStatus]:
-        last_error: ProviderError | None = None
-        for provider in self._candidates(job):
-            request = provider.validate(job.request)
+        async def before(provider: Provider) -> str | None:
             await self._slots.acquire(job.id, provider.name)
             secret, key = new_callback_secret()
             if not await self._ledger.update(
                 job.id, {job.state}, provider=provider.name, task_id=None, callback_key=key
             ):
                 raise JobGoneError
-            callback_url = None
             if self._config.public_url and provider.capabilities.callbacks:
-                callback_url = f"{self._config.public_url}/callbacks/{provider.name}/{secret}"
-            try:
-                status = await self._submit_to(provider, request, callback_url, job.id)
-            except ProviderError as exc:
-                if not exc.failover:
-                    raise
-                log.warning(
-                    "job %s: %s refused the submit (%s); failing over",
-                    job.id,
-                    provider.name,
-                    error_code(exc),
-                )
-                last_error = exc
-                job = await self._abandon_attempt(dataclasses.replace(job, provider=provider.name))
-                continue
-            job = await self._ledger.transition(
+                return f"{self._config.public_url}/callbacks/{provider.name}/{secret}"
+            return None
+
+        async def submit(
+            provider: Provider, request: GenerationRequest, callback_url: str | None
+        ) -> TaskStatus:
+            return await self._submit_to(provider, request, callback_url, job.id)
+
+        async def refused(provider: Provider, error: ProviderError) -> None:
+            nonlocal job
+            log.warning(
+                "job %s: %s refused the submit (%s); failing over",
                 job.id,
-                JobState.SUBMITTED,
-                task_id=status.task_id,
-                submitted_at=self._clock(),
-                progress=status.progress,
+                provider.name,
+                error_code(error),
             )
-            log.info("job %s: submitted to %s", job.id, provider.name)
-            await self._notify(JobRunning(job, status.progress))
-            return job, status
-        raise last_error or ProviderUnavailableError(
-            "No configured provider can take this request right now."
+            job = await self._abandon_attempt(dataclasses.replace(job, provider=provider.name))
+
+        provider, status = await submit_with_failover(
+            self._candidates(job), job.request, submit=submit, before=before, refused=refused
         )
+        job = await self._ledger.transition(
+            job.id,
+            JobState.SUBMITTED,
+            task_id=status.task_id,
+            submitted_at=self._clock(),
+            progress=status.progress,
+        )
+        log.info("job %s: submitted to %s", job.id, provider.name)
+        await self._notify(JobRunning(job, status.progress))
+        return job, status
 
     async def _submit_to(
         self, provider: Provider, request: GenerationRequest, callback_url: str | None, job_id: str

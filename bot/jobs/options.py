@@ -10,7 +10,7 @@ from typing import Protocol
 import httpx
 
 from bot.core.request import ResultImage, TaskStatus
-from bot.core.retry import MAX_SUBMIT_RETRY_WAIT
+from bot.core.retry import MAX_SUBMIT_RETRY_WAIT, RATE_LIMIT_BACKOFF, RATE_LIMIT_RETRIES
 from bot.jobs.waiting import OnUpdate, PollSchedule, Sleep
 from bot.providers.base import Provider
 from bot.providers.downloads import DEFAULT_MAX_BYTES
@@ -58,8 +58,8 @@ class RunnerConfig:
     public_url: str | None = None
     poll_schedule: PollSchedule = field(default_factory=PollSchedule)
     #: extra submit attempts on one provider after a 429 before failing over
-    rate_limit_retries: int = 2
-    retry_backoff: float = 2.0
+    rate_limit_retries: int = RATE_LIMIT_RETRIES
+    retry_backoff: float = RATE_LIMIT_BACKOFF
     max_retry_wait: float = MAX_SUBMIT_RETRY_WAIT
     #: quick tries of a delivery, ``delivery_backoff`` doubling between them; when they run
     #: out the card says delivery is delayed and tries go on (``bot.core.retry.WindowedBackoff``)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -10,6 +11,7 @@ from pydantic import SecretStr
 from bot.config import ENV_FILE, Settings, load_provider_settings
 from bot.core.errors import ConfigError, ConfigErrors, config_problems
 from bot.providers import PROVIDER_TYPES
+from bot.providers.adapter import HttpProvider
 from bot.providers.base import Provider, ProviderConfig
 
 
@@ -93,3 +95,26 @@ def build_provider(config: ProviderConfig, client: httpx.AsyncClient) -> Provide
     except KeyError:
         raise ConfigError("PROVIDERS", f"unknown provider {config.name!r}") from None
     return cls(config=config, client=client)
+
+
+def unknown_model_warnings(configs: Sequence[ProviderConfig]) -> list[str]:
+    """One line per provider whose configured model is not in its model table.
+
+    Such a model is still sent as configured, but with conservative limits (``generic_spec``:
+    one image, one reference), which is rarely what the operator meant.
+    """
+    warnings: list[str] = []
+    for config in configs:
+        cls = PROVIDER_TYPES.get(config.name)
+        if cls is None or not issubclass(cls, HttpProvider):
+            continue
+        specs = cls.model_specs
+        if any(config.model in (spec.id, spec.edit_id) for spec in specs):
+            continue
+        known = ", ".join(spec.id for spec in specs)
+        warnings.append(
+            f"{config.name.upper()}_MODEL: '{config.model}' is not a model known for "
+            f"{cls.display_name} (known: {known}); it is sent as is, limited to one image "
+            "and one reference image"
+        )
+    return warnings

@@ -27,7 +27,7 @@ from bot.config import Settings
 from bot.core.errors import SeedreamError
 from bot.core.request import ResultImage
 from bot.generate_cli import describe_transport_error, generate_command, write_images
-from bot.generation import GenerationResult
+from bot.jobs.pipeline import GenerationResult
 from bot.providers import PROVIDER_TYPES
 from bot.providers.downloads import download_images
 from tests.providers.conftest import MakeFake
@@ -677,3 +677,58 @@ def test_a_skipped_image_is_a_note_after_the_paths(bounded: dict[str, Run]) -> N
         "note: result image 2 of 2 skipped: A result link did not serve a PNG, JPEG or WebP image.",
         "note: 1 of 2 images delivered",
     ]
+
+
+# -- one pipeline: generate selects and fails over like the bot (bot.jobs.pipeline)
+
+
+async def test_generate_fails_over_to_the_second_provider_when_the_first_refuses(
+    make_fake: MakeFake,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    wrong = "sk-wrong-key-0123456789"
+    poyo, vidgo = await make_fake("poyo"), await make_fake("vidgo")
+    env = {**poyo.env(POYO_API_KEY=wrong), **vidgo.env()}
+    code = await in_process(["a fox", "--out", "out"], env, monkeypatch, tmp_path)
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    [path] = captured.out.splitlines()
+    assert Path(path).name.startswith("vidgo-")
+    assert (tmp_path / path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (poyo.count("submit"), vidgo.count("submit")) == (1, 1)
+    assert wrong not in captured.err + captured.out
+
+
+async def test_provider_option_pins_the_run_to_that_provider(
+    make_fake: MakeFake,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    poyo, vidgo = await make_fake("poyo"), await make_fake("vidgo")
+    env = {**poyo.env(POYO_API_KEY="sk-wrong-key-0123456789"), **vidgo.env()}
+    code = await in_process(["a fox", "--provider", "poyo"], env, monkeypatch, tmp_path)
+    assert code == 1
+    assert "401" in one_line(capsys.readouterr().err)
+    assert (poyo.count("submit"), vidgo.count()) == (1, 0)
+
+
+async def test_every_provider_refusing_reports_the_last_refusal(
+    make_fake: MakeFake,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    poyo, vidgo = await make_fake("poyo"), await make_fake("vidgo")
+    env = {
+        **poyo.env(POYO_API_KEY="sk-wrong-key-0123456789"),
+        **vidgo.env(VIDGO_API_KEY="sk-wrong-key-9876543210"),
+    }
+    code = await in_process(["a fox", "--out", "out"], env, monkeypatch, tmp_path)
+    line = one_line(capsys.readouterr().err)
+    assert code == 1
+    assert "401" in line
+    assert (poyo.count("submit"), vidgo.count("submit")) == (1, 1)
+    assert not (tmp_path / "out").exists()  # created for the run, removed on failure

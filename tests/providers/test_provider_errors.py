@@ -21,7 +21,7 @@ from bot.core.errors import (
 )
 from bot.core.request import GenerationRequest, TaskState
 from bot.core.states import JobState
-from bot.generation import generate
+from bot.jobs.pipeline import generate
 from bot.providers.transport import failure_error, request_id, safe_text
 from tests.jobs.harness import Harness
 from tests.providers.conftest import SYNCHRONOUS, MakeFake
@@ -176,7 +176,7 @@ async def test_a_200_with_a_top_level_content_filter_stays_a_content_filter(
     assert status.error.code == "content_filter"
     fake.fail_next("submit", 200, body=FILTER_BODIES[flavor])
     with pytest.raises(ContentFilteredError):
-        await generate(provider, _request(), client=client)
+        await generate([provider], _request(), client=client)
 
 
 @pytest.mark.parametrize("flavor", ["poyo", "vidgo"])

@@ -10,7 +10,7 @@ import pytest
 
 from bot.core.errors import SeedreamError
 from bot.core.request import GenerationRequest
-from bot.generation import generate
+from bot.jobs.pipeline import generate
 from tests.providers.conftest import FAST, MakeFake
 from tests.providers.fakes import FLAVORS, FakeProvider
 
@@ -56,7 +56,7 @@ async def test_key_never_leaks(
     key = fake.api_key
     texts = [repr(provider), repr(provider.config), str(provider.capabilities)]
     try:
-        await generate(provider, GenerationRequest(prompt="a fox"), client=client, schedule=FAST)
+        await generate([provider], GenerationRequest(prompt="a fox"), client=client, schedule=FAST)
     except SeedreamError as exc:
         texts += [str(exc), repr(exc), exc.user_message, repr(exc.args), repr(exc.__cause__)]
     for record in caplog.records:
