@@ -26,7 +26,7 @@ from bot.core.retry import RATE_LIMIT_BACKOFF, RATE_LIMIT_RETRIES, retry_rate_li
 from bot.jobs.waiting import DEFAULT_SCHEDULE, OnUpdate, PollSchedule, wait_for_task
 from bot.providers.base import Provider
 from bot.providers.downloads import DEFAULT_MAX_BYTES, download_images
-from bot.providers.transport import failure_error
+from bot.providers.failures import failure_error
 
 DEFAULT_DEADLINE = 900.0
 

@@ -13,8 +13,9 @@ from bot.core.errors import RejectedRequestError, TaskFailedError
 from bot.core.request import ASPECT_RATIOS, GenerationRequest, TaskStatus
 from bot.providers.base import Capabilities, ModelSpec, Provider
 from bot.providers.calls import Endpoint, request_json
+from bot.providers.failures import as_dict
 from bot.providers.parsing import task_id_of
-from bot.providers.transport import as_dict, join_url
+from bot.providers.transport import join_url
 
 T = TypeVar("T")
 

@@ -22,8 +22,8 @@ from bot.core.request import (
 from bot.providers.adapter import HttpProvider
 from bot.providers.base import ModelSpec
 from bot.providers.calls import missing
+from bot.providers.failures import as_dict, error_from_status, task_error
 from bot.providers.parsing import error_in_body, percent, task_id_of, text_of
-from bot.providers.transport import as_dict, error_from_status, task_error
 
 CREATE_PATH = "/api/v1/jobs/createTask"
 RECORD_PATH = "/api/v1/jobs/recordInfo"

@@ -13,12 +13,7 @@ import httpx
 from bot.core.errors import ProviderError, ProviderUnavailableError
 from bot.core.request import TaskState, TaskStatus
 from bot.core.retry import with_retries
-from bot.providers.transport import (
-    body_code_and_message,
-    error_from_response,
-    request_id,
-    safe_text,
-)
+from bot.providers.failures import body_code_and_message, error_from_response, request_id, safe_text
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -20,15 +20,10 @@ from bot.core.request import GenerationRequest, ResultImage, TaskError, TaskStat
 from bot.providers.adapter import HttpProvider, SyncResults
 from bot.providers.base import ModelSpec
 from bot.providers.calls import Endpoint, missing
+from bot.providers.failures import as_dict, body_code_and_message, task_error
 from bot.providers.parsing import text_of
 from bot.providers.sizes import request_pixels, tier_or_pixels
-from bot.providers.transport import (
-    as_dict,
-    body_code_and_message,
-    sync_read_timeout,
-    task_error,
-    with_read_timeout,
-)
+from bot.providers.transport import sync_read_timeout, with_read_timeout
 
 
 def sync_task_id() -> str:

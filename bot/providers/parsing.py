@@ -12,7 +12,7 @@ from typing import Any
 
 from bot.core.errors import ProviderError, ProviderUnavailableError
 from bot.providers.calls import Endpoint
-from bot.providers.transport import as_dict, body_code_and_message, error_from_status, safe_text
+from bot.providers.failures import as_dict, body_code_and_message, error_from_status, safe_text
 
 #: longer than any provider's task id we know of by far
 MAX_TASK_ID = 256

@@ -17,10 +17,10 @@ from bot.providers.adapter import HttpProvider, SyncResults
 from bot.providers.ark import MODELS as ARK_MODELS
 from bot.providers.base import ModelSpec
 from bot.providers.calls import missing
+from bot.providers.failures import as_dict, body_code_and_message, task_error
 from bot.providers.images_api import generation_timeout, parse_images, sync_task_id
 from bot.providers.parsing import error_in_body, task_id_of, text_of
 from bot.providers.sizes import pixel_size
-from bot.providers.transport import as_dict, body_code_and_message, task_error
 
 TEXT_PATH = "/byteplus/v1/getTextToImage"
 EDIT_PATH = "/byteplus/v1/getEditImage"

@@ -22,9 +22,9 @@ from bot.core.request import (
 from bot.providers.adapter import HttpProvider
 from bot.providers.base import ModelSpec
 from bot.providers.calls import missing
+from bot.providers.failures import as_dict, task_error
 from bot.providers.parsing import error_in_body, percent, task_id_of
 from bot.providers.sizes import format_size, preset_size
-from bot.providers.transport import as_dict, task_error
 
 log = logging.getLogger(__name__)
 

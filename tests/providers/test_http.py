@@ -30,16 +30,14 @@ from bot.core.retry import (
     parse_retry_after,
     submit_backoff,
 )
-from bot.providers.transport import (
+from bot.providers.failures import (
     error_from_response,
     error_from_status,
     failure_error,
-    join_url,
-    make_http_client,
     safe_text,
-    ssl_context,
     task_error,
 )
+from bot.providers.transport import join_url, make_http_client, ssl_context
 from tests.providers.conftest import MakeFake
 
 

@@ -22,7 +22,7 @@ from bot.core.errors import (
 from bot.core.request import GenerationRequest, TaskState
 from bot.core.states import JobState
 from bot.jobs.pipeline import generate
-from bot.providers.transport import failure_error, request_id, safe_text
+from bot.providers.failures import failure_error, request_id, safe_text
 from tests.jobs.harness import Harness
 from tests.providers.conftest import SYNCHRONOUS, MakeFake
 
