@@ -48,11 +48,11 @@ async def setup(
         runner=RunnerConfig(deadline=600, public_url="https://bot.example", poll_schedule=SLOW),
     )
     engine = await harness.open()
-    assert harness.db is not None
+    assert harness.store is not None
     connected = {"value": True}
     server = WebServer(
         engine=engine,
-        db=harness.db,
+        db=harness.store,
         discord_connected=lambda: connected["value"],
         host="127.0.0.1",
         port=0,

@@ -19,7 +19,6 @@ from pathlib import Path
 import httpx
 
 from bot.config import Settings
-from bot.db.connection import Database
 from bot.errors import (
     JobNotFoundError,
     PermissionDeniedError,
@@ -47,6 +46,7 @@ from bot.metrics import EngineMetrics
 from bot.models import GenerationRequest
 from bot.providers.base import Provider
 from bot.quota import Clock, QuotaService, QuotaStatus, utc_now
+from bot.storage.protocols import Store
 from bot.waiting import Sleep
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class JobEngine:
     def __init__(
         self,
         *,
-        db: Database,
+        store: Store,
         providers: Sequence[Provider],
         http: httpx.AsyncClient,
         settings: Settings,
@@ -86,17 +86,16 @@ class JobEngine:
         self.settings = settings
         self.metrics = metrics or EngineMetrics()
         self.quota = QuotaService(
-            db,
+            store.quotas,
             default_daily_quota=settings.default_daily_quota,
             global_daily_budget=settings.global_daily_budget,
             clock=clock,
         )
-        self._db = db
         self._providers = list(providers)
         self._clock = clock
         self._events: EventSink = events or NullSink()
-        self._ledger = JobLedger(db, self.quota, clock)
-        self._store = ImageStore(options.image_root or db.path.parent / "images")
+        self._ledger = JobLedger(store.jobs, self.quota)
+        self._store = ImageStore(options.image_root or settings.database_path.parent / "images")
         self._scheduler = Scheduler(
             max_per_user=settings.max_jobs_per_user, provider_limit=settings.provider_concurrency
         )

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.admission import Admission
-from bot.db.connection import Database
 from bot.errors import PermissionDeniedError, RequestValidationError
 from bot.jobs.models import Job, JobKind, JobOrigin, JobSpec
 from bot.models import GenerationRequest
@@ -85,13 +84,12 @@ class JobDesk:
         providers: Sequence[Provider],
         *,
         max_count: int,
-        db: Database,
     ) -> None:
         self.engine = engine
         self.delivery = delivery
         self.providers = list(providers)
         self.max_count = max_count
-        self.admission = Admission(db, engine.quota)
+        self.admission = Admission(engine.quota)
         #: one for the whole bot: its limiter bounds image checks bot-wide
         self.reference_checker = ReferenceChecker()
 

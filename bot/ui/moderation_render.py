@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 
-from bot.db.usage_repo import UsageReport
+from bot.core.accounts import UsageReport
 from bot.jobs.models import Job
 from bot.quota import QuotaStatus
 from bot.ui import render
