@@ -64,7 +64,7 @@ class JobLedger:
 
     async def update(self, job_id: str, in_states: Iterable[JobState], **fields: object) -> bool:
         """Set fields while the job is in one of ``in_states``; False if it no longer is."""
-        return await self._jobs.update(job_id, in_states, **fields)
+        return await self._jobs.amend(job_id, in_states, **fields)
 
     async def start_delivering(
         self, job_id: str, images: Sequence[JobImage], **fields: object

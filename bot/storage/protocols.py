@@ -100,7 +100,7 @@ class JobStore(Protocol):
         first."""
         ...
 
-    async def update(self, job_id: str, in_states: Iterable[JobState], **fields: object) -> bool:
+    async def amend(self, job_id: str, in_states: Iterable[JobState], **fields: object) -> bool:
         """Set fields without changing state while the job is in ``in_states``; False if it
         no longer is."""
         ...

@@ -326,13 +326,13 @@ async def test_callbacks_find_the_job_by_its_current_key(store: Store, rules: Qu
     moved = await store.jobs.transition(job.id, JobState.SUBMITTED, callback_key="k1", task_id="t")
     assert moved.callback_key == "k1"
     assert (await store.jobs.by_callback_key("k1")) == moved
-    assert await store.jobs.update(job.id, {JobState.SUBMITTED}, callback_key="k2") is True
+    assert await store.jobs.amend(job.id, {JobState.SUBMITTED}, callback_key="k2") is True
     assert await store.jobs.by_callback_key("k1") is None
     found = await store.jobs.by_callback_key("k2")
     assert found is not None
     assert found.id == job.id
     # a guarded update outside its states changes nothing
-    assert await store.jobs.update(job.id, {JobState.QUEUED}, callback_key="k3") is False
+    assert await store.jobs.amend(job.id, {JobState.QUEUED}, callback_key="k3") is False
     assert await store.jobs.by_callback_key("k3") is None
 
 

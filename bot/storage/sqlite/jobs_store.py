@@ -119,7 +119,7 @@ class SqliteJobStore:
 
         return await self._db.run(transition)
 
-    async def update(self, job_id: str, in_states: Iterable[JobState], **fields: object) -> bool:
+    async def amend(self, job_id: str, in_states: Iterable[JobState], **fields: object) -> bool:
         """Set fields while the job is in one of ``in_states``; False if it no longer is."""
         return await self._db.run(
             lambda conn: JobsRepo(conn).update(job_id, self._clock(), in_states=in_states, **fields)
