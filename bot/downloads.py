@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import logging
 from collections.abc import Sequence
 
@@ -81,10 +82,34 @@ async def _one(client: httpx.AsyncClient, image: ResultImage, max_bytes: int) ->
     return data
 
 
+#: the only headers an image download sends: whatever else the client carries by default
+#: (an ``Authorization``, ``x-api-key``, ``api-key`` or a gateway's subscription key) stays home
+DOWNLOAD_HEADERS = frozenset({"host", "user-agent", "accept", "accept-encoding", "connection"})
+
+
+def download_request(client: httpx.AsyncClient, url: str) -> httpx.Request:
+    """A GET for ``url`` that carries no credential and no cookie, only ``DOWNLOAD_HEADERS``.
+
+    Result links are signed URLs that need nothing else; a link that redirects (to a CDN, or
+    anywhere) must not take a provider's key along, whichever header it travels in.
+    """
+    request = client.build_request("GET", url)
+    for name in list(request.headers):
+        if name.lower() not in DOWNLOAD_HEADERS:
+            del request.headers[name]
+    return request
+
+
+#: redirects one download may follow (httpx's own default is 20)
+MAX_REDIRECTS = 10
+
+
 async def fetch(client: httpx.AsyncClient, url: str, max_bytes: int) -> bytes:
-    """GET ``url`` streamed, aborting past ``max_bytes``; errors mapped for the retry policy."""
+    """GET ``url`` streamed (following redirects), aborting past ``max_bytes``; errors mapped
+    for the retry policy."""
     try:
-        async with client.stream("GET", url) as response:
+        response = await _follow(client, url)
+        async with contextlib.aclosing(response):
             status = response.status_code
             if status == 429:
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
@@ -102,10 +127,31 @@ async def fetch(client: httpx.AsyncClient, url: str, max_bytes: int) -> bytes:
                 if len(buffer) > max_bytes:
                     raise ImageError(f"A generated image is larger than {max_bytes // 2**20} MiB.")
             return bytes(buffer)
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+        raise ImageError("A result link is not a usable URL.") from exc
     except httpx.TimeoutException as exc:
         raise ProviderUnavailableError("The image host did not answer in time.") from exc
     except httpx.TransportError as exc:
         raise ProviderUnavailableError("The image host could not be reached.") from exc
+    except httpx.DecodingError as exc:  # a body that fails its own Content-Encoding
+        raise ImageError("A generated image arrived damaged.") from exc
+
+
+async def _follow(client: httpx.AsyncClient, url: str) -> httpx.Response:
+    """The streamed answer for ``url`` after its redirects, each hop a fresh bare request.
+
+    Followed by hand rather than by httpx so that no hop carries anything of the client's
+    (httpx would re-add the client's cookies, and keep other auth headers cross-origin).
+    """
+    for _ in range(MAX_REDIRECTS + 1):
+        response = await client.send(
+            download_request(client, url), stream=True, follow_redirects=False
+        )
+        if not (response.is_redirect and response.next_request is not None):
+            return response
+        url = str(response.next_request.url)
+        await response.aclose()
+    raise ImageError("A generated image's link redirects in circles.")
 
 
 def _data_url(url: str) -> bytes:

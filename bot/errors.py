@@ -79,6 +79,8 @@ class ProviderError(SeedreamError):
     retryable: bool = False
     #: another provider may well succeed where this one failed
     failover: bool = False
+    #: the provider's id for the failed request, for the operator to quote to its support
+    request_id: str | None = None
 
     def __init__(self, message: str | None = None, *, provider: str | None = None) -> None:
         self.provider = provider
@@ -140,6 +142,14 @@ class ProviderUnavailableError(ProviderError):
 
     user_message = "The image provider is unavailable right now."
     retryable = True
+    failover = True
+
+
+class ModelUnavailableError(ProviderError):
+    """This provider does not serve the model (not found, not opened for the account,
+    endpoint closed); another provider that offers it may."""
+
+    user_message = "The image provider does not offer this model right now."
     failover = True
 
 

@@ -5,13 +5,18 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
+
+import httpx
 
 from bot.errors import RejectedRequestError, TaskFailedError
 from bot.models import ASPECT_RATIOS, GenerationRequest, TaskStatus
 from bot.providers.base import Capabilities, ModelSpec, Provider
 from bot.providers.http import as_dict, join_url
+from bot.providers.parsing import task_id_of
 from bot.providers.transport import Endpoint, request_json
+
+T = TypeVar("T")
 
 #: a synchronous provider keeps this many finished results for ``status()``
 SYNC_CACHE_SIZE = 128
@@ -74,8 +79,14 @@ class HttpProvider(Provider):
         json_body: Any = None,
         params: dict[str, str] | None = None,
         check: Callable[[Any], None] | None = None,
-    ) -> Any:
-        """One JSON call with our headers and the matching retry policy."""
+        parse: Callable[[Any], T],
+        http_timeout: httpx.Timeout | None = None,
+    ) -> T:
+        """One JSON call with our headers and the matching retry policy.
+
+        ``parse`` turns the body into the result inside the retry loop (an unreadable answer
+        is a provider fault); ``http_timeout`` replaces the client's for this call.
+        """
         return await request_json(
             self.client,
             method,
@@ -86,6 +97,8 @@ class HttpProvider(Provider):
             json_body=json_body,
             params=params,
             check=check,
+            parse=parse,
+            http_timeout=http_timeout,
         )
 
     def prepare(self, request: GenerationRequest) -> tuple[GenerationRequest, ModelSpec, str]:
@@ -105,11 +118,11 @@ class HttpProvider(Provider):
         """
         try:
             payload = as_dict(json.loads(body))
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             payload = {}
         data = as_dict(payload.get("data"))
-        task_id = data.get(id_key) or payload.get(id_key)
-        if not task_id or not isinstance(task_id, str):
+        task_id = task_id_of(data.get(id_key)) or task_id_of(payload.get(id_key))
+        if task_id is None:
             raise RejectedRequestError(
                 f"Malformed {self.display_name} callback (no task id).", provider=self.name
             )

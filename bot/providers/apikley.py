@@ -22,6 +22,7 @@ from bot.models import (
 from bot.providers.adapter import HttpProvider
 from bot.providers.base import ModelSpec
 from bot.providers.http import as_dict, error_from_status, task_error
+from bot.providers.parsing import error_in_body, percent, task_id_of, text_of
 from bot.providers.transport import missing
 
 CREATE_PATH = "/api/v1/jobs/createTask"
@@ -91,22 +92,36 @@ class ApikleyProvider(HttpProvider):
         body: dict[str, Any] = {"model": wire_model, "input": self._input(request, spec)}
         if callback_url:
             body["callBackUrl"] = callback_url
-        answer = await self.call(
-            "POST", CREATE_PATH, idempotent=False, json_body=body, check=self._check
+        return await self.call(
+            "POST",
+            CREATE_PATH,
+            idempotent=False,
+            json_body=body,
+            check=self._check,
+            parse=self._created,
         )
-        task_id = as_dict(as_dict(answer).get("data")).get("taskId")
-        if not task_id:
-            raise missing(self.endpoint, "task id")
-        return TaskStatus(task_id=str(task_id), state=TaskState.QUEUED)
 
     async def status(self, task_id: str) -> TaskStatus:
         """Query ``recordInfo``."""
-        answer = await self.call(
-            "GET", RECORD_PATH, idempotent=True, params={"taskId": task_id}, check=self._check
+        return await self.call(
+            "GET",
+            RECORD_PATH,
+            idempotent=True,
+            params={"taskId": task_id},
+            check=self._check,
+            parse=lambda answer: self._record(task_id, answer),
         )
+
+    def _created(self, answer: Any) -> TaskStatus:
+        task_id = task_id_of(as_dict(as_dict(answer).get("data")).get("taskId"))
+        if task_id is None:
+            raise error_in_body(answer, self.endpoint) or missing(self.endpoint, "task id")
+        return TaskStatus(task_id=task_id, state=TaskState.QUEUED)
+
+    def _record(self, task_id: str, answer: Any) -> TaskStatus:
         data = as_dict(as_dict(answer).get("data"))
         if "state" not in data:
-            raise missing(self.endpoint, "task state")
+            raise error_in_body(answer, self.endpoint) or missing(self.endpoint, "task state")
         return self._to_status(task_id, data)
 
     def parse_callback(self, body: bytes) -> CallbackHint:
@@ -121,7 +136,7 @@ class ApikleyProvider(HttpProvider):
         """Raise for an error ``code`` inside a 2xx envelope (a failed task is not one)."""
         body = as_dict(answer)
         code = body.get("code")
-        if not isinstance(code, int) or code == 200:
+        if not isinstance(code, int) or isinstance(code, bool) or code == 200:
             return
         if code == CODE_FAILED and "state" in as_dict(body.get("data")):
             return
@@ -161,11 +176,10 @@ class ApikleyProvider(HttpProvider):
         error = None
         if state is TaskState.FAILED:
             error = task_error(data.get("failCode"), data.get("failMsg"), self.endpoint.secrets)
-        progress = data.get("progress")
         return TaskStatus(
             task_id=task_id,
             state=state,
-            progress=max(0, min(100, progress)) if isinstance(progress, int) else None,
+            progress=percent(data.get("progress")),
             images=images,
             error=error,
         )
@@ -174,7 +188,7 @@ class ApikleyProvider(HttpProvider):
         raw = data.get("resultJson")
         try:
             result = as_dict(json.loads(raw) if isinstance(raw, str) else raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise missing(self.endpoint, "readable resultJson") from None
         urls = result.get("resultUrls")
-        return [str(u) for u in urls if u] if isinstance(urls, list) else []
+        return [u for u in urls if text_of(u)] if isinstance(urls, list) else []

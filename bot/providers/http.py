@@ -9,12 +9,15 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import functools
+import ipaddress
 import json
+import math
 import os
 import re
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+import urllib.request
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
 
 import certifi
@@ -25,6 +28,7 @@ from bot.errors import (
     AuthenticationError,
     ContentFilteredError,
     InsufficientCreditsError,
+    ModelUnavailableError,
     ProviderError,
     ProviderUnavailableError,
     RateLimitedError,
@@ -52,6 +56,52 @@ _FILTER_WORDS = (
 )
 _FILTER_CODES = ("sensitivecontent", "content_filter", "contentfilter")
 _CREDIT_WORDS = ("insufficient", "credit", "accountoverdue", "balance")
+#: "this provider does not serve that model" (Ark §6.4, OpenAI-style gateways, Pixazo's 404)
+_MODEL_CODES = (
+    "invalidendpoint",  # InvalidEndpoint.NotFound / .ClosedEndpoint, InvalidEndpointOrModel.*
+    "modelnotopen",
+    "modelnotfound",
+    "model_not_found",
+    "modelnotavailable",
+    "model_not_available",
+)
+_MODEL_WORDS = re.compile(
+    # between "model" and the verdict: the model id (dots inside a word only), one sentence
+    r"\bmodel\b(?:[^.]|\.(?=\S)){0,60}?\b(does not exist|not (found|open|opened|activated|available"
+    r"|supported|enabled)|unavailable|disabled|is closed)"
+    r"|\bendpoint (is )?(not found|closed|does not exist)"
+    r"|not activated the model|no available channel|无可用渠道",
+    re.IGNORECASE,
+)
+#: headers a provider puts its request id in (Ark/ByteDance: X-Tt-Logid; Azure APIM, one-api)
+REQUEST_ID_HEADERS = (
+    "x-request-id",
+    "request-id",
+    "x-tt-logid",
+    "x-oneapi-request-id",
+    "apim-request-id",
+    "x-ms-request-id",
+    "x-amzn-requestid",
+    "x-trace-id",
+    "cf-ray",
+)
+#: Ark writes "... Request id: 0217..." into the error message; others a request_id field
+_BODY_REQUEST_ID = re.compile(
+    r"request[ _-]?id\W{0,4}([A-Za-z0-9][A-Za-z0-9._:-]{3,127})", re.IGNORECASE
+)
+_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/+=-]{0,127}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
+#: a word holding this is a key the provider echoed back masked (``sk-ab****wxyz``)
+_MASK = "***"
+#: a run this long shared with a key means the key (or a piece of it) is in the text
+_KEY_FRAGMENT = 8
+
+#: a synchronous generation's read timeout (``sync_read_timeout``)
+SYNC_BASE_SECONDS = 60.0
+#: one 2K image: ~15 s typical at APIYI (PROVIDERS.md §5.3), with threefold headroom
+SYNC_SECONDS_PER_IMAGE = 45.0
+SYNC_REFERENCE_PIXELS = 2048 * 2048
+SYNC_MAX_SECONDS = 1800.0
 
 
 @functools.cache
@@ -119,21 +169,98 @@ class QueuedTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
+def proxy_mounts(
+    limits: httpx.Limits = DEFAULT_LIMITS, **options: Any
+) -> dict[str, httpx.AsyncBaseTransport | None]:
+    """``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY``/``NO_PROXY`` read as httpx reads them,
+    each proxy behind its own ``QueuedTransport``; a ``NO_PROXY`` host maps to None (direct).
+
+    httpx only honours these variables when it builds its own transport, so a client with
+    ``transport=QueuedTransport(...)`` would silently ignore them; ``mounts`` puts them back.
+    """
+    found = urllib.request.getproxies()  # the environment, as httpx reads it
+    proxies = {
+        f"{scheme}://": url if "://" in url else f"http://{url}"
+        for scheme in ("http", "https", "all")
+        if (url := found.get(scheme))
+    }
+    bypass: dict[str, None] = {}
+    for host in (h.strip() for h in found.get("no", "").split(",")):
+        if host == "*":
+            return {}
+        if host:
+            bypass[_no_proxy_pattern(host)] = None
+    if not proxies:
+        return {}
+    mounts: dict[str, httpx.AsyncBaseTransport | None] = {
+        pattern: QueuedTransport(limits, proxy=httpx.Proxy(url), **options)
+        for pattern, url in proxies.items()
+    }
+    return mounts | bypass
+
+
+def _no_proxy_pattern(host: str) -> str:
+    """One ``NO_PROXY`` entry as an httpx mount pattern (curl's rules, as httpx applies them)."""
+    if "://" in host:
+        return host
+    try:
+        address = ipaddress.ip_address(host.split("/")[0])  # "10.0.0.0/8" counts as an IP
+    except ValueError:
+        if host.lower() == "localhost":
+            return f"all://{host}"
+        return f"all://*{host}"  # "example.com" also covers its subdomains
+    return f"all://[{host}]" if address.version == 6 else f"all://{host}"
+
+
 def make_http_client(
     *,
     timeout: httpx.Timeout = DEFAULT_TIMEOUT,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> httpx.AsyncClient:
-    """The one AsyncClient the process shares (keys go per request, never on the client)."""
+    """The one AsyncClient the process shares (keys go per request, never on the client).
+
+    Redirects are not followed: an API answering 3xx is a provider fault, and following one
+    would carry the key (in whichever header) to wherever it points. Image downloads opt in
+    per request, without any key. Environment proxies apply as in plain httpx (unless a
+    ``transport`` is given, as in plain httpx).
+    """
+    mounts = None
     if transport is None:
         transport = QueuedTransport(DEFAULT_LIMITS, verify=ssl_context())
+        mounts = proxy_mounts(DEFAULT_LIMITS, verify=ssl_context())
     return httpx.AsyncClient(
         verify=ssl_context(),
         timeout=timeout,
         limits=DEFAULT_LIMITS,
         headers={"User-Agent": USER_AGENT},
-        follow_redirects=True,
+        follow_redirects=False,
         transport=transport,
+        mounts=mounts,
+    )
+
+
+def sync_read_timeout(count: int, pixels: int) -> float:
+    """Seconds to wait for a synchronous answer carrying ``count`` images of ``pixels`` each.
+
+    ``60 + count x 45 x sqrt(pixels / 2048²)`` (the size factor at least 1/2): the provider
+    generates the images one after another before it answers, and a larger image takes longer,
+    though less than in proportion (APIYI: ~15 s at 2K, 30-60 s at 4K). Never below the
+    client's default read timeout (180 s), never above 30 minutes. One 4K image: 180 s; four:
+    420 s; fifteen: 1,410 s.
+    """
+    factor = max(math.sqrt(max(pixels, 1) / SYNC_REFERENCE_PIXELS), 0.5)
+    seconds = SYNC_BASE_SECONDS + max(count, 1) * SYNC_SECONDS_PER_IMAGE * factor
+    floor = DEFAULT_TIMEOUT.read or 0.0
+    return min(max(seconds, floor), SYNC_MAX_SECONDS)
+
+
+def with_read_timeout(timeout: httpx.Timeout, read: float) -> httpx.Timeout:
+    """``timeout`` with its read part raised to ``read`` (the rest unchanged)."""
+    return httpx.Timeout(
+        connect=timeout.connect,
+        read=max(read, timeout.read or 0.0),
+        write=timeout.write,
+        pool=timeout.pool,
     )
 
 
@@ -173,14 +300,36 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
-def safe_text(text: object, secrets: Iterable[str] = ()) -> str:
-    """Provider text made fit for a member's eyes: no URLs, no key, one short line."""
-    clean = " ".join(str(text).split())
+def safe_text(text: object, secrets: Iterable[str] = (), *, limit: int = _MAX_TEXT) -> str:
+    """Provider text made fit for a member's eyes (and a log line): no URLs, no key or piece
+    of one, no control characters, one short line.
+
+    Only the head of a long text is looked at (what is kept is short anyway), and every step
+    is linear: a provider's text must not be able to stall the event loop.
+    """
+    clean = " ".join(_CONTROL.sub(" ", str(text)[: limit * 4]).split())
+    secrets = [s for s in secrets if s]
     for secret in secrets:
-        if secret:
-            clean = clean.replace(secret, "[redacted]")
+        clean = clean.replace(secret, "[redacted]")
     clean = _URL.sub("<url>", clean)
-    return clean if len(clean) <= _MAX_TEXT else clean[: _MAX_TEXT - 1] + "…"
+    fragments = {
+        s[i : i + _KEY_FRAGMENT] for s in secrets for i in range(len(s) - _KEY_FRAGMENT + 1)
+    }
+    clean = " ".join(
+        "[redacted]" if _MASK in word or any(f in word for f in fragments) else word
+        for word in clean.split(" ")
+    )
+    return clean if len(clean) <= limit else clean[: limit - 1] + "…"
+
+
+def request_id(headers: Mapping[str, str], body_text: str = "") -> str | None:
+    """The provider's id for a request (to quote to its support): a header, else the body."""
+    for name in REQUEST_ID_HEADERS:
+        value = (headers.get(name) or "").strip()
+        if value and _SAFE_ID.fullmatch(value):
+            return value
+    match = _BODY_REQUEST_ID.search(body_text)
+    return match.group(1) if match else None
 
 
 def body_code_and_message(body: object) -> tuple[str, str]:
@@ -197,6 +346,12 @@ def body_code_and_message(body: object) -> tuple[str, str]:
     if isinstance(message, (list, dict)):  # FastAPI validation detail
         message = json.dumps(message)[:_MAX_TEXT]
     return str(body.get("code") or ""), str(message)
+
+
+def is_model_unavailable(code: str, message: str) -> bool:
+    """True when the provider says it does not serve the model (or endpoint) asked for."""
+    lowered = code.lower().replace(".", "")
+    return any(c in lowered for c in _MODEL_CODES) or bool(_MODEL_WORDS.search(message))
 
 
 def is_content_filter(code: str, message: str) -> bool:
@@ -226,6 +381,10 @@ def error_from_status(
         )
     if status == 402 or any(w in words for w in _CREDIT_WORDS):
         return InsufficientCreditsError(f"{display} account is out of credits.", provider=provider)
+    if is_model_unavailable(code, raw):
+        return ModelUnavailableError(
+            f"{display} does not offer this model right now{suffix}", provider=provider
+        )
     if status in (401, 403):
         # The provider's own words are left out: some echo a masked key back.
         return AuthenticationError(
@@ -291,6 +450,8 @@ def task_error(code: object, message: object, secrets: Iterable[str] = ()) -> Ta
         code_text = "content_filter"
     elif code_text == "402" or _NO_CREDITS.search(f"{code_text} {text}"):
         code_text = "insufficient_credits"
+    elif is_model_unavailable(code_text, text):
+        code_text = "model_unavailable"
     elif code_text.startswith("5") or _PROVIDER_FAULT.search(text):
         retryable = True
     return TaskError(
@@ -309,6 +470,10 @@ def failure_error(status: TaskStatus, *, provider: str, display: str) -> Provide
         )
     if error.code == "insufficient_credits":
         return InsufficientCreditsError(f"{display} account is out of credits.", provider=provider)
+    if error.code == "model_unavailable":
+        return ModelUnavailableError(
+            f"{display} does not offer this model right now: {error.message}", provider=provider
+        )
     return TaskFailedError(
         f"{display} could not generate the image: {error.message}", provider=provider
     )

@@ -14,10 +14,20 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import httpx
+
 from bot.models import GenerationRequest, ResultImage, TaskError, TaskState, TaskStatus
 from bot.providers.adapter import HttpProvider, SyncResults
-from bot.providers.http import as_dict, task_error
-from bot.providers.sizes import tier_or_pixels
+from bot.providers.base import ModelSpec
+from bot.providers.http import (
+    as_dict,
+    body_code_and_message,
+    sync_read_timeout,
+    task_error,
+    with_read_timeout,
+)
+from bot.providers.parsing import text_of
+from bot.providers.sizes import request_pixels, tier_or_pixels
 from bot.providers.transport import Endpoint, missing
 
 
@@ -30,32 +40,60 @@ def parse_images(answer: Any, endpoint: Endpoint, task_id: str) -> TaskStatus:
     """``{"data": [{"url"|"b64_json"|"error"}]}`` → a finished TaskStatus.
 
     Some images may fail (content filter on one of a batch) while others succeed: that is a
-    success with fewer images. All items failing is a FAILED status with the first error.
+    success with fewer images. All items failing is a FAILED status with the first error. A
+    200 answer with a top-level ``error`` and no image is classified the same way (the content
+    filter stays the content filter), as the official SDKs do.
     """
-    data = as_dict(answer).get("data")
+    body = as_dict(answer)
+    data = body.get("data")
+    top_error = _top_error(body, endpoint)
     if not isinstance(data, list):
+        if top_error is not None:
+            return TaskStatus(task_id=task_id, state=TaskState.FAILED, error=top_error)
         raise missing(endpoint, "image list")
     images: list[ResultImage] = []
     errors: list[TaskError] = []
     for raw in data:
         item = as_dict(raw)
-        size = str(item["size"]) if item.get("size") else None
-        if item.get("url"):
-            images.append(ResultImage(url=str(item["url"]), size=size))
-        elif item.get("b64_json"):
+        size = text_of(item.get("size"))
+        url, b64 = text_of(item.get("url")), text_of(item.get("b64_json"))
+        if url:
+            images.append(ResultImage(url=url, size=size))
+        elif b64:
             try:
-                decoded = base64.b64decode(str(item["b64_json"]), validate=True)
+                decoded = base64.b64decode(b64, validate=True)
             except (binascii.Error, ValueError):
                 errors.append(TaskError(code="bad_base64", message="An image arrived damaged."))
                 continue
             images.append(ResultImage(data=decoded, size=size))
-        elif isinstance(item.get("error"), dict):
-            error = item["error"]
-            errors.append(task_error(error.get("code"), error.get("message"), endpoint.secrets))
+        elif item.get("error"):
+            code, message = body_code_and_message(item)
+            errors.append(task_error(code, message, endpoint.secrets))
     if images:
         return TaskStatus(task_id=task_id, state=TaskState.SUCCEEDED, images=tuple(images))
+    if top_error is not None:
+        errors.insert(0, top_error)
     error = errors[0] if errors else TaskError(code="no_images", message="No image came back.")
     return TaskStatus(task_id=task_id, state=TaskState.FAILED, error=error)
+
+
+def _top_error(body: dict[str, Any], endpoint: Endpoint) -> TaskError | None:
+    """``{"error": {"code", "message"}}`` (or a bare string) beside or instead of ``data``."""
+    if not body.get("error"):
+        return None
+    code, message = body_code_and_message(body)
+    if not (code or message):
+        return None
+    return task_error(code, message, endpoint.secrets)
+
+
+def generation_timeout(
+    client: httpx.AsyncClient, request: GenerationRequest, spec: ModelSpec
+) -> httpx.Timeout:
+    """The client's timeout with the read part a synchronous generation of ``request`` needs
+    (``sync_read_timeout``: grows with the image count and size)."""
+    read = sync_read_timeout(request.count, request_pixels(request, spec))
+    return with_read_timeout(client.timeout, read)
 
 
 @dataclass(eq=False)
@@ -89,8 +127,15 @@ class ImagesApiProvider(HttpProvider):
         if request.reference_images:
             body["image"] = self.image_field(request.reference_images)
         body.update(self.count_fields(request.count))
-        answer = await self.call("POST", self.generations_path, idempotent=False, json_body=body)
-        return self.results.put(parse_images(answer, self.endpoint, sync_task_id()))
+        status = await self.call(
+            "POST",
+            self.generations_path,
+            idempotent=False,
+            json_body=body,
+            parse=lambda answer: parse_images(answer, self.endpoint, sync_task_id()),
+            http_timeout=generation_timeout(self.client, request, spec),
+        )
+        return self.results.put(status)
 
     async def status(self, task_id: str) -> TaskStatus:
         """The cached result of a synchronous call (TaskFailedError when no longer held)."""

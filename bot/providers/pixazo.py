@@ -16,8 +16,9 @@ from bot.models import GenerationRequest, ResultImage, TaskState, TaskStatus
 from bot.providers.adapter import HttpProvider, SyncResults
 from bot.providers.ark import MODELS as ARK_MODELS
 from bot.providers.base import ModelSpec
-from bot.providers.http import as_dict, task_error
-from bot.providers.images_api import parse_images, sync_task_id
+from bot.providers.http import as_dict, body_code_and_message, task_error
+from bot.providers.images_api import generation_timeout, parse_images, sync_task_id
+from bot.providers.parsing import error_in_body, task_id_of, text_of
 from bot.providers.sizes import pixel_size
 from bot.providers.transport import missing
 
@@ -87,32 +88,50 @@ class PixazoProvider(HttpProvider):
             path, body["image"] = EDIT_PATH, refs[0]
         elif refs:
             path, body["image"] = MULTI_EDIT_PATH, list(refs)
-        answer = as_dict(await self.call("POST", path, idempotent=False, json_body=body))
-        if "data" not in answer and answer.get("job_set_id"):
-            return TaskStatus(task_id=str(answer["job_set_id"]), state=TaskState.QUEUED)
-        return self.results.put(parse_images(answer, self.endpoint, sync_task_id()))
+        return await self.call(
+            "POST",
+            path,
+            idempotent=False,
+            json_body=body,
+            parse=self._submitted,
+            http_timeout=generation_timeout(self.client, request, spec),
+        )
 
     async def status(self, task_id: str) -> TaskStatus:
         """A cached synchronous result, or the gateway's polling endpoint for a job set."""
         if task_id.startswith("sync-"):
             return self.results.get(task_id, display=self.display_name, provider=self.name)
-        answer = as_dict(
-            await self.call("POST", POLL_PATH, idempotent=True, json_body={"job_set_id": task_id})
+        return await self.call(
+            "POST",
+            POLL_PATH,
+            idempotent=True,
+            json_body={"job_set_id": task_id},
+            parse=lambda answer: self._polled(task_id, answer),
         )
-        raw = str(answer.get("status") or "").strip().lower()
-        if not raw:
-            raise missing(self.endpoint, "job status")
-        state = POLL_STATES.get(raw, TaskState.RUNNING)
+
+    def _submitted(self, answer: Any) -> TaskStatus:
+        body = as_dict(answer)
+        job_set_id = task_id_of(body.get("job_set_id"))
+        if "data" not in body and job_set_id is not None:
+            return TaskStatus(task_id=job_set_id, state=TaskState.QUEUED)
+        return self.results.put(parse_images(body, self.endpoint, sync_task_id()))
+
+    def _polled(self, task_id: str, answer: Any) -> TaskStatus:
+        body = as_dict(answer)
+        raw = text_of(body.get("status"))
+        if raw is None:
+            raise error_in_body(body, self.endpoint) or missing(self.endpoint, "job status")
+        state = POLL_STATES.get(raw.strip().lower(), TaskState.RUNNING)
         images: tuple[ResultImage, ...] = ()
         if state is TaskState.SUCCEEDED:
-            items = answer["images"] if isinstance(answer.get("images"), list) else []
+            items = body["images"] if isinstance(body.get("images"), list) else []
             images = tuple(
-                ResultImage(url=str(item["url"]))
+                ResultImage(url=item["url"])
                 for item in items
-                if isinstance(item, dict) and item.get("url")
+                if isinstance(item, dict) and text_of(item.get("url"))
             )
         error = None
         if state is TaskState.FAILED:
-            message = answer.get("error") or answer.get("message")
-            error = task_error("failed", message, self.endpoint.secrets)
+            code, message = body_code_and_message(body)
+            error = task_error(code or "failed", message, self.endpoint.secrets)
         return TaskStatus(task_id=task_id, state=state, images=images, error=error)

@@ -83,3 +83,15 @@ def tier_or_pixels(request: GenerationRequest, spec: ModelSpec) -> str | None:
     if request.exact_size is None and request.aspect_ratio is None:
         return request.resolution
     return pixel_size(request, spec)
+
+
+def request_pixels(request: GenerationRequest, spec: ModelSpec) -> int:
+    """Pixels in one image of ``request`` (the exact size, else ratio x tier, else 2K square)."""
+    if request.exact_size is not None:
+        width, height = request.exact_size
+        return width * height
+    try:
+        width, height = preset_size(request.aspect_ratio, request.resolution or default_tier(spec))
+    except KeyError:  # a tier or ratio outside our tables (an unknown model)
+        width, height = TIER_SIZES["2K"]["1:1"]
+    return width * height

@@ -19,7 +19,8 @@ import httpx
 import stamina
 
 from bot.errors import ProviderError, ProviderUnavailableError, RateLimitedError
-from bot.providers.http import error_from_response
+from bot.models import TaskState, TaskStatus
+from bot.providers.http import body_code_and_message, error_from_response, request_id, safe_text
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -89,6 +90,20 @@ class Endpoint:
     secrets: tuple[str, ...] = ()
 
 
+#: what a parser may raise on a body of the wrong shape; it is the provider's fault, not ours
+PARSE_ERRORS: tuple[type[Exception], ...] = (
+    TypeError,
+    ValueError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    ArithmeticError,
+    RecursionError,
+)
+#: how much of a provider's error text goes into the log line
+LOG_TEXT = 300
+
+
 async def request_json(
     client: httpx.AsyncClient,
     method: str,
@@ -100,28 +115,123 @@ async def request_json(
     json_body: Any = None,
     params: Mapping[str, str] | None = None,
     check: Callable[[Any], None] | None = None,
-) -> Any:
-    """Send one request (with retries) and return the decoded JSON body of a 2xx answer.
+    parse: Callable[[Any], T],
+    http_timeout: httpx.Timeout | None = None,
+) -> T:
+    """Send one request (with retries) and return what ``parse`` makes of the decoded JSON
+    body of a 2xx answer.
 
     ``check`` inspects a 2xx body and raises for errors carried inside it (KIE's ``code``),
-    so those are retried like HTTP errors.
+    so those are retried like HTTP errors. ``parse`` runs inside the retry loop too: an answer
+    it cannot read (wrong types, missing fields) is a ``ProviderUnavailableError``, retried
+    when the call is idempotent and failed over otherwise, never an internal error. A 3xx is a
+    provider fault as well: redirects are never followed here. Every error is logged with the
+    provider's request id and its (sanitised) own words.
     """
 
-    async def once() -> Any:
-        response = await _send(client, method, url, endpoint, headers, json_body, params)
-        if response.is_error:
-            raise error_from_response(
-                response,
-                provider=endpoint.provider,
-                display=endpoint.display,
-                secrets=endpoint.secrets,
+    async def once() -> T:
+        response = await _send(
+            client, method, url, endpoint, headers, json_body, params, http_timeout
+        )
+        rid: str | None = None
+        body: Any = None
+        try:
+            if response.is_redirect or 300 <= response.status_code < 400:
+                rid = request_id(response.headers)
+                raise ProviderUnavailableError(
+                    f"{endpoint.display} answered with a redirect (HTTP {response.status_code}).",
+                    provider=endpoint.provider,
+                )
+            if response.is_error:
+                rid = request_id(response.headers, response.text[:4096])
+                raise error_from_response(
+                    response,
+                    provider=endpoint.provider,
+                    display=endpoint.display,
+                    secrets=endpoint.secrets,
+                )
+            rid = request_id(response.headers)
+            body = decode_json(response.content, endpoint)
+            if check is not None:
+                check(body)
+            result = parse(body)
+        except ProviderError as exc:
+            exc.request_id = exc.request_id or rid
+            _log_error(endpoint, method, url, response, exc, body=body)
+            raise
+        except PARSE_ERRORS as exc:
+            error = ProviderUnavailableError(
+                f"{endpoint.display} sent an unreadable answer.", provider=endpoint.provider
             )
-        body = decode_json(response.content, endpoint)
-        if check is not None:
-            check(body)
-        return body
+            error.request_id = rid
+            _log_error(endpoint, method, url, response, error, cause=exc)
+            raise error from exc
+        if isinstance(result, TaskStatus) and result.state is TaskState.FAILED:
+            _log_failed_task(endpoint, method, url, response, rid, result)
+        return result
 
     return await with_retries(once, idempotent=idempotent)
+
+
+def _log_error(
+    endpoint: Endpoint,
+    method: str,
+    url: str,
+    response: httpx.Response,
+    error: ProviderError,
+    *,
+    body: Any = None,
+    cause: BaseException | None = None,
+) -> None:
+    """One line an operator can take to the provider's support.
+
+    INFO, the bot's default level: the job's own failure is the warning, and the CLI keeps
+    its one line of output.
+    """
+    said = ""
+    if response.is_redirect:
+        target = response.next_request.url if response.next_request else None
+        said = f"redirect to {target.scheme}://{target.host}" if target else "redirect"
+    elif cause is not None:
+        said = f"unreadable answer ({type(cause).__name__})"
+    elif response.is_error or body is not None:  # an error status, or one inside a 2xx body
+        try:
+            code, message = body_code_and_message(response.json() if body is None else body)
+        except (ValueError, RecursionError):
+            code, message = "", response.text[:LOG_TEXT]
+        said = safe_text(f"{code} {message}".strip(), endpoint.secrets, limit=LOG_TEXT)
+    log.info(
+        "%s %s %s -> HTTP %d, %s (request id %s)%s",
+        endpoint.provider,
+        method,
+        httpx.URL(url).path,
+        response.status_code,
+        type(error).__name__,
+        error.request_id or "none",
+        f": {said}" if said else "",
+        exc_info=cause is not None and not isinstance(cause, (ValueError, TypeError, KeyError)),
+    )
+
+
+def _log_failed_task(
+    endpoint: Endpoint,
+    method: str,
+    url: str,
+    response: httpx.Response,
+    rid: str | None,
+    status: TaskStatus,
+) -> None:
+    error = status.error
+    log.info(
+        "%s %s %s -> task %s failed, %s (request id %s): %s",
+        endpoint.provider,
+        method,
+        httpx.URL(url).path,
+        safe_text(status.task_id, limit=80),
+        error.code if error else "failed",
+        rid or "none",
+        error.message if error else "",
+    )
 
 
 async def _send(
@@ -132,10 +242,21 @@ async def _send(
     headers: Mapping[str, str],
     json_body: Any,
     params: Mapping[str, str] | None,
+    http_timeout: httpx.Timeout | None = None,
 ) -> httpx.Response:
     path = httpx.URL(url).path
+    # the client's own timeout unless a longer one is asked for (synchronous generations)
+    extra: dict[str, Any] = {} if http_timeout is None else {"timeout": http_timeout}
     try:
-        response = await client.request(method, url, headers=headers, json=json_body, params=params)
+        response = await client.request(
+            method,
+            url,
+            headers=headers,
+            json=json_body,
+            params=params,
+            follow_redirects=False,  # a redirect would carry the key along; see request_json
+            **extra,
+        )
     except httpx.TimeoutException as exc:
         log.debug("%s %s %s timed out", endpoint.provider, method, path)
         raise ProviderUnavailableError(
@@ -146,6 +267,12 @@ async def _send(
         raise ProviderUnavailableError(
             f"{endpoint.display} could not be reached.", provider=endpoint.provider
         ) from exc
+    except (httpx.RequestError, httpx.InvalidURL) as exc:
+        # a body that fails its Content-Encoding, a 3xx whose Location httpx cannot parse
+        log.debug("%s %s %s unreadable: %s", endpoint.provider, method, path, type(exc).__name__)
+        raise ProviderUnavailableError(
+            f"{endpoint.display} sent an unreadable answer.", provider=endpoint.provider
+        ) from exc
     log.debug("%s %s %s -> %s", endpoint.provider, method, path, response.status_code)
     return response
 
@@ -154,7 +281,7 @@ def decode_json(content: bytes, endpoint: Endpoint) -> Any:
     """Parse a body; anything that is not JSON is the provider being unwell."""
     try:
         return json.loads(content)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         raise ProviderUnavailableError(
             f"{endpoint.display} sent an unreadable answer.", provider=endpoint.provider
         ) from exc

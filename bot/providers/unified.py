@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 from bot.models import (
     ASPECT_RATIOS,
@@ -21,6 +22,7 @@ from bot.models import (
 from bot.providers.adapter import HttpProvider
 from bot.providers.base import ModelSpec
 from bot.providers.http import as_dict, task_error
+from bot.providers.parsing import error_in_body, percent, task_id_of
 from bot.providers.sizes import format_size, preset_size
 from bot.providers.transport import missing
 
@@ -97,20 +99,28 @@ class UnifiedProvider(HttpProvider):
         body: dict[str, Any] = {"model": wire_model, "input": self._input(request, spec)}
         if callback_url:
             body["callback_url"] = callback_url
-        answer = await self.call("POST", SUBMIT_PATH, idempotent=False, json_body=body)
-        data = as_dict(as_dict(answer).get("data"))
-        task_id = data.get("task_id")
-        if not task_id:
-            raise missing(self.endpoint, "task id")
-        return TaskStatus(task_id=str(task_id), state=TaskState.QUEUED)
+        return await self.call(
+            "POST", SUBMIT_PATH, idempotent=False, json_body=body, parse=self._submitted
+        )
 
     async def status(self, task_id: str) -> TaskStatus:
         """Query the unified status endpoint."""
-        path = STATUS_PATH.format(task_id=task_id)
-        answer = as_dict(await self.call("GET", path, idempotent=True))
-        data = answer.get("data")
+        path = STATUS_PATH.format(task_id=quote(task_id, safe=""))
+        return await self.call(
+            "GET", path, idempotent=True, parse=lambda answer: self._status_of(task_id, answer)
+        )
+
+    def _submitted(self, answer: Any) -> TaskStatus:
+        data = as_dict(as_dict(answer).get("data"))
+        task_id = task_id_of(data.get("task_id"))
+        if task_id is None:
+            raise error_in_body(answer, self.endpoint) or missing(self.endpoint, "task id")
+        return TaskStatus(task_id=task_id, state=TaskState.QUEUED)
+
+    def _status_of(self, task_id: str, answer: Any) -> TaskStatus:
+        data = as_dict(answer).get("data")
         if not isinstance(data, dict) or "status" not in data:
-            raise missing(self.endpoint, "task status")
+            raise error_in_body(answer, self.endpoint) or missing(self.endpoint, "task status")
         return self._to_status(task_id, data)
 
     def parse_callback(self, body: bytes) -> CallbackHint:
@@ -147,22 +157,20 @@ class UnifiedProvider(HttpProvider):
         if state is TaskState.SUCCEEDED:
             files = data["files"] if isinstance(data.get("files"), list) else []
             images = tuple(
-                ResultImage(url=str(f["file_url"]))
+                ResultImage(url=f["file_url"])
                 for f in files
                 if isinstance(f, dict)
-                and f.get("file_url")
+                and isinstance(f.get("file_url"), str)
+                and f["file_url"]
                 and f.get("file_type", "image") == "image"
             )
-        progress = data.get("progress")
         error = None
         if state is TaskState.FAILED:
             error = task_error("failed", data.get("error_message"), self.endpoint.secrets)
         return TaskStatus(
             task_id=task_id,
             state=state,
-            progress=max(0, min(100, int(progress)))
-            if isinstance(progress, (int, float))
-            else None,
+            progress=percent(data.get("progress")),
             images=images,
             error=error,
         )

@@ -17,6 +17,7 @@ from tests.providers.fakes import FakeProvider, Script
 FAST = PollSchedule(first=0.001, interval=0.001, growth=1.0, max_interval=0.001)
 TASK_BASED = ("poyo", "vidgo", "apikley")
 SYNCHRONOUS = ("pixazo", "apiyi", "ark")
+FLAVORS_ALL = TASK_BASED + SYNCHRONOUS
 
 MakeFake = Callable[..., Awaitable[FakeProvider]]
 

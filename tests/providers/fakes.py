@@ -28,7 +28,8 @@ Scripting (``fake.script``, a ``Script``; change it any time):
     pixazo_async   Pixazo answers a ``job_set_id`` and is polled (its undocumented async mode)
 
 Errors and inspection:
-    fake.fail_next(route, kind, times=1, retry_after=None, http_status=None, body=None)
+    fake.fail_next(route, kind, times=1, retry_after=None, http_status=None, body=None,
+                   headers=None)        headers: extra response headers (Location, X-Request-Id)
         route: "submit", "status" or "image"; kind: "unauthorized", "no_credits",
         "rate_limited", "server_error", "unavailable", "bad_request", "content_filter",
         "not_found" (rendered in the provider's own error shape), "malformed" (not JSON),
@@ -121,6 +122,7 @@ class _Failure:
     retry_after: str | None
     http_status: int | None
     body: Any
+    headers: dict[str, str] | None = None
 
 
 @dataclass
@@ -221,9 +223,10 @@ class FakeProvider:
         retry_after: str | None = None,
         http_status: int | None = None,
         body: Any = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self._failures.setdefault(route, []).append(
-            _Failure(kind, times, retry_after, http_status, body)
+            _Failure(kind, times, retry_after, http_status, body, headers)
         )
 
     def count(self, route: str | None = None) -> int:
@@ -291,6 +294,7 @@ class FakeProvider:
             body = failure.body if failure.body is not None else body
             if failure.retry_after is not None:
                 headers["Retry-After"] = failure.retry_after
+            headers.update(failure.headers or {})
         return web.json_response(body, status=status, headers=headers)
 
     async def _answer(self, request: web.Request, route: str, normal: Any) -> web.StreamResponse:
@@ -308,6 +312,7 @@ class FakeProvider:
             if isinstance(failure.kind, int):
                 payload = failure.body if failure.body is not None else {"error": "scripted"}
                 headers = {"Retry-After": failure.retry_after} if failure.retry_after else {}
+                headers.update(failure.headers or {})
                 return web.json_response(payload, status=failure.kind, headers=headers)
             return self._error(failure.kind, failure)
         result = normal(body)
