@@ -1,1 +1,1 @@
-"""SQLite storage: the connection, numbered migrations and the repos that hold all SQL."""
+"""The SQLite store: one file, its numbered migrations, the SQL, and ``SqliteStore``."""
