@@ -109,7 +109,6 @@ class SeedreamBot(commands.AutoShardedBot):
             delivery,
             self.services.providers,
             max_count=self.settings.max_images_per_job,
-            db=self.services.db,
         )
         for name in extension_names():
             await self.load_extension(name)

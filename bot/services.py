@@ -12,8 +12,6 @@ import httpx
 
 from bot.config import Settings
 from bot.core.errors import ConfigError
-from bot.db.connection import Database, SchemaTooNewError
-from bot.db.state_repo import StateRepo
 from bot.jobs.delivery import Deliverer
 from bot.jobs.engine import EngineOptions, JobEngine
 from bot.jobs.events import EventSink
@@ -21,6 +19,8 @@ from bot.moderation import ModerationService
 from bot.providers.base import Provider, ProviderConfig
 from bot.providers.configure import build_provider
 from bot.providers.transport import make_http_client
+from bot.storage.sqlite.connection import SchemaTooNewError
+from bot.storage.sqlite.store import SqliteStore
 from bot.web import ListenError, WebServer
 
 log = logging.getLogger(__name__)
@@ -31,12 +31,12 @@ _PORT_SETTING = {"http": "HTTP_PORT", "metrics": "METRICS_PORT"}
 
 @dataclass
 class Services:
-    """HTTP client, providers, database, job engine and web server of one process."""
+    """HTTP client, providers, store, job engine and web server of one process."""
 
     settings: Settings
     http: httpx.AsyncClient
     providers: list[Provider]
-    db: Database
+    store: SqliteStore
     engine: JobEngine | None = None
     web: WebServer | None = None
     #: timings for the engine (tests and benchmarks shrink them)
@@ -48,12 +48,12 @@ class Services:
         """Open the HTTP client and the database (migrated) before Discord connects."""
         http = make_http_client()
         try:
-            db = await _open_database(settings.database_path)
+            store = await _open_store(settings.database_path)
         except BaseException:
             await http.aclose()
             raise
         providers = [build_provider(config, http) for config in configs]
-        return cls(settings=settings, http=http, providers=providers, db=db)
+        return cls(settings=settings, http=http, providers=providers, store=store)
 
     async def start(
         self,
@@ -64,7 +64,7 @@ class Services:
     ) -> JobEngine:
         """Start the engine (resuming unfinished jobs) and the web server."""
         engine = JobEngine(
-            db=self.db,
+            store=self.store,
             providers=self.providers,
             http=self.http,
             settings=self.settings,
@@ -76,7 +76,7 @@ class Services:
         self.engine = engine
         self.web = WebServer(
             engine=engine,
-            db=self.db,
+            db=self.store,
             discord_connected=discord_connected,
             host=self.settings.http_host,
             port=self.settings.http_port,
@@ -93,18 +93,18 @@ class Services:
     def moderation(self) -> ModerationService:
         """Quota and moderation administration over the same database."""
         return ModerationService(
-            self.db,
+            self.store.moderation,
             max_daily_quota=self.settings.max_daily_quota,
             max_grant=self.settings.max_grant,
         )
 
     async def get_setting(self, key: str) -> str | None:
         """A small persistent value (the command-tree hash)."""
-        return await StateRepo(self.db).get(key)
+        return await self.store.state.get(key)
 
     async def set_setting(self, key: str, value: str) -> None:
         """Store a small persistent value."""
-        await StateRepo(self.db).set(key, value)
+        await self.store.state.set(key, value)
 
     async def stop_taking_jobs(self) -> None:
         """Refuse new jobs and stop the workers; jobs in flight stay in the ledger."""
@@ -121,13 +121,13 @@ class Services:
         if self.engine is not None:
             await self.engine.stop()
         await self.http.aclose()
-        await self.db.close()
+        await self.store.close()
 
 
-async def _open_database(path: Path) -> Database:
+async def _open_store(path: Path) -> SqliteStore:
     """Open and migrate the database; a problem the operator can fix names DATABASE_PATH."""
     try:
-        return await Database.open(path)
+        return await SqliteStore.open(path)
     except SchemaTooNewError:
         raise ConfigError(
             "DATABASE_PATH", f"{path} was written by a newer seedream-bot; upgrade the bot"

@@ -1,1 +1,1 @@
-"""The vocabulary every layer shares (request, job, states, errors, clock, ids); no I/O."""
+"""The vocabulary every layer shares: request, job, states, errors, clock, ids, retry; no I/O."""

@@ -29,7 +29,6 @@ from bot.core.errors import (
 from bot.core.job import Job, JobSpec
 from bot.core.request import GenerationRequest
 from bot.core.states import IllegalTransitionError, JobState
-from bot.db.connection import Database
 from bot.jobs.callbacks import CallbackOutcome, check_callback
 from bot.jobs.delivery import Deliverer, NullDeliverer
 from bot.jobs.events import (
@@ -50,6 +49,7 @@ from bot.jobs.waiting import Sleep
 from bot.metrics import EngineMetrics
 from bot.providers.base import Provider
 from bot.quota import QuotaService, QuotaStatus
+from bot.storage.protocols import Store
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class JobEngine:
     def __init__(
         self,
         *,
-        db: Database,
+        store: Store,
         providers: Sequence[Provider],
         http: httpx.AsyncClient,
         settings: Settings,
@@ -88,17 +88,16 @@ class JobEngine:
         self.settings = settings
         self.metrics = metrics or EngineMetrics()
         self.quota = QuotaService(
-            db,
+            store.quotas,
             default_daily_quota=settings.default_daily_quota,
             global_daily_budget=settings.global_daily_budget,
             clock=clock,
         )
-        self._db = db
         self._providers = list(providers)
         self._clock = clock
         self._events: EventSink = events or NullSink()
-        self._ledger = JobLedger(db, self.quota, clock)
-        self._store = ImageStore(options.image_root or db.path.parent / "images")
+        self._ledger = JobLedger(store.jobs, self.quota)
+        self._store = ImageStore(options.image_root or settings.database_path.parent / "images")
         self._scheduler = Scheduler(
             max_per_user=settings.max_jobs_per_user, provider_limit=settings.provider_concurrency
         )

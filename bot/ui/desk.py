@@ -14,7 +14,6 @@ from bot.admission import Admission
 from bot.core.errors import PermissionDeniedError, RequestValidationError
 from bot.core.job import Job, JobKind, JobOrigin, JobSpec
 from bot.core.request import GenerationRequest
-from bot.db.connection import Database
 from bot.providers.base import ModelSpec, Provider
 from bot.tree import permission_names
 from bot.ui.attachments import ReferenceChecker
@@ -85,13 +84,12 @@ class JobDesk:
         providers: Sequence[Provider],
         *,
         max_count: int,
-        db: Database,
     ) -> None:
         self.engine = engine
         self.delivery = delivery
         self.providers = list(providers)
         self.max_count = max_count
-        self.admission = Admission(db, engine.quota)
+        self.admission = Admission(engine.quota)
         #: one for the whole bot: its limiter bounds image checks bot-wide
         self.reference_checker = ReferenceChecker()
 

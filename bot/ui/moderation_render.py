@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 
+from bot.core.accounts import UsageReport
 from bot.core.job import Job
-from bot.db.usage_repo import UsageReport
 from bot.quota import QuotaStatus
 from bot.ui import render
 

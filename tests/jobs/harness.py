@@ -13,11 +13,12 @@ import httpx
 from bot.config import Settings
 from bot.core.job import Job, JobKind, JobOrigin, JobSpec
 from bot.core.request import GenerationRequest
-from bot.db.connection import Database
 from bot.jobs.engine import EngineOptions, JobEngine
 from bot.jobs.job_runner import RunnerConfig
 from bot.jobs.waiting import PollSchedule
 from bot.providers.base import Provider
+from bot.storage.sqlite.connection import Database
+from bot.storage.sqlite.store import SqliteStore
 from tests.jobs.support import FakeClock, RecordingDeliverer, RecordingSink, request
 
 FAST = PollSchedule(first=0.001, interval=0.001, growth=1.0, max_interval=0.001)
@@ -64,12 +65,12 @@ class Harness:
     downloader: Any = None
     #: the engine's sleep (None: asyncio.sleep), e.g. one that advances ``clock`` instead
     sleep: Any = None
-    db: Database | None = None
+    store: SqliteStore | None = None
     engine: JobEngine | None = None
     http: httpx.AsyncClient = field(default_factory=httpx.AsyncClient)
 
     async def open(self, *, start: bool = True) -> JobEngine:
-        self.db = await Database.open(self.tmp_path / "bot.sqlite3")
+        self.store = await SqliteStore.open(self.tmp_path / "bot.sqlite3", clock=self.clock)
         conf = settings(self.tmp_path, **self.settings_overrides)
         runner = self.runner or RunnerConfig(
             deadline=conf.job_deadline_seconds,
@@ -79,7 +80,7 @@ class Harness:
             delivery_backoff=0.001,
         )
         self.engine = JobEngine(
-            db=self.db,
+            store=self.store,
             providers=self.providers,
             http=self.http,
             settings=conf,
@@ -97,10 +98,15 @@ class Harness:
     async def close(self) -> None:
         if self.engine is not None:
             await self.engine.stop()
-        if self.db is not None:
-            await self.db.close()
+        if self.store is not None:
+            await self.store.close()
         self.engine = None
-        self.db = None
+        self.store = None
+
+    @property
+    def db(self) -> Database | None:
+        """The store's SQLite connection (for tests that look under the seam)."""
+        return None if self.store is None else self.store.db
 
     async def restart(self, **changes: Any) -> JobEngine:
         """Stop this process and start a fresh one on the same file."""

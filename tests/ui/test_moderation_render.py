@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from bot.db.usage_repo import UsageReport, UsageTotals
+from bot.core.accounts import UsageReport, UsageTotals
 from bot.ui import moderation_render as ui
 from bot.ui.moderation_render import ModAction
 

@@ -15,7 +15,7 @@ from typing import Any
 from bot.core.job import Job, JobImage, JobKind, JobOrigin
 from bot.core.request import GenerationRequest
 from bot.core.states import UNFINISHED_STATES, JobState, sources
-from bot.db.codec import from_db_day, from_db_time, opt_time, to_db_day, to_db_time
+from bot.storage.sqlite.codec import from_db_day, from_db_time, opt_time, to_db_day, to_db_time
 
 #: columns a transition or field update may set besides state/updated_at
 _UPDATABLE = frozenset(
