@@ -12,10 +12,13 @@ Every "wait and try again" of the bot is decided here (STYLE.md §2.3-2.5):
 - delivery of finished images (``WindowedBackoff``): tries for hours, the wait capped per hour.
 
 A Retry-After header is read by ``parse_retry_after`` only, clamped to ``MAX_RETRY_AFTER``.
+HTTP calls run on stamina; the two job-level schedules take the job runner's ``sleep``
+(virtual time in tests), so a provider's demand is honoured even under ``stamina.set_testing``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import math
 import time
@@ -127,29 +130,25 @@ async def retry_rate_limited(
     backoff: float,
     max_wait: float = MAX_SUBMIT_RETRY_WAIT,
     on_retry: Callable[[float], None] | None = None,
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
 ) -> T:
     """Run ``call``, trying again up to ``retries`` times while it raises ``RateLimitedError``.
 
     Every other error, and the last 429, propagate at once (the caller fails over).
-    ``on_retry(wait)`` is told each wait before it starts (for the log).
+    ``on_retry(wait)`` is told each wait before it starts (for the log). Unlike the HTTP
+    policies this is not stamina's loop: the wait is the provider's own demand, honoured even
+    under ``stamina.set_testing``, and ``sleep`` is the job runner's (virtual time in tests).
     """
-    waits = 0
-
-    def hook(exc: Exception) -> bool | float:
-        nonlocal waits
-        if not isinstance(exc, RateLimitedError):
-            return False
-        wait = rate_limit_wait(exc.retry_after, waits, backoff=backoff, max_wait=max_wait)
-        waits += 1
-        if on_retry is not None:
-            on_retry(wait)
-        return wait
-
-    async for attempt in stamina.retry_context(
-        on=hook, attempts=retries + 1, timeout=None, wait_jitter=0.0
-    ):
-        with attempt:
+    for retry in range(retries + 1):
+        try:
             return await call()
+        except RateLimitedError as exc:
+            if retry >= retries:
+                raise
+            wait = rate_limit_wait(exc.retry_after, retry, backoff=backoff, max_wait=max_wait)
+            if on_retry is not None:
+                on_retry(wait)
+            await sleep(wait)
     raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -223,6 +223,7 @@ class JobRunner:
             backoff=self._config.retry_backoff,
             max_wait=self._config.max_retry_wait,
             on_retry=on_retry,
+            sleep=self._sleep,
         )
 
     async def _wait(self, job: Job, wake: asyncio.Event, status: TaskStatus | None) -> TaskStatus:

@@ -67,11 +67,17 @@ async def test_retry_rate_limited_never_retries_other_errors() -> None:
     assert call.count == 1
 
 
-async def test_retry_rate_limited_in_stamina_testing_mode_does_not_wait() -> None:
-    call = Calls(RateLimitedError(retry_after=25.0))
-    with stamina.set_testing(True, attempts=2):
-        assert await retry_rate_limited(call, retries=1, backoff=0.001) == "ok"
-    assert call.count == 2
+async def test_retry_rate_limited_waits_the_retry_after_even_in_stamina_testing_mode() -> None:
+    call = Calls(RateLimitedError(retry_after=25.0), RateLimitedError())
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    with stamina.set_testing(True, attempts=1):
+        result = await retry_rate_limited(call, retries=2, backoff=3.0, sleep=sleep)
+    assert (result, call.count) == ("ok", 3)
+    assert slept == [25.0, 6.0]  # the provider's demand, then the backoff doubled once
 
 
 def test_windowed_backoff_schedule_and_window() -> None:
