@@ -1,6 +1,6 @@
-"""The job engine: ledger, state machine, scheduler, failover and resume; no Discord here.
+"""The job engine: ledger, scheduler, runner, the provider pipeline and resume; no Discord here.
 
 Import what you need from the submodules (``bot.jobs.engine.JobEngine``,
-``bot.core.job.JobSpec``, ``bot.jobs.events``); this package imports nothing eagerly so
-the storage repos can use ``bot.core.job`` without a cycle.
+``bot.jobs.pipeline.generate``, ``bot.jobs.events``); the vocabulary they share with
+storage and Discord (``Job``, ``JobState``, errors) lives in ``bot.core``.
 """
