@@ -1,16 +1,32 @@
-"""bot.core.retry: the rate-limited submit retry and the windowed (delivery) backoff."""
+"""bot.core.retry: Retry-After, the HTTP retry decisions, the rate-limited submit retry and the
+windowed (delivery) backoff."""
 
 from __future__ import annotations
 
+import email.utils
+import time
+
+import httpx
 import pytest
 import stamina
 
-from bot.core.errors import ProviderUnavailableError, RateLimitedError
+from bot.core.errors import (
+    AuthenticationError,
+    ProviderUnavailableError,
+    RateLimitedError,
+    RejectedRequestError,
+    TaskFailedError,
+)
 from bot.core.retry import (
+    MAX_INLINE_RETRY_AFTER,
+    MAX_RETRY_AFTER,
     MAX_SUBMIT_RETRY_WAIT,
     WindowedBackoff,
+    idempotent_backoff,
+    parse_retry_after,
     rate_limit_wait,
     retry_rate_limited,
+    submit_backoff,
 )
 from bot.jobs.options import RunnerConfig
 
@@ -88,3 +104,77 @@ def test_windowed_backoff_schedule_and_window() -> None:
     assert policy.next_wait(500, 20 * HOUR) == 1800.0  # never above the ceiling
     assert policy.next_wait(500, 24 * HOUR - 10) == 10.0  # never past the window's end
     assert policy.next_wait(1, 24 * HOUR) is None  # the window is spent: give up
+
+
+# -- moved from tests/providers/test_http.py with the code
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("5", 5.0),
+        ("0.05", 0.05),
+        (" 0 ", 0.0),
+        ("-3", 0.0),
+        ("99999", MAX_RETRY_AFTER),
+        ("soon", None),
+        ("", None),
+        (None, None),
+        ("nan", None),
+    ],
+)
+def test_parse_retry_after_seconds(value: str | None, seconds: float | None) -> None:
+    assert parse_retry_after(value) == seconds
+
+
+def test_parse_retry_after_http_date() -> None:
+    now = time.time()
+    header = email.utils.formatdate(now + 30, usegmt=True)
+    parsed = parse_retry_after(header, now=now)
+    assert parsed is not None
+    assert 28 <= parsed <= 31
+    assert parse_retry_after(email.utils.formatdate(now - 60, usegmt=True), now=now) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("exc", "decision"),
+    [
+        (RateLimitedError(retry_after=2.5), 2.5),
+        (RateLimitedError(retry_after=0.0), 0.0),
+        (RateLimitedError(), True),
+        (RateLimitedError(retry_after=MAX_INLINE_RETRY_AFTER + 1), False),
+        (ProviderUnavailableError(), True),
+        (httpx.ReadError("x"), True),
+        (RejectedRequestError(), False),
+        (AuthenticationError(), False),
+        (TaskFailedError(), False),
+        (ValueError(), False),
+    ],
+)
+def test_idempotent_backoff_decisions(exc: Exception, decision: bool | float) -> None:
+    result = idempotent_backoff(exc)
+    assert result == decision
+    assert type(result) is type(decision)
+
+
+def _caused(cause: BaseException) -> ProviderUnavailableError:
+    try:
+        raise ProviderUnavailableError() from cause
+    except ProviderUnavailableError as exc:
+        return exc
+
+
+@pytest.mark.parametrize(
+    ("exc", "retry"),
+    [
+        (_caused(httpx.ConnectError("refused")), True),
+        (_caused(httpx.ConnectTimeout("slow")), True),
+        (httpx.ConnectError("refused"), True),
+        (_caused(httpx.ReadTimeout("mid-flight")), False),
+        (_caused(httpx.RemoteProtocolError("dropped")), False),
+        (ProviderUnavailableError(), False),
+        (RateLimitedError(retry_after=0.1), False),
+    ],
+)
+def test_submit_retries_only_what_never_left(exc: Exception, retry: bool) -> None:
+    assert submit_backoff(exc) is retry

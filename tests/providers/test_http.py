@@ -1,8 +1,7 @@
-"""The shared HTTP plumbing: URL joining, Retry-After, error mapping, client, retry policy."""
+"""Provider HTTP plumbing: URL joining (transport), error mapping (failures), client, retries."""
 
 from __future__ import annotations
 
-import email.utils
 import ssl
 import time
 
@@ -23,13 +22,6 @@ from bot.core.errors import (
     TaskFailedError,
 )
 from bot.core.request import GenerationRequest, TaskState, TaskStatus
-from bot.core.retry import (
-    MAX_INLINE_RETRY_AFTER,
-    MAX_RETRY_AFTER,
-    idempotent_backoff,
-    parse_retry_after,
-    submit_backoff,
-)
 from bot.providers.failures import (
     error_from_response,
     error_from_status,
@@ -58,33 +50,6 @@ from tests.providers.conftest import MakeFake
 )  # fmt: skip
 def test_join_url(base: str, path: str, url: str) -> None:
     assert join_url(base, path) == url
-
-
-@pytest.mark.parametrize(
-    ("value", "seconds"),
-    [
-        ("5", 5.0),
-        ("0.05", 0.05),
-        (" 0 ", 0.0),
-        ("-3", 0.0),
-        ("99999", MAX_RETRY_AFTER),
-        ("soon", None),
-        ("", None),
-        (None, None),
-        ("nan", None),
-    ],
-)
-def test_parse_retry_after_seconds(value: str | None, seconds: float | None) -> None:
-    assert parse_retry_after(value) == seconds
-
-
-def test_parse_retry_after_http_date() -> None:
-    now = time.time()
-    header = email.utils.formatdate(now + 30, usegmt=True)
-    parsed = parse_retry_after(header, now=now)
-    assert parsed is not None
-    assert 28 <= parsed <= 31
-    assert parse_retry_after(email.utils.formatdate(now - 60, usegmt=True), now=now) == 0.0
 
 
 @pytest.mark.parametrize(
@@ -167,50 +132,6 @@ async def test_http_client_defaults() -> None:
     context = ssl_context()
     assert context.verify_mode is ssl.CERT_REQUIRED
     assert context.check_hostname
-
-
-@pytest.mark.parametrize(
-    ("exc", "decision"),
-    [
-        (RateLimitedError(retry_after=2.5), 2.5),
-        (RateLimitedError(retry_after=0.0), 0.0),
-        (RateLimitedError(), True),
-        (RateLimitedError(retry_after=MAX_INLINE_RETRY_AFTER + 1), False),
-        (ProviderUnavailableError(), True),
-        (httpx.ReadError("x"), True),
-        (RejectedRequestError(), False),
-        (AuthenticationError(), False),
-        (TaskFailedError(), False),
-        (ValueError(), False),
-    ],
-)
-def test_idempotent_backoff_decisions(exc: Exception, decision: bool | float) -> None:
-    result = idempotent_backoff(exc)
-    assert result == decision
-    assert type(result) is type(decision)
-
-
-def _caused(cause: BaseException) -> ProviderUnavailableError:
-    try:
-        raise ProviderUnavailableError() from cause
-    except ProviderUnavailableError as exc:
-        return exc
-
-
-@pytest.mark.parametrize(
-    ("exc", "retry"),
-    [
-        (_caused(httpx.ConnectError("refused")), True),
-        (_caused(httpx.ConnectTimeout("slow")), True),
-        (httpx.ConnectError("refused"), True),
-        (_caused(httpx.ReadTimeout("mid-flight")), False),
-        (_caused(httpx.RemoteProtocolError("dropped")), False),
-        (ProviderUnavailableError(), False),
-        (RateLimitedError(retry_after=0.1), False),
-    ],
-)
-def test_submit_retries_only_what_never_left(exc: Exception, retry: bool) -> None:
-    assert submit_backoff(exc) is retry
 
 
 def _counting_client(
