@@ -12,12 +12,9 @@ anything is sent, and on a failure nothing is left behind in it.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import base64
 import contextlib
 import logging
 import math
-import re
 import socket
 import ssl
 import sys
@@ -32,14 +29,13 @@ from stamina.instrumentation import RetryDetails, get_on_retry_hooks, set_on_ret
 from bot.config import ENV_FILE, Settings
 from bot.core.errors import (
     ConfigError,
-    ImageError,
     ProviderError,
     ProviderTimeoutError,
     RequestValidationError,
     SeedreamError,
 )
-from bot.core.request import GenerationRequest
-from bot.images.validate import inspect_image_async, sniff_image_type
+from bot.generate_inputs import build_request, choose_provider, failover_chain, load_references
+from bot.images.validate import sniff_image_type
 from bot.jobs.pipeline import GenerationResult, candidates, first_candidate, generate
 from bot.log import RedactingFilter
 from bot.providers import PROVIDER_TYPES
@@ -64,14 +60,7 @@ OPTION_NAMES = {
     "timeout": "--timeout",
     "out": "--out",
 }
-_SIZE = re.compile(r"(\d+)\s*[xX×]\s*(\d+)")
 _EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
-#: providers whose API takes a reference image inline, as a ``data:`` URL: only Ark documents
-#: it (PROVIDERS.md §6.2); PoYo, Vidgo, Pixazo, Apikley and APIYI take URLs only (§1-5)
-INLINE_IMAGE_PROVIDERS = frozenset({"ark"})
-#: Ark's limits on an input image (PROVIDERS.md §6.2)
-MAX_INLINE_BYTES = 10 * 2**20
-MAX_INLINE_PIXELS = 6000 * 6000
 
 
 def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -115,7 +104,7 @@ async def generate_command(args: argparse.Namespace, settings: Settings) -> int:
     try:
         with _cli_logging(settings) as skipped, retries.installed():
             configs = configured_providers(settings, getattr(args, "env_file", ENV_FILE))
-            config = _choose(configs, args.provider)
+            config = choose_provider(configs, args.provider)
             deadline = settings.job_deadline_seconds if args.timeout is None else args.timeout
             if not (deadline > 0 and math.isfinite(deadline)):
                 raise RequestValidationError("timeout", "must be a positive number of seconds.")
@@ -160,104 +149,6 @@ async def generate_command(args: argparse.Namespace, settings: Settings) -> int:
     if result.delivered < result.requested:
         _stderr(f"note: {result.delivered} of {result.requested} images delivered")
     return EXIT_OK
-
-
-def build_request(args: argparse.Namespace, references: Sequence[str] = ()) -> GenerationRequest:
-    """The request from the options and the resolved ``--image`` values (``load_references``);
-    malformed values raise RequestValidationError."""
-    width = height = None
-    if args.size is not None:
-        match = _SIZE.fullmatch(args.size.strip())
-        if match is None or 0 in (int(match[1]), int(match[2])):
-            raise RequestValidationError(
-                "size", f"'{args.size}' is not WIDTHxHEIGHT, e.g. 2048x2048."
-            )
-        width, height = int(match[1]), int(match[2])
-    return GenerationRequest(
-        prompt=args.prompt,
-        model=args.model,
-        aspect_ratio=args.ratio,
-        resolution=args.resolution.upper() if args.resolution else None,
-        width=width,
-        height=height,
-        count=args.count,
-        seed=args.seed,
-        reference_images=tuple(references),
-    )
-
-
-async def load_references(
-    values: Sequence[str], config: ProviderConfig, configs: Sequence[ProviderConfig] = ()
-) -> tuple[str, ...]:
-    """``--image`` values as the provider takes them: URLs as given, local files inline.
-
-    A local file is read and validated (PNG, JPEG or WebP, within Ark's size limits) and sent
-    as a ``data:`` URL, where the provider accepts one; elsewhere it is refused, saying that
-    the provider needs a URL. Raises RequestValidationError; nothing is sent.
-    """
-    display = PROVIDER_TYPES[config.name].display_name
-    inline = config.name in INLINE_IMAGE_PROVIDERS
-    references: list[str] = []
-    for value in values:
-        if value.startswith(("http://", "https://")) or (
-            inline and value.startswith("data:image/")
-        ):
-            references.append(value)
-        elif value.startswith("data:"):
-            raise RequestValidationError(
-                "image", f"{display} takes reference images as http(s) URLs, not data: URLs."
-            )
-        elif "://" in value:
-            raise RequestValidationError("image", f"'{value}' is not an http(s) URL.")
-        elif not inline:
-            raise RequestValidationError("image", _needs_url(display, value, configs))
-        else:
-            references.append(await inline_image(value))
-    return tuple(references)
-
-
-def _needs_url(display: str, value: str, configs: Sequence[ProviderConfig]) -> str:
-    others = [c.name for c in configs if c.name in INLINE_IMAGE_PROVIDERS]
-    where = (
-        f"or use --provider {others[0]}"
-        if others
-        else f"local files work with {', '.join(sorted(INLINE_IMAGE_PROVIDERS))} only"
-    )
-    return (
-        f"{display} needs reference images as http(s) URLs, so the local file '{value}' "
-        f"cannot be sent; upload it and pass its URL ({where})."
-    )
-
-
-async def inline_image(value: str) -> str:
-    """The local image file ``value`` as a ``data:`` URL, validated like a member's upload."""
-    data = await asyncio.to_thread(_read_image_file, value)
-    try:
-        info = await inspect_image_async(data, max_pixels=MAX_INLINE_PIXELS, label=f"'{value}'")
-    except ImageError as exc:
-        raise RequestValidationError("image", exc.user_message) from None
-    return f"data:{info.mime_type};base64,{base64.b64encode(data).decode('ascii')}"
-
-
-def _read_image_file(value: str) -> bytes:
-    path = Path(value).expanduser()
-    try:
-        if path.is_dir():
-            raise RequestValidationError("image", f"'{value}' is a directory, not an image file.")
-        size = path.stat().st_size
-        if size > MAX_INLINE_BYTES:
-            raise RequestValidationError(
-                "image", f"'{value}' is {size / 2**20:.1f} MiB; at most 10 MiB can be sent."
-            )
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise RequestValidationError(
-            "image", f"'{value}' is neither an http(s) URL nor an existing file."
-        ) from None
-    except OSError as exc:
-        raise RequestValidationError(
-            "image", f"cannot read '{value}': {exc.strerror or exc}."
-        ) from None
 
 
 def prepare_out_dir(out: Path) -> list[Path]:
@@ -445,45 +336,6 @@ def write_images(result: GenerationResult, out: Path) -> list[Path]:
             paths.append(path)
             break
     return paths
-
-
-def _choose(configs: list[ProviderConfig], wanted: str | None) -> ProviderConfig:
-    if not configs:
-        keys = ", ".join(f"{name.upper()}_API_KEY" for name in PROVIDER_TYPES)
-        raise ConfigError("no provider is configured", f"set one of {keys}")
-    if wanted is None:
-        return configs[0]
-    name = wanted.strip().lower()
-    for config in configs:
-        if config.name == name:
-            return config
-    if name not in PROVIDER_TYPES:
-        raise RequestValidationError(
-            "provider", f"'{wanted}' is not a known provider.", tuple(PROVIDER_TYPES)
-        )
-    raise RequestValidationError(
-        "provider",
-        f"'{name}' is not configured (set {name.upper()}_API_KEY).",
-        tuple(c.name for c in configs),
-    )
-
-
-def failover_chain(
-    chosen: ProviderConfig,
-    configs: Sequence[ProviderConfig],
-    *,
-    pinned: bool,
-    inline: bool = False,
-) -> list[ProviderConfig]:
-    """The providers a run may use, in the bot's failover order.
-
-    ``--provider`` pins the run to that one provider; otherwise every configured provider
-    is a candidate, as for the bot. Reference images sent inline (``data:`` URLs) only go to
-    providers that take them.
-    """
-    if pinned:
-        return [chosen]
-    return [c for c in configs if not inline or c.name in INLINE_IMAGE_PROVIDERS]
 
 
 def _detail(exc: RequestValidationError) -> str:

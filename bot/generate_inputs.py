@@ -1,0 +1,166 @@
+"""What ``seedream-bot generate`` is asked: the request, its ``--image`` values, its providers."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.core.errors import (
+    ConfigError,
+    ImageError,
+    RequestValidationError,
+)
+from bot.core.request import GenerationRequest
+from bot.images.validate import inspect_image_async
+from bot.providers import PROVIDER_TYPES
+from bot.providers.base import ProviderConfig
+
+_SIZE = re.compile(r"(\d+)\s*[xX×]\s*(\d+)")
+#: providers whose API takes a reference image inline, as a ``data:`` URL: only Ark documents
+#: it (PROVIDERS.md §6.2); PoYo, Vidgo, Pixazo, Apikley and APIYI take URLs only (§1-5)
+INLINE_IMAGE_PROVIDERS = frozenset({"ark"})
+#: Ark's limits on an input image (PROVIDERS.md §6.2)
+MAX_INLINE_BYTES = 10 * 2**20
+MAX_INLINE_PIXELS = 6000 * 6000
+
+
+def build_request(args: argparse.Namespace, references: Sequence[str] = ()) -> GenerationRequest:
+    """The request from the options and the resolved ``--image`` values (``load_references``);
+    malformed values raise RequestValidationError."""
+    width = height = None
+    if args.size is not None:
+        match = _SIZE.fullmatch(args.size.strip())
+        if match is None or 0 in (int(match[1]), int(match[2])):
+            raise RequestValidationError(
+                "size", f"'{args.size}' is not WIDTHxHEIGHT, e.g. 2048x2048."
+            )
+        width, height = int(match[1]), int(match[2])
+    return GenerationRequest(
+        prompt=args.prompt,
+        model=args.model,
+        aspect_ratio=args.ratio,
+        resolution=args.resolution.upper() if args.resolution else None,
+        width=width,
+        height=height,
+        count=args.count,
+        seed=args.seed,
+        reference_images=tuple(references),
+    )
+
+
+async def load_references(
+    values: Sequence[str], config: ProviderConfig, configs: Sequence[ProviderConfig] = ()
+) -> tuple[str, ...]:
+    """``--image`` values as the provider takes them: URLs as given, local files inline.
+
+    A local file is read and validated (PNG, JPEG or WebP, within Ark's size limits) and sent
+    as a ``data:`` URL, where the provider accepts one; elsewhere it is refused, saying that
+    the provider needs a URL. Raises RequestValidationError; nothing is sent.
+    """
+    display = PROVIDER_TYPES[config.name].display_name
+    inline = config.name in INLINE_IMAGE_PROVIDERS
+    references: list[str] = []
+    for value in values:
+        if value.startswith(("http://", "https://")) or (
+            inline and value.startswith("data:image/")
+        ):
+            references.append(value)
+        elif value.startswith("data:"):
+            raise RequestValidationError(
+                "image", f"{display} takes reference images as http(s) URLs, not data: URLs."
+            )
+        elif "://" in value:
+            raise RequestValidationError("image", f"'{value}' is not an http(s) URL.")
+        elif not inline:
+            raise RequestValidationError("image", _needs_url(display, value, configs))
+        else:
+            references.append(await inline_image(value))
+    return tuple(references)
+
+
+def _needs_url(display: str, value: str, configs: Sequence[ProviderConfig]) -> str:
+    others = [c.name for c in configs if c.name in INLINE_IMAGE_PROVIDERS]
+    where = (
+        f"or use --provider {others[0]}"
+        if others
+        else f"local files work with {', '.join(sorted(INLINE_IMAGE_PROVIDERS))} only"
+    )
+    return (
+        f"{display} needs reference images as http(s) URLs, so the local file '{value}' "
+        f"cannot be sent; upload it and pass its URL ({where})."
+    )
+
+
+async def inline_image(value: str) -> str:
+    """The local image file ``value`` as a ``data:`` URL, validated like a member's upload."""
+    data = await asyncio.to_thread(_read_image_file, value)
+    try:
+        info = await inspect_image_async(data, max_pixels=MAX_INLINE_PIXELS, label=f"'{value}'")
+    except ImageError as exc:
+        raise RequestValidationError("image", exc.user_message) from None
+    return f"data:{info.mime_type};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def _read_image_file(value: str) -> bytes:
+    path = Path(value).expanduser()
+    try:
+        if path.is_dir():
+            raise RequestValidationError("image", f"'{value}' is a directory, not an image file.")
+        size = path.stat().st_size
+        if size > MAX_INLINE_BYTES:
+            raise RequestValidationError(
+                "image", f"'{value}' is {size / 2**20:.1f} MiB; at most 10 MiB can be sent."
+            )
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise RequestValidationError(
+            "image", f"'{value}' is neither an http(s) URL nor an existing file."
+        ) from None
+    except OSError as exc:
+        raise RequestValidationError(
+            "image", f"cannot read '{value}': {exc.strerror or exc}."
+        ) from None
+
+
+def choose_provider(configs: list[ProviderConfig], wanted: str | None) -> ProviderConfig:
+    """The ``--provider`` the user named (a usage error if unknown), else the first one."""
+    if not configs:
+        keys = ", ".join(f"{name.upper()}_API_KEY" for name in PROVIDER_TYPES)
+        raise ConfigError("no provider is configured", f"set one of {keys}")
+    if wanted is None:
+        return configs[0]
+    name = wanted.strip().lower()
+    for config in configs:
+        if config.name == name:
+            return config
+    if name not in PROVIDER_TYPES:
+        raise RequestValidationError(
+            "provider", f"'{wanted}' is not a known provider.", tuple(PROVIDER_TYPES)
+        )
+    raise RequestValidationError(
+        "provider",
+        f"'{name}' is not configured (set {name.upper()}_API_KEY).",
+        tuple(c.name for c in configs),
+    )
+
+
+def failover_chain(
+    chosen: ProviderConfig,
+    configs: Sequence[ProviderConfig],
+    *,
+    pinned: bool,
+    inline: bool = False,
+) -> list[ProviderConfig]:
+    """The providers a run may use, in the bot's failover order.
+
+    ``--provider`` pins the run to that one provider; otherwise every configured provider
+    is a candidate, as for the bot. Reference images sent inline (``data:`` URLs) only go to
+    providers that take them.
+    """
+    if pinned:
+        return [chosen]
+    return [c for c in configs if not inline or c.name in INLINE_IMAGE_PROVIDERS]
