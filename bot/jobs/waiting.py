@@ -68,7 +68,7 @@ async def wait_for_task(
     """Poll until the task is SUCCEEDED or FAILED and return that terminal status.
 
     A FAILED status is returned, not raised: the caller decides (``failure_error`` in
-    ``bot.providers.transport`` builds the matching exception). ``on_update`` is awaited whenever
+    ``bot.providers.failures`` builds the matching exception). ``on_update`` is awaited whenever
     state, progress or image count change, the terminal status included. Transient poll errors
     (provider unavailable, rate limited, after the per-call retries) are logged and polling
     goes on; a Retry-After stretches the next pause. ``max_failed_polls`` failed polls in a

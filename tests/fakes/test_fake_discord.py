@@ -403,7 +403,7 @@ async def test_reconnect_opcode_resumes(fake: FakeDiscord, bot: FakeTestBot) -> 
 
 async def test_oversized_uploads_get_413(fake: FakeDiscord, bot: FakeTestBot) -> None:
     handle = await fake.slash("ping", attachment_size_limit=len(PNG) - 1)
-    error = await fake.wait_for(lambda: bot.core.errors)
+    error = await fake.wait_for(lambda: bot.errors)
     assert isinstance(error[0], discord.HTTPException)
     assert (error[0].status, error[0].code) == (413, 40005)
     assert handle.callback is None
@@ -449,7 +449,7 @@ async def test_expired_token_rejects_followups(fake: FakeDiscord, bot: FakeTestB
     fake.expire_token(handle)
     bot.release.set()
 
-    errors = await fake.wait_for(lambda: bot.core.errors)
+    errors = await fake.wait_for(lambda: bot.errors)
     assert isinstance(errors[0], discord.NotFound)
     assert errors[0].code == 10015
     assert handle.followups == []
