@@ -78,6 +78,7 @@ class JobLedger:
                     kind=spec.kind,
                     origin=spec.origin,
                     parent_job_id=spec.parent_job_id,
+                    door=spec.door,
                     request=request,
                     state=JobState.QUEUED,
                     quota_day=reservation.day,

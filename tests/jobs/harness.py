@@ -12,11 +12,12 @@ import httpx
 
 from bot.config import Settings
 from bot.db.connection import Database
-from bot.jobs.engine import EngineOptions, JobEngine
+from bot.jobs.engine import JobEngine
 from bot.jobs.models import Job, JobKind, JobOrigin, JobSpec
 from bot.jobs.runner import RunnerConfig
 from bot.models import GenerationRequest
 from bot.providers.base import Provider
+from bot.root import EngineOptions, build_engine, build_quotas
 from bot.waiting import PollSchedule
 from tests.jobs.support import FakeClock, RecordingDeliverer, RecordingSink, request
 
@@ -78,11 +79,12 @@ class Harness:
             retry_backoff=0.001,
             delivery_backoff=0.001,
         )
-        self.engine = JobEngine(
+        self.engine = build_engine(
+            conf,
             db=self.db,
             providers=self.providers,
             http=self.http,
-            settings=conf,
+            quota=build_quotas(conf, self.db, self.clock),
             clock=self.clock,
             deliverer=self.deliverer,
             events=self.sink,

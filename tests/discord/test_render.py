@@ -7,12 +7,12 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from bot.discord import render
 from bot.fitting import FittedImage
 from bot.jobs.models import Job, JobKind, JobOrigin
 from bot.jobs.states import JobState
 from bot.models import GenerationRequest
 from bot.quota import QuotaStatus
-from bot.ui import render
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
