@@ -30,8 +30,12 @@ MEMBER_REQUIRED = ("send_messages", "embed_links", "attach_files")
 
 
 def is_moderator(permissions: discord.Permissions) -> bool:
-    """Whether these (the member's, as Discord resolved them) make a moderator."""
-    return bool(getattr(permissions, MODERATOR_PERMISSION))
+    """Whether these (the member's, as Discord resolved them) make a moderator.
+
+    Discord resolves an administrator's permissions to all of them; the bit is checked too
+    for permissions built by hand.
+    """
+    return bool(getattr(permissions, MODERATOR_PERMISSION) or permissions.administrator)
 
 
 def require_moderator(interaction: discord.Interaction[Any]) -> int:
