@@ -23,7 +23,7 @@ from bot.errors import (
 )
 from bot.jobs.callbacks import CallbackOutcome, check_callback
 from bot.jobs.events import (
-    EventSink,
+    GuardedSink,
     JobCancelled,
     JobEvent,
     JobPositionChanged,
@@ -68,7 +68,7 @@ class JobEngine:
         quota: QuotaService,
         providers: Sequence[Provider],
         limits: EngineLimits,
-        events: EventSink,
+        events: GuardedSink,
         metrics: EngineMetrics,
         stop_timeout: float = STOP_TIMEOUT,
     ) -> None:
@@ -328,7 +328,5 @@ class JobEngine:
             self._slots.freed()
 
     async def _notify(self, event: JobEvent) -> None:
-        try:
-            await self._events.on_event(event)
-        except Exception:
-            log.exception("job %s: event sink failed on %s", event.job.id, type(event).__name__)
+        # ``events`` is a GuardedSink (bot.root): a failing sink is logged, never raised here
+        await self._events.on_event(event)
