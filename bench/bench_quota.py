@@ -1,8 +1,9 @@
 """Benchmark: quota reservations per second on a SQLite file, and proof of no over-spend.
 
 Run with ``.venv/bin/python -m bench.bench_quota [--reservers 200] [--ops 10000] ...``. Not
-part of the test suite. It calls exactly what the engine calls, on one ``Database`` (one
-aiosqlite connection, ``BEGIN IMMEDIATE`` transactions under one asyncio lock, WAL):
+part of the test suite. It calls exactly what the engine calls, on one ``SqliteStore`` (one
+stdlib ``sqlite3`` connection on its own thread, ``BEGIN IMMEDIATE`` transactions under
+one asyncio lock, WAL):
 
 1. *reserve-and-commit*: ``JobLedger.create`` — admission checks, quota reservation and the
    job row in one committed transaction (``JobEngine.create_job``'s database work);
@@ -24,7 +25,6 @@ import argparse
 import asyncio
 import random
 import shutil
-import sqlite3
 import tempfile
 import time
 from collections import defaultdict
@@ -33,15 +33,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.support import percentile, print_header, summary_ms, verdict
-from bot.db.connection import Database
-from bot.db.settings_repo import SettingsRepo
-from bot.db.usage_repo import UsageRepo
+from bot.core.accounts import AuditNote, GuildField
 from bot.errors import QuotaExceededError
 from bot.jobs.ledger import JobLedger
 from bot.jobs.models import Job, JobImage, JobKind, JobOrigin, JobSpec
 from bot.jobs.states import JobState
 from bot.models import GenerationRequest
 from bot.quota import QuotaService, utc_now
+from bot.storage.sqlite.store import SqliteStore
 
 GUILD = 1
 CHANNEL = 2
@@ -91,18 +90,17 @@ async def concurrently(
     return time.perf_counter() - start, latencies
 
 
-async def round_trip(db: Database, n: int = 2000) -> float:
-    """Seconds per ``SELECT 1`` through aiosqlite: one hop to its thread and back."""
-    async with db.read() as conn:
-        started = time.perf_counter()
-        for _ in range(n):
-            await conn.execute("SELECT 1")
-        return (time.perf_counter() - started) / n
+async def round_trip(store: SqliteStore, n: int = 2000) -> float:
+    """Seconds per ``SELECT 1`` on the database thread: one hop there and back."""
+    started = time.perf_counter()
+    for _ in range(n):
+        await store.db.run_read(lambda conn: conn.execute("SELECT 1").fetchone())
+    return (time.perf_counter() - started) / n
 
 
-async def throughput(db: Database, args: argparse.Namespace) -> dict[str, float]:
-    quota = QuotaService(db, default_daily_quota=10**9)
-    ledger = JobLedger(db, quota, utc_now)
+async def throughput(store: SqliteStore, args: argparse.Namespace) -> dict[str, float]:
+    quota = QuotaService(store.quotas, default_daily_quota=10**9)
+    ledger = JobLedger(store.jobs, quota)
     rng = random.Random(args.seed)
 
     async def create(n: int) -> float:
@@ -134,20 +132,16 @@ async def throughput(db: Database, args: argparse.Namespace) -> dict[str, float]
     return {"create": create_rate, "cycle": cycle_rate, "p99": percentile(latencies, 99)}
 
 
-async def overspend(db: Database, args: argparse.Namespace) -> int:
+async def overspend(store: SqliteStore, args: argparse.Namespace) -> int:
     rng = random.Random(args.seed + 1)
-    quota = QuotaService(db, default_daily_quota=args.allowance)
-    ledger = JobLedger(db, quota, utc_now)
+    quota = QuotaService(store.quotas, default_daily_quota=args.allowance)
+    ledger = JobLedger(store.jobs, quota)
     users = [10_000 + i for i in range(args.spend_users)]
     now = datetime.now(UTC)
-
-    def setup(conn: sqlite3.Connection) -> None:
-        settings = SettingsRepo(conn)
-        settings.set_guild(GUILD, now, daily_budget=args.budget)
-        for user in users:
-            settings.add_bonus(GUILD, user, args.bonus, now)
-
-    await db.run(setup)
+    setup = AuditNote(actor_id=0, action="bench")
+    await store.moderation.set_guild_field(GUILD, GuildField.DAILY_BUDGET, args.budget, setup)
+    for user in users:
+        await store.moderation.change_bonus(GUILD, user, args.bonus, setup)
 
     admitted: list[Job] = []
     refused = 0
@@ -195,15 +189,9 @@ async def overspend(db: Database, args: argparse.Namespace) -> int:
     mismatches: list[str] = []
     day = finals[0].quota_day if finals else utc_now().date()
 
-    def counters(conn: sqlite3.Connection) -> tuple[dict[int, tuple[int, int]], int]:
-        usage, settings = UsageRepo(conn), SettingsRepo(conn)
-        members = {
-            user: (usage.daily_used(GUILD, user, day), settings.member(GUILD, user).bonus)
-            for user in users
-        }
-        return members, usage.guild_used(GUILD, day)
-
-    members, guild_used = await db.run_read(counters)
+    snapshots = {user: await store.quotas.snapshot(GUILD, user, day) for user in users}
+    members = {user: (snap.daily_used, snap.member.bonus) for user, snap in snapshots.items()}
+    guild_used = snapshots[users[0]].guild_used
     for user in users:
         mine = [job for job in finals if job.user_id == user]
         charged = sum(job.charged or 0 for job in mine)
@@ -245,18 +233,18 @@ async def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="seedream-quota-", dir=args.dir))
     try:
         print(f"SQLite file: {root / 'bot.sqlite3'} (filesystem: {filesystem(root)})")
-        db = await Database.open(root / "bot.sqlite3")
+        store = await SqliteStore.open(root / "bot.sqlite3")
         try:
-            hop = await round_trip(db)
-            print(f"aiosqlite round trip (SELECT 1, one thread hop): {hop * 1e6:.0f} µs")
-            rates = await throughput(db, args)
+            hop = await round_trip(store)
+            print(f"database thread round trip (SELECT 1, one hop): {hop * 1e6:.0f} µs")
+            rates = await throughput(store, args)
         finally:
-            await db.close()
-        db = await Database.open(root / "spend.sqlite3")
+            await store.close()
+        store = await SqliteStore.open(root / "spend.sqlite3")
         try:
-            over = await overspend(db, args)
+            over = await overspend(store, args)
         finally:
-            await db.close()
+            await store.close()
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print(

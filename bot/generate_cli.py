@@ -460,15 +460,12 @@ def _detail(exc: RequestValidationError) -> str:
 
 
 def _redact(config: ProviderConfig) -> None:
-    """Register the key with the log redactor, and keep httpx's per-request INFO lines quiet."""
+    """Register the key with the log redactor (``_cli_logging`` keeps INFO lines off)."""
     root = logging.getLogger()
     for handler in root.handlers:
         for flt in handler.filters:
             if isinstance(flt, RedactingFilter):
                 flt.add_secrets([config.api_key.get_secret_value()])
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
-    # the provider's own words and request id go to the bot's log; the CLI prints one line
-    logging.getLogger("bot.providers").setLevel(max(logging.WARNING, root.level))
 
 
 def _fail(message: str, code: int) -> int:

@@ -107,6 +107,4 @@ def setup_logging(
     root.setLevel(level)
     # aiohttp's access log is one line per callback/health probe: keep it below INFO noise.
     logging.getLogger("aiohttp.access").setLevel(max(logging.WARNING, root.level))
-    # aiosqlite logs every statement, arguments included, at DEBUG: the bot logs its own work.
-    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, root.level))
     return redactor

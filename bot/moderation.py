@@ -12,21 +12,24 @@ ceiling is refused before the transaction: nothing changes and no audit row is w
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
-from typing import Generic, TypeVar
 
-from bot.db.connection import Database
-from bot.db.settings_repo import AuditEntry, GuildSettings, SettingsRepo
-from bot.db.usage_repo import UsageRepo, UsageReport
+from bot.core.accounts import (
+    AuditEntry,
+    AuditNote,
+    Change,
+    GuildField,
+    GuildOverview,
+    GuildSettings,
+    UsageReport,
+)
 from bot.errors import RequestValidationError
 from bot.quota import Clock, utc_day, utc_now
+from bot.storage.protocols import ModerationStore
 from bot.textmatch import clean_term, term_key
 
-T = TypeVar("T")
+__all__ = ["AuditAction", "Change", "GuildOverview", "GuildSettings", "ModerationService"]
 
 MAX_TERM_LENGTH = 100
 MAX_REPORT_DAYS = 90
@@ -46,36 +49,18 @@ class AuditAction(StrEnum):
     MODLOG_CHANNEL = "modlog_channel"
 
 
-@dataclass(frozen=True)
-class Change(Generic[T]):
-    """A setting before and after a moderator's action, and its audit row id."""
-
-    before: T
-    after: T
-    audit_id: int
-
-    @property
-    def changed(self) -> bool:
-        """False when the action left things as they were."""
-        return self.before != self.after
-
-
-@dataclass(frozen=True)
-class GuildOverview:
-    """A guild's settings and role allowances, for a settings command."""
-
-    settings: GuildSettings
-    role_allowances: dict[int, int]
-    blocked_term_count: int
-
-
 class ModerationService:
     """The service the moderator commands call; each method is one audited transaction."""
 
     def __init__(
-        self, db: Database, *, max_daily_quota: int, max_grant: int, clock: Clock = utc_now
+        self,
+        store: ModerationStore,
+        *,
+        max_daily_quota: int,
+        max_grant: int,
+        clock: Clock = utc_now,
     ) -> None:
-        self._db = db
+        self._store = store
         self._clock = clock
         self.max_daily_quota = max_daily_quota
         self.max_grant = max_grant
@@ -85,16 +70,8 @@ class ModerationService:
     ) -> Change[int | None]:
         """Give one member their own daily allowance (None clears it)."""
         self._check_daily(daily)
-
-        def apply(conn: sqlite3.Connection) -> tuple[int | None, int | None]:
-            repo = SettingsRepo(conn)
-            before = repo.member(guild_id, user_id).daily_override
-            repo.set_member(guild_id, user_id, self._clock(), daily_override=daily)
-            return before, daily
-
-        return await self._audited(
-            guild_id, actor_id, AuditAction.USER_OVERRIDE, user_id, reason, apply
-        )
+        note = AuditNote(actor_id, AuditAction.USER_OVERRIDE, user_id, reason)
+        return await self._store.set_member_override(guild_id, user_id, daily, note)
 
     async def clear_user_override(
         self, guild_id: int, actor_id: int, user_id: int, reason: str | None
@@ -125,32 +102,16 @@ class ModerationService:
     async def _change_bonus(
         self, guild_id: int, actor_id: int, user_id: int, delta: int, reason: str | None
     ) -> Change[int]:
-        def apply(conn: sqlite3.Connection) -> tuple[int, int]:
-            repo = SettingsRepo(conn)
-            before = repo.member(guild_id, user_id).bonus
-            after = max(0, before + delta)
-            repo.add_bonus(guild_id, user_id, after - before, self._clock())
-            return before, after
-
-        return await self._audited(guild_id, actor_id, AuditAction.BONUS, user_id, reason, apply)
+        note = AuditNote(actor_id, AuditAction.BONUS, user_id, reason)
+        return await self._store.change_bonus(guild_id, user_id, delta, note)
 
     async def reset_usage(
         self, guild_id: int, actor_id: int, user_id: int, reason: str | None
     ) -> Change[int]:
         """Forgive today's charged images. Images held by jobs still in flight stay counted,
         so their later refunds cannot drive the counter below zero."""
-
-        def apply(conn: sqlite3.Connection) -> tuple[int, int]:
-            usage = UsageRepo(conn)
-            day = utc_day(self._clock())
-            before = usage.daily_used(guild_id, user_id, day)
-            after = usage.in_flight_daily(guild_id, user_id, day)
-            usage.set_daily(guild_id, user_id, day, after)
-            return before, after
-
-        return await self._audited(
-            guild_id, actor_id, AuditAction.RESET_USAGE, user_id, reason, apply
-        )
+        note = AuditNote(actor_id, AuditAction.RESET_USAGE, user_id, reason)
+        return await self._store.reset_usage(guild_id, user_id, utc_day(self._clock()), note)
 
     async def set_guild_default(
         self, guild_id: int, actor_id: int, daily: int | None, reason: str | None
@@ -158,7 +119,7 @@ class ModerationService:
         """The guild's default daily allowance (None: the bot-wide default)."""
         self._check_daily(daily)
         return await self._guild_field(
-            guild_id, actor_id, AuditAction.GUILD_DEFAULT, "daily_quota", daily, reason
+            guild_id, actor_id, AuditAction.GUILD_DEFAULT, GuildField.DAILY_QUOTA, daily, reason
         )
 
     async def set_budget(
@@ -167,7 +128,7 @@ class ModerationService:
         """Cap the images the whole guild may generate per UTC day (None: unlimited)."""
         self._check_daily(budget)
         return await self._guild_field(
-            guild_id, actor_id, AuditAction.BUDGET, "daily_budget", budget, reason
+            guild_id, actor_id, AuditAction.BUDGET, GuildField.DAILY_BUDGET, budget, reason
         )
 
     async def set_modlog_channel(
@@ -175,7 +136,12 @@ class ModerationService:
     ) -> Change[int | None]:
         """Where moderator actions are announced (None: nowhere)."""
         return await self._guild_field(
-            guild_id, actor_id, AuditAction.MODLOG_CHANNEL, "modlog_channel_id", channel_id, reason
+            guild_id,
+            actor_id,
+            AuditAction.MODLOG_CHANNEL,
+            GuildField.MODLOG_CHANNEL,
+            channel_id,
+            reason,
         )
 
     def _check_daily(self, value: int | None) -> None:
@@ -193,33 +159,20 @@ class ModerationService:
         guild_id: int,
         actor_id: int,
         action: AuditAction,
-        name: str,
+        name: GuildField,
         value: int | None,
         reason: str | None,
     ) -> Change[int | None]:
-        def apply(conn: sqlite3.Connection) -> tuple[int | None, int | None]:
-            repo = SettingsRepo(conn)
-            before: int | None = getattr(repo.guild(guild_id), name)
-            repo.set_guild(guild_id, self._clock(), **{name: value})
-            return before, value
-
-        return await self._audited(guild_id, actor_id, action, None, reason, apply)
+        note = AuditNote(actor_id, action, None, reason)
+        return await self._store.set_guild_field(guild_id, name, value, note)
 
     async def set_role_allowance(
         self, guild_id: int, actor_id: int, role_id: int, daily: int | None, reason: str | None
     ) -> Change[int | None]:
         """A role's daily allowance (members get the best of their roles'); None removes it."""
         self._check_daily(daily)
-
-        def apply(conn: sqlite3.Connection) -> tuple[int | None, int | None]:
-            repo = SettingsRepo(conn)
-            before = repo.role_allowances(guild_id).get(role_id)
-            repo.set_role_allowance(guild_id, role_id, daily)
-            return before, daily
-
-        return await self._audited(
-            guild_id, actor_id, AuditAction.ROLE_ALLOWANCE, role_id, reason, apply
-        )
+        note = AuditNote(actor_id, AuditAction.ROLE_ALLOWANCE, role_id, reason)
+        return await self._store.set_role_allowance(guild_id, role_id, daily, note)
 
     async def block_user(
         self, guild_id: int, actor_id: int, user_id: int, reason: str | None
@@ -236,13 +189,8 @@ class ModerationService:
     async def _set_blocked(
         self, guild_id: int, actor_id: int, user_id: int, blocked: bool, reason: str | None
     ) -> Change[bool]:
-        def apply(conn: sqlite3.Connection) -> tuple[bool, bool]:
-            repo = SettingsRepo(conn)
-            before = repo.member(guild_id, user_id).blocked
-            repo.set_member(guild_id, user_id, self._clock(), blocked=blocked)
-            return before, blocked
-
-        return await self._audited(guild_id, actor_id, AuditAction.BLOCK, user_id, reason, apply)
+        note = AuditNote(actor_id, AuditAction.BLOCK, user_id, reason)
+        return await self._store.set_blocked(guild_id, user_id, blocked, note)
 
     async def add_blocked_term(
         self, guild_id: int, actor_id: int, term: str, reason: str | None
@@ -251,16 +199,9 @@ class ModerationService:
         look-alike spelling). before/after: listed (a term with the same key counts)."""
         normalized = normalize_term(term)
         key = term_key(normalized)
-
-        def apply(conn: sqlite3.Connection) -> tuple[bool, bool]:
-            repo = SettingsRepo(conn)
-            if any(term_key(listed) == key for listed in repo.blocked_terms(guild_id)):
-                return True, True
-            repo.add_term(guild_id, normalized, actor_id, self._clock())
-            return False, True
-
-        return await self._audited(
-            guild_id, actor_id, AuditAction.BLOCKLIST, None, reason, apply, subject=normalized
+        note = AuditNote(actor_id, AuditAction.BLOCKLIST, None, reason, subject=normalized)
+        return await self._store.add_blocked_term(
+            guild_id, normalized, lambda listed: term_key(listed) == key, note
         )
 
     async def remove_blocked_term(
@@ -270,44 +211,24 @@ class ModerationService:
         it was listed."""
         normalized = normalize_term(term, matchable=False)  # old unmatchable rows go too
         key = term_key(normalized)
-
-        def apply(conn: sqlite3.Connection) -> tuple[bool, bool]:
-            repo = SettingsRepo(conn)
-            same = [
-                listed
-                for listed in repo.blocked_terms(guild_id)
-                if listed == normalized or (key and term_key(listed) == key)
-            ]
-            for listed in same:
-                repo.remove_term(guild_id, listed)
-            return bool(same), False
-
-        return await self._audited(
-            guild_id, actor_id, AuditAction.BLOCKLIST, None, reason, apply, subject=normalized
+        note = AuditNote(actor_id, AuditAction.BLOCKLIST, None, reason, subject=normalized)
+        return await self._store.remove_blocked_terms(
+            guild_id,
+            lambda listed: listed == normalized or bool(key and term_key(listed) == key),
+            note,
         )
 
     async def blocked_terms(self, guild_id: int) -> list[str]:
         """The guild's blocklist (for moderators only: never show it to members)."""
-        return await self._db.run_read(lambda conn: SettingsRepo(conn).blocked_terms(guild_id))
+        return await self._store.blocked_terms(guild_id)
 
     async def overview(self, guild_id: int) -> GuildOverview:
         """The guild's settings at a glance."""
-
-        def overview(conn: sqlite3.Connection) -> GuildOverview:
-            repo = SettingsRepo(conn)
-            return GuildOverview(
-                repo.guild(guild_id),
-                repo.role_allowances(guild_id),
-                len(repo.blocked_terms(guild_id)),
-            )
-
-        return await self._db.run_read(overview)
+        return await self._store.overview(guild_id)
 
     async def modlog_channel(self, guild_id: int) -> int | None:
         """The channel to announce moderator actions in, if set."""
-        return await self._db.run_read(
-            lambda conn: SettingsRepo(conn).guild(guild_id).modlog_channel_id
-        )
+        return (await self._store.guild_settings(guild_id)).modlog_channel_id
 
     async def usage_report(self, guild_id: int, days: int = 7, top: int = 10) -> UsageReport:
         """Images charged over the last ``days`` UTC days (today included): totals, top
@@ -315,40 +236,11 @@ class ModerationService:
         if not 1 <= days <= MAX_REPORT_DAYS:
             raise RequestValidationError("days", f"must be between 1 and {MAX_REPORT_DAYS}.")
         since = utc_day(self._clock()) - timedelta(days=days - 1)
-        return await self._db.run_read(
-            lambda conn: UsageRepo(conn).report(guild_id, since, days, top)
-        )
+        return await self._store.usage_report(guild_id, since, days, top)
 
     async def audit_log(self, guild_id: int, limit: int = 20) -> list[AuditEntry]:
         """The latest moderator actions, newest first."""
-        return await self._db.run_read(lambda conn: SettingsRepo(conn).audit(guild_id, limit))
-
-    async def _audited(
-        self,
-        guild_id: int,
-        actor_id: int,
-        action: AuditAction,
-        target_id: int | None,
-        reason: str | None,
-        apply: Callable[[sqlite3.Connection], tuple[T, T]],
-        *,
-        subject: str | None = None,
-    ) -> Change[T]:
-        def audited(conn: sqlite3.Connection) -> Change[T]:
-            before, after = apply(conn)
-            audit_id = SettingsRepo(conn).add_audit(
-                guild_id=guild_id,
-                actor_id=actor_id,
-                action=action.value,
-                target_id=target_id,
-                before=_wrap(subject, before),
-                after=_wrap(subject, after),
-                reason=reason,
-                now=self._clock(),
-            )
-            return Change(before, after, audit_id)
-
-        return await self._db.run(audited)
+        return await self._store.audit_log(guild_id, limit)
 
 
 def normalize_term(term: str, *, matchable: bool = True) -> str:
@@ -366,10 +258,6 @@ def normalize_term(term: str, *, matchable: bool = True) -> str:
             "separate words), so it would match nothing.",
         )
     return normalized
-
-
-def _wrap(subject: str | None, value: object) -> object:
-    return value if subject is None else {"term": subject, "listed": value}
 
 
 def _non_negative(field: str, value: int | None) -> None:

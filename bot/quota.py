@@ -6,25 +6,23 @@ bot-wide budget count both), and settles when it ends: the images actually deliv
 charged, the rest go back where they came from (bonus first, since allowance images of a
 past day are worth nothing). Counters live in ``daily_usage``, ``guild_usage`` and
 ``global_usage`` and are only ever moved inside a ``BEGIN IMMEDIATE`` transaction, so
-concurrent jobs cannot overspend and refunds cannot drive a counter below zero (the tables'
-CHECKs would abort the transaction).
+concurrent jobs cannot overspend and refunds cannot drive a counter below zero.
 
-``reserve``, ``settle`` and ``status_in`` are synchronous: they run on the database thread,
-inside the function a caller hands to ``Database.run`` (one hop per transaction).
+The rules here are pure (no I/O): ``admit`` decides over a ``QuotaSnapshot`` a store read
+and ``split_refund`` splits a settlement. ``QuotaService`` is the ``QuotaRules`` a store
+applies inside its own transactions (``bot.storage.protocols``), plus the member's status.
 """
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from bot.db.connection import Database
-from bot.db.settings_repo import SettingsRepo
-from bot.db.usage_repo import UsageRepo
+from bot.core.accounts import Limit, QuotaSnapshot, Reservation, Settlement
 from bot.errors import PermissionDeniedError, QuotaExceededError, SeedreamError
-from bot.jobs.models import Job
+from bot.jobs.models import JobSpec
+from bot.storage.protocols import QuotaStore
 from bot.textmatch import matcher_for
 
 Clock = Callable[[], datetime]
@@ -91,38 +89,10 @@ class QuotaStatus:
         return 0 if self.blocked else self.remaining_today + self.bonus
 
 
-@dataclass(frozen=True)
-class Reservation:
-    """Images held for one job: from which day's allowance and how many bonus credits."""
-
-    day: date
-    daily: int
-    bonus: int
-
-    @property
-    def total(self) -> int:
-        """All images held."""
-        return self.daily + self.bonus
-
-
-@dataclass(frozen=True)
-class Settlement:
-    """How a reservation ended."""
-
-    charged: int
-    refunded_daily: int
-    refunded_bonus: int
-
-    @property
-    def refunded(self) -> int:
-        """All images given back."""
-        return self.refunded_daily + self.refunded_bonus
-
-
 def resolve_allowance(
     default: int,
     guild_quota: int | None,
-    role_allowances: dict[int, int],
+    role_allowances: Mapping[int, int],
     role_ids: Iterable[int],
     override: int | None,
 ) -> int:
@@ -138,7 +108,7 @@ def resolve_allowance(
 
 def allowance_source(
     guild_quota: int | None,
-    role_allowances: dict[int, int],
+    role_allowances: Mapping[int, int],
     role_ids: Iterable[int],
     override: int | None,
 ) -> tuple[str, int | None]:
@@ -166,18 +136,39 @@ def find_blocked_term(prompt: str, terms: Sequence[str]) -> str | None:
     return matcher_for(tuple(terms)).find(prompt)
 
 
+def member_status(
+    snapshot: QuotaSnapshot, role_ids: Sequence[int], default: int, now: datetime
+) -> QuotaStatus:
+    """The member's allowance, use and bonus, from a snapshot of ``now``'s day."""
+    guild, member, roles = snapshot.guild, snapshot.member, snapshot.role_allowances
+    allowance = resolve_allowance(
+        default, guild.daily_quota, roles, role_ids, member.daily_override
+    )
+    source, role_id = allowance_source(guild.daily_quota, roles, role_ids, member.daily_override)
+    return QuotaStatus(
+        daily_allowance=allowance,
+        used_today=snapshot.daily_used,
+        remaining_today=max(0, allowance - snapshot.daily_used),
+        bonus=member.bonus,
+        reset_at=next_reset(now),
+        blocked=member.blocked,
+        source=source,
+        source_role_id=role_id,
+    )
+
+
 class QuotaService:
-    """Quota reads for members, and reservation/settlement inside the job transaction."""
+    """The quota rules (``bot.storage.protocols.QuotaRules``) and the member's status."""
 
     def __init__(
         self,
-        db: Database,
+        store: QuotaStore,
         *,
         default_daily_quota: int,
         global_daily_budget: int | None = None,
         clock: Clock = utc_now,
     ) -> None:
-        self._db = db
+        self._store = store
         self._default = default_daily_quota
         #: the operator's cap on images per UTC day across all guilds (None: no cap)
         self._global_budget = global_daily_budget
@@ -190,107 +181,67 @@ class QuotaService:
 
     async def status(self, guild_id: int, user_id: int, role_ids: Sequence[int]) -> QuotaStatus:
         """The member's allowance, use and bonus today."""
-        return await self._db.run_read(self.status_in, guild_id, user_id, role_ids)
-
-    def status_in(
-        self, conn: sqlite3.Connection, guild_id: int, user_id: int, role_ids: Sequence[int]
-    ) -> QuotaStatus:
-        """``status`` on a connection the caller already holds."""
         now = self._clock()
-        settings = SettingsRepo(conn)
-        guild = settings.guild(guild_id)
-        member = settings.member(guild_id, user_id)
-        roles = settings.role_allowances(guild_id)
-        allowance = resolve_allowance(
-            self._default, guild.daily_quota, roles, role_ids, member.daily_override
-        )
-        source, role_id = allowance_source(
-            guild.daily_quota, roles, role_ids, member.daily_override
-        )
-        used = UsageRepo(conn).daily_used(guild_id, user_id, utc_day(now))
-        return QuotaStatus(
-            daily_allowance=allowance,
-            used_today=used,
-            remaining_today=max(0, allowance - used),
-            bonus=member.bonus,
-            reset_at=next_reset(now),
-            blocked=member.blocked,
-            source=source,
-            source_role_id=role_id,
-        )
+        snapshot = await self._store.snapshot(guild_id, user_id, utc_day(now))
+        return member_status(snapshot, role_ids, self._default, now)
 
-    def reserve(
-        self,
-        conn: sqlite3.Connection,
-        *,
-        guild_id: int,
-        user_id: int,
-        role_ids: Sequence[int],
-        count: int,
-        prompt: str,
+    async def precheck(self, spec: JobSpec) -> None:
+        """Raise what creating ``spec`` would raise from these rules; change nothing."""
+        await self._store.precheck(spec, self)
+
+    def today(self) -> date:
+        """The UTC day a reservation made now counts against."""
+        return utc_day(self._clock())
+
+    def admit(
+        self, snapshot: QuotaSnapshot, role_ids: Sequence[int], count: int, prompt: str
     ) -> Reservation:
-        """Admit and hold ``count`` images, inside the caller's write transaction (``run``).
+        """Admit and hold ``count`` images, or raise why not (nothing is written here).
 
         Checks, in order: blocked member, blocked prompt term, guild budget, the operator's
-        bot-wide budget, allowance plus bonus. Raises the matching error and moves no counter
-        when any check fails.
+        bot-wide budget, allowance plus bonus. Allowance images are taken first, then bonus.
         """
         if count < 1:
             raise ValueError("count must be at least 1")
-        settings = SettingsRepo(conn)
-        usage = UsageRepo(conn)
-        status = self.status_in(conn, guild_id, user_id, role_ids)
+        status = member_status(snapshot, role_ids, self._default, self._clock())
         if status.blocked:
             raise BlockedUserError()
-        if find_blocked_term(prompt, settings.blocked_terms(guild_id)) is not None:
+        if find_blocked_term(prompt, snapshot.blocked_terms) is not None:
             raise BlockedPromptError()
-        day = utc_day(self._clock())
-        budget = settings.guild(guild_id).daily_budget
-        if budget is not None and usage.guild_used(guild_id, day) + count > budget:
-            raise GuildBudgetExceededError(
-                _budget_message(budget, status.reset_at), reset_at=status.reset_at
-            )
+        budget = snapshot.guild.daily_budget
+        if budget is not None and snapshot.guild_used + count > budget:
+            raise self.refusal(Limit.GUILD, snapshot, role_ids, count)
         overall = self._global_budget
-        if overall is not None and usage.global_used(day) + count > overall:
-            raise GlobalBudgetExceededError(
-                _global_message(status.reset_at), reset_at=status.reset_at
-            )
+        if overall is not None and snapshot.global_used + count > overall:
+            raise self.refusal(Limit.GLOBAL, snapshot, role_ids, count)
         if status.available < count:
-            raise QuotaExceededError(_quota_message(status, count), reset_at=status.reset_at)
+            raise self.refusal(Limit.DAILY, snapshot, role_ids, count)
         daily = min(count, status.remaining_today)
-        reservation = Reservation(day, daily, count - daily)
-        # Guarded again in SQL: the limits hold even if the checks above had a bug.
-        if not usage.add_guild(guild_id, day, count, limit=budget):
-            raise GuildBudgetExceededError(
-                _budget_message(budget or 0, status.reset_at), reset_at=status.reset_at
-            )
-        # Counted even without a cap, so a cap set mid-day sees the whole day.
-        if not usage.add_global(day, count, limit=overall):
-            raise GlobalBudgetExceededError(
-                _global_message(status.reset_at), reset_at=status.reset_at
-            )
-        if daily and not usage.add_daily(
-            guild_id, user_id, day, daily, limit=status.daily_allowance
-        ):
-            raise QuotaExceededError(_quota_message(status, count), reset_at=status.reset_at)
-        if reservation.bonus:
-            settings.add_bonus(guild_id, user_id, -reservation.bonus, self._clock())
-        return reservation
+        return Reservation(
+            snapshot.day,
+            daily,
+            count - daily,
+            daily_limit=status.daily_allowance,
+            guild_limit=budget,
+            global_limit=overall,
+        )
 
-    def settle(self, conn: sqlite3.Connection, job: Job, charged: int) -> Settlement:
-        """Charge ``charged`` images of the job's reservation and give back the rest."""
-        settlement = split_refund(job.reserved_daily, job.reserved_bonus, charged)
-        usage = UsageRepo(conn)
-        if settlement.refunded:
-            usage.add_guild(job.guild_id, job.quota_day, -settlement.refunded)
-            usage.add_global(job.quota_day, -settlement.refunded)
-        if settlement.refunded_daily:
-            usage.add_daily(job.guild_id, job.user_id, job.quota_day, -settlement.refunded_daily)
-        if settlement.refunded_bonus:
-            SettingsRepo(conn).add_bonus(
-                job.guild_id, job.user_id, settlement.refunded_bonus, self._clock()
-            )
-        return settlement
+    def refusal(
+        self, limit: Limit, snapshot: QuotaSnapshot, role_ids: Sequence[int], count: int
+    ) -> QuotaExceededError:
+        """The member-facing refusal for a spent ``limit``."""
+        status = member_status(snapshot, role_ids, self._default, self._clock())
+        reset_at = status.reset_at
+        if limit is Limit.GUILD:
+            budget = snapshot.guild.daily_budget or 0
+            return GuildBudgetExceededError(_budget_message(budget, reset_at), reset_at=reset_at)
+        if limit is Limit.GLOBAL:
+            return GlobalBudgetExceededError(_global_message(reset_at), reset_at=reset_at)
+        return QuotaExceededError(_quota_message(status, count), reset_at=reset_at)
+
+    def settle(self, reserved_daily: int, reserved_bonus: int, charged: int) -> Settlement:
+        """Charge allowance images first; give bonus back first."""
+        return split_refund(reserved_daily, reserved_bonus, charged)
 
 
 def _quota_message(status: QuotaStatus, count: int) -> str:

@@ -20,8 +20,6 @@ import httpx
 
 from bot.admission import Admission
 from bot.config import Settings
-from bot.db.connection import Database, SchemaTooNewError
-from bot.db.state_repo import StateRepo
 from bot.discord.app import BotConfig, BotServices, SeedreamBot
 from bot.discord.attachments import ReferenceChecker
 from bot.discord.desk import JobDesk
@@ -41,6 +39,9 @@ from bot.providers.base import Provider, ProviderConfig
 from bot.providers.configure import build_provider
 from bot.providers.http import DEFAULT_TIMEOUT, make_http_client
 from bot.quota import Clock, QuotaService, utc_now
+from bot.storage.protocols import Store
+from bot.storage.sqlite.connection import SchemaTooNewError
+from bot.storage.sqlite.store import SqliteStore
 from bot.waiting import Sleep
 from bot.web import ListenError, WebServer
 
@@ -77,7 +78,7 @@ NO_OVERRIDES = Overrides()
 def build_engine(
     settings: Settings,
     *,
-    db: Database,
+    store: Store,
     providers: Sequence[Provider],
     http: httpx.AsyncClient,
     quota: QuotaService,
@@ -92,8 +93,8 @@ def build_engine(
     downloader: Downloader | None = None,
 ) -> JobEngine:
     """The job engine and what it runs on: ledger, image store, scheduler, job runner."""
-    ledger = ledger or JobLedger(db, quota, clock)
-    store = ImageStore(options.image_root or db.path.parent / "images")
+    ledger = ledger or JobLedger(store.jobs, quota)
+    images = ImageStore(options.image_root or settings.database_path.parent / "images")
     slots = SchedulerSlots(
         Scheduler(
             max_per_user=settings.max_jobs_per_user, provider_limit=settings.provider_concurrency
@@ -104,7 +105,7 @@ def build_engine(
     runner = JobRunner(
         ledger=ledger,
         providers=providers,
-        store=store,
+        store=images,
         deliverer=deliverer,
         notify=sink.on_event,
         metrics=metrics,
@@ -125,7 +126,7 @@ def build_engine(
         ledger=ledger,
         runner=runner,
         slots=slots,
-        store=store,
+        store=images,
         quota=quota,
         providers=providers,
         limits=EngineLimits(max_images_per_job=settings.max_images_per_job),
@@ -135,10 +136,10 @@ def build_engine(
     )
 
 
-def build_quotas(settings: Settings, db: Database, clock: Clock = utc_now) -> QuotaService:
-    """The quota rules over the database."""
+def build_quotas(settings: Settings, store: Store, clock: Clock = utc_now) -> QuotaService:
+    """The quota rules over the store."""
     return QuotaService(
-        db,
+        store.quotas,
         default_daily_quota=settings.default_daily_quota,
         global_daily_budget=settings.global_daily_budget,
         clock=clock,
@@ -152,13 +153,13 @@ class Root:
         self,
         *,
         http: httpx.AsyncClient,
-        db: Database,
+        store: SqliteStore,
         engine: JobEngine,
         web: WebServer,
         bot: SeedreamBot,
     ) -> None:
         self.http = http
-        self.db = db
+        self.store = store
         self.engine = engine
         self.web = web
         self.bot = bot
@@ -184,16 +185,16 @@ class Root:
         )
         http = make_http_client(timeout=timeout)
         try:
-            db = await _open_database(settings.database_path)
+            store = await _open_store(settings.database_path)
         except BaseException:
             await http.aclose()
             raise
         providers = [build_provider(config, http) for config in configs]
-        quotas = build_quotas(settings, db)
+        quotas = build_quotas(settings, store)
         moderation = ModerationService(
-            db, max_daily_quota=settings.max_daily_quota, max_grant=settings.max_grant
+            store.moderation, max_daily_quota=settings.max_daily_quota, max_grant=settings.max_grant
         )
-        ledger = JobLedger(db, quotas, utc_now)
+        ledger = JobLedger(store.jobs, quotas)
         bot = SeedreamBot(
             BotConfig(
                 allowed_guild_ids=settings.allowed_guild_ids,
@@ -205,7 +206,7 @@ class Root:
         posting = DiscordPosting(bot, _card_recorder(ledger), providers)
         engine = build_engine(
             settings,
-            db=db,
+            store=store,
             providers=providers,
             http=http,
             quota=quotas,
@@ -216,7 +217,7 @@ class Root:
         )
         web = WebServer(
             engine=engine,
-            db=db,
+            db=store,
             discord_connected=lambda: bot.discord_connected,
             host=settings.http_host,
             port=settings.http_port,
@@ -227,11 +228,11 @@ class Root:
             jobs=engine,
             posting=posting,
             providers=providers,
-            admission=Admission(db, quotas),
+            admission=Admission(quotas),
             reference_checker=ReferenceChecker(),
             max_count=settings.max_images_per_job,
         )
-        root = cls(http=http, db=db, engine=engine, web=web, bot=bot)
+        root = cls(http=http, store=store, engine=engine, web=web, bot=bot)
         bot.provide(
             BotServices(
                 jobs=engine,
@@ -239,7 +240,7 @@ class Root:
                 quotas=quotas,
                 moderation=moderation,
                 providers=providers,
-                state=StateRepo(db),
+                state=store.state,
                 http_client=http,
                 startup=root.start,
             )
@@ -268,7 +269,7 @@ class Root:
             await self.web.stop()
         await self.engine.stop()
         await self.http.aclose()
-        await self.db.close()
+        await self.store.close()
 
 
 def _card_recorder(ledger: JobLedger) -> Callable[[str, int], Any]:
@@ -280,10 +281,10 @@ def _card_recorder(ledger: JobLedger) -> Callable[[str, int], Any]:
     return record
 
 
-async def _open_database(path: Path) -> Database:
+async def _open_store(path: Path) -> SqliteStore:
     """Open and migrate the database; a problem the operator can fix names DATABASE_PATH."""
     try:
-        return await Database.open(path)
+        return await SqliteStore.open(path)
     except SchemaTooNewError:
         raise ConfigError(
             "DATABASE_PATH", f"{path} was written by a newer seedream-bot; upgrade the bot"

@@ -45,6 +45,10 @@ class PollSchedule:
 
 
 DEFAULT_SCHEDULE = PollSchedule()
+#: consecutive failed polls (provider unavailable or an answer that cannot be read, each
+#: already retried by the HTTP layer) after which the provider is given up on: about a
+#: minute of polls at the default schedule's pace
+MAX_FAILED_POLLS = 8
 #: how long a status call may run past the deadline before it is abandoned
 STATUS_GRACE = 5.0
 
@@ -59,6 +63,7 @@ async def wait_for_task(
     schedule: PollSchedule = DEFAULT_SCHEDULE,
     sleep: Sleep = asyncio.sleep,
     clock: Callable[[], float] | None = None,
+    max_failed_polls: int = MAX_FAILED_POLLS,
 ) -> TaskStatus:
     """Poll until the task is SUCCEEDED or FAILED and return that terminal status.
 
@@ -66,8 +71,10 @@ async def wait_for_task(
     ``bot.providers.http`` builds the matching exception). ``on_update`` is awaited whenever
     state, progress or image count change, the terminal status included. Transient poll errors
     (provider unavailable, rate limited, after the per-call retries) are logged and polling
-    goes on; a Retry-After stretches the next pause. ``wake`` is cleared when consumed. Raises
-    ProviderTimeoutError once ``deadline`` seconds have passed (after one last poll).
+    goes on; a Retry-After stretches the next pause. ``max_failed_polls`` failed polls in a
+    row raise the last error, so the caller can fail over from a provider whose status
+    endpoint is broken. ``wake`` is cleared when consumed. Raises ProviderTimeoutError once
+    ``deadline`` seconds have passed (after one last poll).
     ``sleep``/``clock`` are injectable so tests run on virtual time.
     """
     now = clock or asyncio.get_running_loop().time
@@ -78,6 +85,7 @@ async def wait_for_task(
     # every later poll back (what matters is how soon after the task ends we notice).
     due = start + next(delays)
     seen: tuple[object, ...] | None = None
+    failed_polls = 0
     while True:
         remaining = end - now()
         if remaining <= 0:
@@ -99,9 +107,13 @@ async def wait_for_task(
             log.info("%s task %s: rate limited while polling", provider.name, task_id)
             continue
         except ProviderUnavailableError as exc:
+            failed_polls += 1
+            if failed_polls >= max_failed_polls:
+                raise
             due = _next_due(due, delays, now())
             log.info("%s task %s: poll failed (%s)", provider.name, task_id, exc.user_message)
             continue
+        failed_polls = 0
         key = (status.state, status.progress, len(status.images))
         if key != seen:
             seen = key

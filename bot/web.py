@@ -15,10 +15,10 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from bot.db.connection import Database
 from bot.httpguard import DEFAULT_LIMITS, GuardedServer, HttpLimits, RefusalLog, read_body
 from bot.jobs.callbacks import CallbackOutcome
 from bot.jobs.engine import JobEngine
+from bot.storage.protocols import Store
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class WebServer:
         self,
         *,
         engine: JobEngine,
-        db: Database,
+        db: Store,
         discord_connected: Callable[[], bool],
         host: str,
         port: int,

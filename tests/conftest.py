@@ -13,7 +13,7 @@ from tests.resilience.secrets_capture import secret_watch, secrets_never_leak
 __all__ = ["discord_endpoints", "fake_discord", "secret_watch", "secrets_never_leak"]
 
 #: third-party loggers whose DEBUG lines (hundreds per test) would drown a failure's report
-CHATTY_LIBRARIES = ("httpcore", "aiosqlite", "PIL")
+CHATTY_LIBRARIES = ("httpcore", "PIL")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

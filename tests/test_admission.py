@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 from bot.admission import Admission
-from bot.db.connection import Database
-from bot.db.settings_repo import SettingsRepo
 from bot.errors import QuotaExceededError
 from bot.jobs.models import JobKind, JobOrigin, JobSpec
 from bot.quota import BlockedPromptError, BlockedUserError, QuotaService
+from bot.storage.sqlite.connection import Database
+from bot.storage.sqlite.quota_store import SqliteQuotaStore
+from bot.storage.sqlite.settings_repo import SettingsRepo
 from tests.jobs.support import FakeClock, request
 
 G, U = 10, 20
@@ -30,7 +31,7 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 @pytest.fixture
 def quota(db: Database) -> QuotaService:
     clock = FakeClock(datetime(2025, 3, 14, 12, 0, tzinfo=UTC))
-    return QuotaService(db, default_daily_quota=2, clock=clock)
+    return QuotaService(SqliteQuotaStore(db), default_daily_quota=2, clock=clock)
 
 
 def spec(count: int = 1, prompt: str = "a cat") -> JobSpec:
@@ -47,7 +48,7 @@ def spec(count: int = 1, prompt: str = "a cat") -> JobSpec:
 
 async def test_a_passing_precheck_holds_nothing(db: Database, quota: QuotaService) -> None:
     await db.run(lambda conn: SettingsRepo(conn).add_bonus(G, U, 3, datetime.now(UTC)))
-    admission = Admission(db, quota)
+    admission = Admission(quota)
     for _ in range(5):
         await admission.precheck(spec(count=5))  # allowance 2 + bonus 3, every time
     status = await quota.status(G, U, [])
@@ -57,7 +58,7 @@ async def test_a_passing_precheck_holds_nothing(db: Database, quota: QuotaServic
 
 
 async def test_precheck_refuses_as_the_reservation_does(db: Database, quota: QuotaService) -> None:
-    admission = Admission(db, quota)
+    admission = Admission(quota)
 
     def block_term(conn: sqlite3.Connection) -> None:
         SettingsRepo(conn).add_term(G, "cat", 1, datetime.now(UTC))

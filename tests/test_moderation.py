@@ -9,15 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from bot.db.connection import Database
-from bot.db.jobs_repo import JobsRepo
-from bot.db.settings_repo import SettingsRepo
-from bot.db.usage_repo import UsageRepo
 from bot.errors import RequestValidationError
 from bot.jobs.models import Job, JobKind, JobOrigin
 from bot.jobs.states import JobState
 from bot.moderation import AuditAction, ModerationService
 from bot.quota import BlockedPromptError, QuotaService, Reservation
+from bot.storage.sqlite import quota_store, settings_repo
+from bot.storage.sqlite.connection import Database
+from bot.storage.sqlite.jobs_repo import JobsRepo
+from bot.storage.sqlite.moderation_store import SqliteModerationStore
+from bot.storage.sqlite.quota_store import SqliteQuotaStore
+from bot.storage.sqlite.settings_repo import SettingsRepo
+from bot.storage.sqlite.usage_repo import UsageRepo
 from tests.jobs.support import FakeClock, request
 
 G, MOD, U = 1, 99, 5
@@ -37,12 +40,14 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def mod(db: Database, clock: FakeClock) -> ModerationService:
-    return ModerationService(db, max_daily_quota=100, max_grant=1000, clock=clock)
+    return ModerationService(
+        SqliteModerationStore(db, clock), max_daily_quota=100, max_grant=1000, clock=clock
+    )
 
 
 @pytest.fixture
 def quota(db: Database, clock: FakeClock) -> QuotaService:
-    return QuotaService(db, default_daily_quota=10, clock=clock)
+    return QuotaService(SqliteQuotaStore(db), default_daily_quota=10, clock=clock)
 
 
 async def test_user_override_set_and_clear(mod: ModerationService, quota: QuotaService) -> None:
@@ -70,9 +75,10 @@ async def test_reset_usage_keeps_in_flight_reservations(
     db: Database, mod: ModerationService, quota: QuotaService, clock: FakeClock
 ) -> None:
     def reserve_two(conn: sqlite3.Connection) -> tuple[Reservation, Reservation]:
-        done = quota.reserve(conn, guild_id=G, user_id=U, role_ids=(), count=6, prompt="x")
-        open_ = quota.reserve(conn, guild_id=G, user_id=U, role_ids=(), count=2, prompt="x")
         now = clock()
+        asked = {"guild_id": G, "user_id": U, "role_ids": (), "prompt": "x", "now": now}
+        done = quota_store.reserve(conn, quota, count=6, **asked)
+        open_ = quota_store.reserve(conn, quota, count=2, **asked)
         JobsRepo(conn).insert(
             Job(
                 id="inflight",
@@ -168,8 +174,15 @@ async def test_terms_stored_before_normalising_still_match_and_can_be_removed(
             repo.add_term(G, term, MOD, datetime.now(UTC))
 
     def reserve(prompt: str) -> Callable[[sqlite3.Connection], Reservation]:
-        return lambda conn: quota.reserve(
-            conn, guild_id=G, user_id=U, role_ids=[], count=1, prompt=prompt
+        return lambda conn: quota_store.reserve(
+            conn,
+            quota,
+            guild_id=G,
+            user_id=U,
+            role_ids=[],
+            count=1,
+            prompt=prompt,
+            now=datetime.now(UTC),
         )
 
     await db.run(old_rows)
@@ -186,8 +199,6 @@ async def test_terms_stored_before_normalising_still_match_and_can_be_removed(
 async def test_audit_row_is_in_the_same_transaction(
     db: Database, mod: ModerationService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot.db import settings_repo
-
     def broken(*args: object, **kwargs: object) -> int:
         raise sqlite3.OperationalError("disk full")
 
@@ -207,15 +218,18 @@ async def test_usage_report_totals_top_users_and_providers(
         ("j3", 1, "apiyi", "failed", 0, date(2025, 3, 12)),
         ("j4", 3, "apiyi", "done", 4, date(2025, 3, 1)),  # outside 7 days
     ]
-    async with db.transaction() as conn:
-        for job_id, user, provider, state, charged, day in rows:
-            await conn.execute(
-                "INSERT INTO jobs (id, guild_id, channel_id, user_id, kind, origin, request, "
-                "state, provider, quota_day, reserved_daily, reserved_bonus, charged, "
-                "created_at, updated_at) VALUES (?, ?, 1, ?, 'imagine', 'slash', '{}', ?, ?, ?, "
-                "4, 0, ?, 'x', 'x')",
-                (job_id, G, user, state, provider, day.isoformat(), charged),
-            )
+    await db.run(
+        lambda conn: conn.executemany(
+            "INSERT INTO jobs (id, guild_id, channel_id, user_id, kind, origin, request, "
+            "state, provider, quota_day, reserved_daily, reserved_bonus, charged, "
+            "created_at, updated_at) VALUES (?, ?, 1, ?, 'imagine', 'slash', '{}', ?, ?, ?, "
+            "4, 0, ?, 'x', 'x')",
+            [
+                (job_id, G, user, state, provider, day.isoformat(), charged)
+                for job_id, user, provider, state, charged, day in rows
+            ],
+        )
+    )
     report = await mod.usage_report(G, days=7)
     assert report.since == date(2025, 3, 8)
     assert (report.totals.images, report.totals.jobs, report.totals.failed) == (4, 3, 1)
@@ -266,7 +280,9 @@ async def test_the_ceilings_themselves_are_allowed_and_removal_has_none(
 
 
 async def test_ceilings_come_from_the_operator(db: Database, clock: FakeClock) -> None:
-    strict = ModerationService(db, max_daily_quota=5, max_grant=3, clock=clock)
+    strict = ModerationService(
+        SqliteModerationStore(db, clock), max_daily_quota=5, max_grant=3, clock=clock
+    )
     with pytest.raises(RequestValidationError, match="at most 5 images"):
         await strict.set_guild_default(G, MOD, 6, None)
     with pytest.raises(RequestValidationError, match="at most 3 credits"):

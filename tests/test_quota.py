@@ -9,9 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from bot.db.connection import Database
-from bot.db.settings_repo import SettingsRepo
-from bot.db.usage_repo import UsageRepo
 from bot.errors import PermissionDeniedError, QuotaExceededError
 from bot.jobs.models import Job, JobKind, JobOrigin
 from bot.jobs.states import JobState
@@ -26,6 +23,11 @@ from bot.quota import (
     resolve_allowance,
     split_refund,
 )
+from bot.storage.sqlite import quota_store
+from bot.storage.sqlite.connection import Database
+from bot.storage.sqlite.quota_store import SqliteQuotaStore
+from bot.storage.sqlite.settings_repo import SettingsRepo
+from bot.storage.sqlite.usage_repo import UsageRepo
 from tests.jobs.support import FakeClock, request
 
 G, U = 10, 20
@@ -45,15 +47,26 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def quota(db: Database, clock: FakeClock) -> QuotaService:
-    return QuotaService(db, default_daily_quota=10, clock=clock)
+    return QuotaService(SqliteQuotaStore(db), default_daily_quota=10, clock=clock)
 
 
 async def reserve(
     db: Database, quota: QuotaService, count: int, *, user: int = U, roles=(), guild: int = G
 ):
     return await db.run(
-        quota.reserve, guild_id=guild, user_id=user, role_ids=roles, count=count, prompt="a cat"
+        quota_store.reserve,
+        quota,
+        guild_id=guild,
+        user_id=user,
+        role_ids=roles,
+        count=count,
+        prompt="a cat",
+        now=datetime.now(UTC),
     )
+
+
+async def settle(db: Database, quota: QuotaService, job: Job, charged: int):
+    return await db.run(quota_store.settle, quota, job, charged, datetime.now(UTC))
 
 
 def job_for(res, *, user: int = U, guild: int = G) -> Job:
@@ -141,7 +154,7 @@ async def test_settle_refunds_exactly(db: Database, quota: QuotaService) -> None
     await db.run(lambda conn: SettingsRepo(conn).add_bonus(G, U, 5, datetime.now(UTC)))
     await reserve(db, quota, 8)
     res = await reserve(db, quota, 4)  # 2 allowance + 2 bonus
-    settlement = await db.run(quota.settle, job_for(res), charged=1)
+    settlement = await settle(db, quota, job_for(res), charged=1)
     assert (settlement.refunded_daily, settlement.refunded_bonus) == (1, 2)
     status = await quota.status(G, U, [])
     assert (status.used_today, status.bonus) == (9, 5)
@@ -160,7 +173,7 @@ async def test_day_rollover_restores_allowance_and_refunds_old_day(
     assert status.reset_at == datetime(2025, 3, 16, tzinfo=UTC)
     await reserve(db, quota, 10)
     # yesterday's job fails after midnight: its refund goes back to yesterday's counter
-    await db.run(quota.settle, job_for(res), charged=0)
+    await settle(db, quota, job_for(res), charged=0)
     assert (await quota.status(G, U, [])).used_today == 10
     assert await db.run_read(lambda conn: UsageRepo(conn).daily_used(G, U, date(2025, 3, 14))) == 0
 
@@ -178,7 +191,9 @@ async def test_guild_budget_is_distinct_and_counts_everyone(
 async def test_global_budget_counts_every_guild_and_changes_nothing_when_refused(
     db: Database, clock: FakeClock
 ) -> None:
-    quota = QuotaService(db, default_daily_quota=10, global_daily_budget=5, clock=clock)
+    quota = QuotaService(
+        SqliteQuotaStore(db), default_daily_quota=10, global_daily_budget=5, clock=clock
+    )
     day = date(2025, 3, 14)
     first = await reserve(db, quota, 3, user=1, guild=100)
     await reserve(db, quota, 2, user=2, guild=200)
@@ -192,7 +207,7 @@ async def test_global_budget_counts_every_guild_and_changes_nothing_when_refused
 
     assert await db.run_read(counters) == (5, 0, 0)
     # a refund frees room in the bot-wide budget, for any guild
-    await db.run(quota.settle, job_for(first, user=1, guild=100), charged=1)
+    await settle(db, quota, job_for(first, user=1, guild=100), charged=1)
     assert await db.run_read(counters) == (3, 0, 0)
     await reserve(db, quota, 2, user=3, guild=300)
     assert await db.run_read(counters) == (5, 2, 2)

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from bot.httpguard import RefusalLog
+from bot.jobs.events import JobDelivered
 from bot.jobs.ledger import JobLedger
 from bot.jobs.runner import RunnerConfig
 from bot.jobs.states import JobState
@@ -48,11 +49,11 @@ async def setup(
         runner=RunnerConfig(deadline=600, public_url="https://bot.example", poll_schedule=SLOW),
     )
     engine = await harness.open()
-    assert harness.db is not None
+    assert harness.store is not None
     connected = {"value": True}
     server = WebServer(
         engine=engine,
-        db=harness.db,
+        db=harness.store,
         discord_connected=lambda: connected["value"],
         host="127.0.0.1",
         port=0,
@@ -173,6 +174,8 @@ async def test_metrics_expose_jobs_latency_errors_and_charges(setup) -> None:
     provider.script.hold = None
     await client.post(f"/callbacks/fake/{secret}", content=body("fake-task-1"))
     await harness.final(job_id)
+    # the charge is counted after the settlement, before JobDelivered is announced
+    await harness.event(JobDelivered)
     text = (await client.get(f"http://127.0.0.1:{server.metrics_port}/metrics")).text
     assert 'seedream_jobs{state="done"} 1.0' in text
     assert 'seedream_images_charged_total{provider="fake"} 1.0' in text

@@ -29,14 +29,14 @@ Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 async def start_server(tmp_path: Path) -> AsyncIterator[Start]:
     harness = Harness(tmp_path, [fake_provider()])
     engine = await harness.open()
-    assert harness.db is not None
+    assert harness.store is not None
     servers: list[WebServer] = []
 
     async def start(limits: HttpLimits | None) -> WebServer:
-        assert harness.db is not None
+        assert harness.store is not None
         server = WebServer(
             engine=engine,
-            db=harness.db,
+            db=harness.store,
             discord_connected=lambda: True,
             host="127.0.0.1",
             port=0,

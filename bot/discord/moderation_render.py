@@ -17,7 +17,7 @@ from typing import Any
 
 import discord
 
-from bot.db.usage_repo import UsageReport
+from bot.core.accounts import UsageReport
 from bot.discord import render
 from bot.jobs.models import Job
 from bot.quota import QuotaStatus

@@ -2,5 +2,5 @@
 
 Import what you need from the submodules (``bot.jobs.engine.JobEngine``,
 ``bot.jobs.models.JobSpec``, ``bot.jobs.events``); this package imports nothing eagerly so
-``bot.db`` repos can use ``bot.jobs.models`` without a cycle.
+the storage repos can use ``bot.jobs.models`` without a cycle.
 """

@@ -110,7 +110,17 @@ class JobRunner:
         if job.state is JobState.QUEUED or (job.state.at_provider and self._must_resubmit(job)):
             job, status = await self._submit(job)
         while job.state.at_provider:
-            result = await self._wait(job, wake, status)
+            try:
+                result = await self._wait(job, wake, status)
+            except ProviderUnavailableError:
+                # the status endpoint stayed broken or unreadable: the task's fate is
+                # unknown, and another provider can still serve the member
+                if not self._candidates(job, skip_current=True):
+                    raise
+                log.warning("job %s: %s stopped answering; failing over", job.id, job.provider)
+                job = await self._abandon_attempt(await self._ledger.require(job.id))
+                job, status = await self._submit(job)
+                continue
             status = None
             if result.state is TaskState.FAILED:
                 provider = self._provider(job)

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from bot.db.usage_repo import UsageReport, UsageTotals
+from bot.core.accounts import UsageReport, UsageTotals
 from bot.discord import moderation_render as ui
 from bot.discord.moderation_render import ModAction
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bot.db.settings_repo import AuditEntry, GuildSettings
+from bot.core.accounts import AuditEntry, GuildSettings
 from bot.moderation import AuditAction
 from tests.e2e.harness import World, job_id_in
 from tests.fakes.discord_api import FakeDiscord

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.db.settings_repo import GuildSettings
+from bot.core.accounts import GuildSettings
 from tests.e2e.harness import World, job_id_in
 from tests.e2e.test_moderation import (
     audit,

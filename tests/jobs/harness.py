@@ -11,13 +11,14 @@ from typing import Any
 import httpx
 
 from bot.config import Settings
-from bot.db.connection import Database
 from bot.jobs.engine import JobEngine
 from bot.jobs.models import Job, JobKind, JobOrigin, JobSpec
 from bot.jobs.runner import RunnerConfig
 from bot.models import GenerationRequest
 from bot.providers.base import Provider
 from bot.root import EngineOptions, build_engine, build_quotas
+from bot.storage.sqlite.connection import Database
+from bot.storage.sqlite.store import SqliteStore
 from bot.waiting import PollSchedule
 from tests.jobs.support import FakeClock, RecordingDeliverer, RecordingSink, request
 
@@ -65,12 +66,12 @@ class Harness:
     downloader: Any = None
     #: the engine's sleep (None: asyncio.sleep), e.g. one that advances ``clock`` instead
     sleep: Any = None
-    db: Database | None = None
+    store: SqliteStore | None = None
     engine: JobEngine | None = None
     http: httpx.AsyncClient = field(default_factory=httpx.AsyncClient)
 
     async def open(self, *, start: bool = True) -> JobEngine:
-        self.db = await Database.open(self.tmp_path / "bot.sqlite3")
+        self.store = await SqliteStore.open(self.tmp_path / "bot.sqlite3", clock=self.clock)
         conf = settings(self.tmp_path, **self.settings_overrides)
         runner = self.runner or RunnerConfig(
             deadline=conf.job_deadline_seconds,
@@ -81,10 +82,10 @@ class Harness:
         )
         self.engine = build_engine(
             conf,
-            db=self.db,
+            store=self.store,
             providers=self.providers,
             http=self.http,
-            quota=build_quotas(conf, self.db, self.clock),
+            quota=build_quotas(conf, self.store, self.clock),
             clock=self.clock,
             deliverer=self.deliverer,
             events=self.sink,
@@ -99,10 +100,15 @@ class Harness:
     async def close(self) -> None:
         if self.engine is not None:
             await self.engine.stop()
-        if self.db is not None:
-            await self.db.close()
+        if self.store is not None:
+            await self.store.close()
         self.engine = None
-        self.db = None
+        self.store = None
+
+    @property
+    def db(self) -> Database | None:
+        """The store's SQLite connection (for tests that look under the seam)."""
+        return None if self.store is None else self.store.db
 
     async def restart(self, **changes: Any) -> JobEngine:
         """Stop this process and start a fresh one on the same file."""

@@ -31,6 +31,7 @@ from bot.jobs.runner import RunnerConfig, error_code
 from bot.jobs.states import JobState
 from bot.models import TaskState, TaskStatus
 from bot.providers.base import ModelSpec
+from bot.waiting import MAX_FAILED_POLLS
 from tests.jobs.harness import FAST, Harness, wait_until
 from tests.jobs.support import Script, failed, fake_provider, request, running
 
@@ -180,6 +181,49 @@ async def test_task_failing_with_failover_type_error_moves_on(make_harness: Make
         ("first",),
     )
     assert done.task_id == "second-task-1"
+
+
+async def test_a_status_that_stays_unreadable_fails_over(make_harness: MakeHarness) -> None:
+    """A task whose status answers cannot be read is given up after a run of failed polls."""
+    first = fake_provider("first", script=Script(hold=running()))
+    second = fake_provider("second")
+
+    async def unreadable(task_id: str) -> TaskStatus:
+        first.status_calls += 1
+        raise ProviderUnavailableError("unreadable answer", provider="first")
+
+    first.status = unreadable  # type: ignore[method-assign]
+    h = make_harness(first, second)
+    await h.open()
+    done = await h.final((await h.create()).id)
+    assert (done.state, done.provider, done.tried_providers) == (
+        JobState.DONE,
+        "second",
+        ("first",),
+    )
+    assert first.status_calls == MAX_FAILED_POLLS
+    assert done.charged == 1
+
+
+async def test_a_few_failed_polls_stay_on_the_provider(make_harness: MakeHarness) -> None:
+    first = fake_provider("first")
+    second = fake_provider("second")
+    real_status = first.status
+    failures = MAX_FAILED_POLLS - 1
+
+    async def flaky(task_id: str) -> TaskStatus:
+        nonlocal failures
+        if failures:
+            failures -= 1
+            raise ProviderUnavailableError("unreadable answer", provider="first")
+        return await real_status(task_id)
+
+    first.status = flaky  # type: ignore[method-assign]
+    h = make_harness(first, second)
+    await h.open()
+    done = await h.final((await h.create()).id)
+    assert (done.state, done.provider, done.tried_providers) == (JobState.DONE, "first", ())
+    assert second.submitted == []
 
 
 async def test_deadline_fails_the_job_without_resubmitting(make_harness: MakeHarness) -> None:

@@ -12,13 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from bot.db.connection import Database
-from bot.db.settings_repo import SettingsRepo
-from bot.db.usage_repo import UsageRepo
 from bot.errors import PermissionDeniedError, QuotaExceededError
 from bot.jobs.models import Job
 from bot.jobs.states import JobState
 from bot.quota import GlobalBudgetExceededError, QuotaService
+from bot.storage.sqlite import quota_store
+from bot.storage.sqlite.connection import Database
+from bot.storage.sqlite.quota_store import SqliteQuotaStore
+from bot.storage.sqlite.settings_repo import SettingsRepo
+from bot.storage.sqlite.usage_repo import UsageRepo
 from tests.jobs.harness import Harness
 from tests.jobs.support import FakeClock, Script, fake_provider, request
 
@@ -126,13 +128,22 @@ async def test_two_connections_on_one_file_never_overspend(tmp_path: Path) -> No
     path = tmp_path / "bot.sqlite3"
     clock = FakeClock()
     dbs = [await Database.open(path), await Database.open(path)]
-    services = [QuotaService(db, default_daily_quota=ALLOWANCE, clock=clock) for db in dbs]
+    services = [
+        QuotaService(SqliteQuotaStore(db), default_daily_quota=ALLOWANCE, clock=clock) for db in dbs
+    ]
     try:
 
         async def reserve(service: QuotaService, db: Database) -> int:
             try:
                 held = await db.run(
-                    service.reserve, guild_id=1, user_id=9, role_ids=(), count=1, prompt="x"
+                    quota_store.reserve,
+                    service,
+                    guild_id=1,
+                    user_id=9,
+                    role_ids=(),
+                    count=1,
+                    prompt="x",
+                    now=clock(),
                 )
                 return held.total
             except (QuotaExceededError, PermissionDeniedError):
@@ -188,7 +199,9 @@ async def test_two_connections_never_overshoot_the_global_budget(tmp_path: Path)
     clock = FakeClock()
     dbs = [await Database.open(path), await Database.open(path)]
     services = [
-        QuotaService(db, default_daily_quota=ALLOWANCE, global_daily_budget=13, clock=clock)
+        QuotaService(
+            SqliteQuotaStore(db), default_daily_quota=ALLOWANCE, global_daily_budget=13, clock=clock
+        )
         for db in dbs
     ]
     try:
@@ -196,7 +209,9 @@ async def test_two_connections_never_overshoot_the_global_budget(tmp_path: Path)
         async def reserve(n: int) -> int:
             try:
                 held = await dbs[n % 2].run(
-                    services[n % 2].reserve,
+                    quota_store.reserve,
+                    services[n % 2],
+                    now=clock(),
                     guild_id=n % 7,
                     user_id=n,
                     role_ids=(),

@@ -67,7 +67,7 @@ async def test_poyo_job_by_callback(
     engine = await h.open()
     assert h.db is not None
     server = WebServer(
-        engine=engine, db=h.db, discord_connected=lambda: True, host="127.0.0.1", port=port
+        engine=engine, db=h.store, discord_connected=lambda: True, host="127.0.0.1", port=port
     )
     await server.start()
     try:
@@ -99,7 +99,7 @@ async def test_forged_poyo_callback_does_not_finish_a_running_job(
     engine = await h.open()
     assert h.db is not None
     server = WebServer(
-        engine=engine, db=h.db, discord_connected=lambda: True, host="127.0.0.1", port=port
+        engine=engine, db=h.store, discord_connected=lambda: True, host="127.0.0.1", port=port
     )
     await server.start()
     try:

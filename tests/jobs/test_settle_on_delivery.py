@@ -114,9 +114,10 @@ async def test_record_posted_settles_only_once_every_awaited_image_is_posted(
 ) -> None:
     h = make_harness(fake_provider())
     await h.open(start=False)
-    assert h.db is not None
+    assert h.store is not None
     assert h.engine is not None
-    ledger = JobLedger(h.db, QuotaService(h.db, default_daily_quota=10, clock=h.clock), h.clock)
+    rules = QuotaService(h.store.quotas, default_daily_quota=10, clock=h.clock)
+    ledger = JobLedger(h.store.jobs, rules)
     job = await h.create(request(count=3))
     await ledger.transition(job.id, JobState.SUBMITTED, task_id="t")
     images = [JobImage(index=i, filename=f"{i}.png", content_type="image/png") for i in range(3)]
@@ -179,7 +180,7 @@ def hold_lock(path: Path, seconds: float, released: asyncio.Event) -> None:
 async def test_a_locked_database_at_the_settlement_is_waited_out(
     make_harness: MakeHarness, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="bot.jobs.ledger")
+    caplog.set_level(logging.WARNING, logger="bot.storage.sqlite.jobs_store")
     h = make_harness(fake_provider())
     locker = LockingDeliverer(h.tmp_path / "bot.sqlite3", hold=0.6)
     h.deliverer = locker

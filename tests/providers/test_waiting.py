@@ -19,7 +19,7 @@ from bot.errors import (
 )
 from bot.models import GenerationRequest, ResultImage, TaskError, TaskState, TaskStatus
 from bot.providers.base import Capabilities, Provider, ProviderConfig
-from bot.waiting import PollSchedule, wait_for_task
+from bot.waiting import MAX_FAILED_POLLS, PollSchedule, wait_for_task
 from tests.providers.conftest import FAST, MakeFake
 
 Q, R, S, F = TaskState.QUEUED, TaskState.RUNNING, TaskState.SUCCEEDED, TaskState.FAILED
@@ -161,7 +161,17 @@ async def test_transient_errors_until_the_deadline_time_out() -> None:
     time = FakeTime()
     provider = Scripted([ProviderUnavailableError()], time)
     with pytest.raises(ProviderTimeoutError):
-        await wait_for_task(provider, "t", deadline=30, sleep=time.sleep, clock=time.clock)
+        await wait_for_task(provider, "t", deadline=20, sleep=time.sleep, clock=time.clock)
+    assert len(provider.polls) < MAX_FAILED_POLLS  # the deadline came first
+
+
+async def test_a_run_of_failed_polls_gives_the_provider_up() -> None:
+    """A status endpoint that stays broken ends the wait, so the job can fail over."""
+    time = FakeTime()
+    provider = Scripted([ProviderUnavailableError()], time)
+    with pytest.raises(ProviderUnavailableError):
+        await wait_for_task(provider, "t", deadline=900, sleep=time.sleep, clock=time.clock)
+    assert len(provider.polls) == MAX_FAILED_POLLS
 
 
 async def test_other_errors_end_the_wait() -> None:

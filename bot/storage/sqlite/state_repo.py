@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime
 
-from bot.db.connection import Database
+from bot.storage.sqlite.connection import Database
 
 
 class StateRepo:

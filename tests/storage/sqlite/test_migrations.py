@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.db.connection import (
+from bot.storage.sqlite.connection import (
     Database,
     Migration,
     SchemaTooNewError,
@@ -26,13 +26,13 @@ async def test_empty_database_reaches_latest_version(tmp_path: Path) -> None:
     db = await Database.open(path)
     try:
         assert await db.user_version() == load_migrations()[-1].version
-        async with db.read() as conn:
-            async with conn.execute("PRAGMA foreign_keys") as cur:
-                assert (await cur.fetchone())[0] == 1
-            async with conn.execute("PRAGMA journal_mode") as cur:
-                assert (await cur.fetchone())[0] == "wal"
-            async with conn.execute("PRAGMA busy_timeout") as cur:
-                assert (await cur.fetchone())[0] == 5000
+        pragmas = await db.run_read(
+            lambda conn: [
+                conn.execute(f"PRAGMA {name}").fetchone()[0]
+                for name in ("foreign_keys", "journal_mode", "busy_timeout")
+            ]
+        )
+        assert pragmas == [1, "wal", 5000]
     finally:
         await db.close()
     assert {"jobs", "job_images", "daily_usage", "guild_usage", "audit_log"} <= _tables(path)
@@ -42,10 +42,11 @@ async def test_tables_are_strict(tmp_path: Path) -> None:
     db = await Database.open(tmp_path / "bot.sqlite3")
     try:
         with pytest.raises(sqlite3.IntegrityError):
-            async with db.transaction() as conn:
-                await conn.execute(
+            await db.run(
+                lambda conn: conn.execute(
                     "INSERT INTO guild_usage (guild_id, day, used) VALUES (1, '2025-01-01', 'x')"
                 )
+            )
     finally:
         await db.close()
 
@@ -131,11 +132,12 @@ async def test_global_usage_starts_from_the_guild_counters_it_upgrades(tmp_path:
     db = await Database.open(path, migrate=False)
     try:
         await db.migrate(shipped[: version - 1])
-        async with db.transaction() as conn:
-            await conn.executemany(
+        await db.run(
+            lambda conn: conn.executemany(
                 "INSERT INTO guild_usage (guild_id, day, used) VALUES (?, ?, ?)",
                 [(1, "2025-03-14", 4), (2, "2025-03-14", 3), (1, "2025-03-13", 2)],
             )
+        )
         await db.migrate()
         rows = await db.run_read(
             lambda conn: conn.execute("SELECT day, used FROM global_usage ORDER BY day").fetchall()

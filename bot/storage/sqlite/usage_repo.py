@@ -3,33 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
 from datetime import date
 
-from bot.db.codec import to_db_day
+from bot.core.accounts import UsageReport, UsageTotals
 from bot.jobs.states import UNFINISHED_STATES
-
-
-@dataclass(frozen=True)
-class UsageTotals:
-    """Images charged and jobs run over a period, for a guild, a member or a provider."""
-
-    images: int
-    jobs: int
-    failed: int
-
-
-@dataclass(frozen=True)
-class UsageReport:
-    """A guild's usage over ``days`` UTC days ending today."""
-
-    guild_id: int
-    since: date
-    days: int
-    totals: UsageTotals
-    #: (user id, images charged), most first
-    top_users: tuple[tuple[int, int], ...]
-    by_provider: dict[str, UsageTotals]
+from bot.storage.sqlite.codec import to_db_day
 
 
 class UsageRepo:

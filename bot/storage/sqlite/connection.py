@@ -1,18 +1,17 @@
 """Opening the SQLite file, applying numbered migrations, and serialising access to it.
 
-The bot keeps one aiosqlite connection. SQLite allows one writer at a time anyway, and
-sharing one connection between coroutines is only safe if no coroutine can read another's
-uncommitted writes, so every use holds one asyncio lock.
+The bot keeps one stdlib ``sqlite3`` connection, living on one dedicated thread (a
+single-worker executor): every call to it is one ``loop.run_in_executor`` hop, so nothing
+touches the file on the event loop and only public APIs are used. SQLite allows one
+writer at a time anyway, and sharing one connection between coroutines is only safe if no
+coroutine can read another's uncommitted writes, so every use holds one asyncio lock.
 
-The services use ``Database.run(fn)``: ``fn(conn)`` is a plain synchronous function over the
-``sqlite3.Connection``, run between ``BEGIN IMMEDIATE`` and ``COMMIT`` on aiosqlite's worker
-thread in one hop. A hop (thread wake-up, then event-loop wake-up) costs far more than a
-typical statement, so a transaction of a dozen statements done one ``await`` each spends
-most of its time in hops; done as one function it costs one. ``run_read(fn)`` is the same
-for reads, without a transaction. Everything stays off the event loop.
-
-``transaction()`` and ``read()`` hand out the aiosqlite connection itself, one ``await`` per
-statement, for code that wants that (tests, tools).
+The stores use ``Database.run(fn)``: ``fn(conn)`` is a plain synchronous function over the
+``sqlite3.Connection``, run between ``BEGIN IMMEDIATE`` and ``COMMIT`` on that thread in one
+hop. A hop (thread wake-up, then event-loop wake-up) costs far more than a typical
+statement, so a transaction of a dozen statements done one ``await`` each would spend most
+of its time in hops; done as one function it costs one. ``run_read(fn)`` is the same for
+reads, without a transaction.
 """
 
 from __future__ import annotations
@@ -22,15 +21,13 @@ import contextlib
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from importlib import resources
 from pathlib import Path
-from typing import Concatenate, ParamSpec, TypeVar, cast
-
-import aiosqlite
+from typing import Concatenate, ParamSpec, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +44,7 @@ class SchemaTooNewError(RuntimeError):
 
 @dataclass(frozen=True)
 class Migration:
-    """One numbered SQL file from ``bot/db/migrations``."""
+    """One numbered SQL file from ``bot/storage/sqlite/migrations``."""
 
     version: int
     name: str
@@ -57,7 +54,7 @@ class Migration:
 def load_migrations() -> list[Migration]:
     """Every shipped migration in version order; numbering must be 1, 2, 3 … with no gap."""
     found: list[Migration] = []
-    for entry in resources.files("bot.db").joinpath("migrations").iterdir():
+    for entry in resources.files("bot.storage.sqlite").joinpath("migrations").iterdir():
         match = _MIGRATION_NAME.match(entry.name)
         if match is None:
             continue
@@ -93,38 +90,47 @@ def _only_comments(text: str) -> bool:
 
 
 class Database:
-    """The bot's one SQLite connection, handed out one coroutine at a time."""
+    """The bot's one SQLite connection, on its own thread, handed out one coroutine at a time."""
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+    def __init__(self, conn: sqlite3.Connection, executor: ThreadPoolExecutor, path: Path) -> None:
         self._conn = conn
+        self._executor = executor
         self._lock = asyncio.Lock()
+        self._closed = False
         self.path = path
 
     @classmethod
     async def open(cls, path: Path, *, migrate: bool = True) -> Database:
         """Open (creating if needed) the file, set the pragmas and apply pending migrations."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: we issue BEGIN/COMMIT ourselves.
-        conn = await aiosqlite.connect(path, isolation_level=None)
+        # One worker: the connection is made on, and only ever used from, that one thread.
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        loop = asyncio.get_running_loop()
         try:
-            # Sets it on the underlying sqlite3 connection (aiosqlite.Row is sqlite3.Row).
-            conn.row_factory = sqlite3.Row
-            await conn.execute("PRAGMA journal_mode=WAL")
-            await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            await conn.execute("PRAGMA foreign_keys=ON")
-            await conn.execute("PRAGMA synchronous=NORMAL")
-            db = cls(conn, path)
+            conn = await loop.run_in_executor(executor, _connect, path)
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        db = cls(conn, executor, path)
+        try:
             if migrate:
                 await db.migrate()
         except BaseException:
-            await conn.close()
+            await db.close()
             raise
         return db
 
     async def close(self) -> None:
-        """Close the connection (waits for a transaction in progress)."""
+        """Close the connection (waits for a transaction in progress) and end its thread."""
         async with self._lock:
-            await self._conn.close()
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                await self._call(_close)
+            finally:
+                # The queue is empty now: the thread ends without blocking the loop.
+                self._executor.shutdown(wait=False)
 
     async def run(
         self,
@@ -136,11 +142,10 @@ class Database:
         """``fn(conn, *args, **kwargs)`` in one write transaction, in one hop to the database
         thread; its result, or its exception after a ROLLBACK.
 
-        ``fn`` is synchronous and runs on aiosqlite's worker thread between ``BEGIN
-        IMMEDIATE`` and ``COMMIT``. Once started it cannot be interrupted: if the awaiting
-        task is cancelled meanwhile, the lock is held until ``fn`` and its COMMIT (or
-        ROLLBACK) have finished, and only then is ``CancelledError`` raised; the outcome
-        stands.
+        ``fn`` is synchronous and runs on the database thread between ``BEGIN IMMEDIATE``
+        and ``COMMIT``. Once started it cannot be interrupted: if the awaiting task is
+        cancelled meanwhile, the lock is held until ``fn`` and its COMMIT (or ROLLBACK) have
+        finished, and only then is ``CancelledError`` raised; the outcome stands.
         """
         async with self._lock:
             return await self._transact(lambda conn: fn(conn, *args, **kwargs))
@@ -160,11 +165,21 @@ class Database:
         connection simply starts after it.
         """
         async with self._lock:
-            return await _on_thread(self._conn, lambda conn: fn(conn, *args, **kwargs))
+            return await self._call(lambda conn: fn(conn, *args, **kwargs))
+
+    async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn(conn)`` on the database thread: one hop there and back. Lock held.
+
+        Cancelling the await does not stop ``fn`` once the thread has started it.
+        """
+        if self._closed and fn is not _close:
+            raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, self._conn)
 
     async def _transact(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """``fn`` in a write transaction on the thread, awaited to its end. Lock held."""
-        return await _to_completion(_on_thread(self._conn, partial(_in_transaction, fn)))
+        return await _to_completion(self._call(partial(_in_transaction, fn)))
 
     async def user_version(self) -> int:
         """The schema version stored in the file header."""
@@ -175,7 +190,7 @@ class Database:
         migrations = load_migrations() if migrations is None else migrations
         latest = migrations[-1].version if migrations else 0
         async with self._lock:
-            current = await _on_thread(self._conn, _user_version)
+            current = await self._call(_user_version)
             if current > latest:
                 raise SchemaTooNewError(
                     f"database {self.path} is at schema version {current}, but this bot only "
@@ -188,42 +203,6 @@ class Database:
                 log.info("applied migration %s", migration.name)
             return max(current, latest)
 
-    async def _commit(self) -> None:
-        await self._conn.execute("COMMIT")
-
-    async def _rollback(self) -> None:
-        if self._conn.in_transaction:
-            await self._conn.execute("ROLLBACK")
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """A write transaction (``BEGIN IMMEDIATE``): committed on exit, rolled back on error.
-
-        One hop to the database thread per statement; the services use ``run`` instead.
-        """
-        async with self._lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                await asyncio.shield(self._rollback())
-                raise
-            # Shielded so a cancellation arriving now cannot leave the transaction open.
-            try:
-                await asyncio.shield(self._commit())
-            except BaseException:
-                await asyncio.shield(self._rollback())
-                raise
-
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[aiosqlite.Connection]:
-        """Exclusive use of the connection for reads (autocommit, sees committed data only).
-
-        One hop to the database thread per statement; the services use ``run_read`` instead.
-        """
-        async with self._lock:
-            yield self._conn
-
     async def ping(self) -> bool:
         """True when a trivial query answers (for /healthz)."""
         try:
@@ -234,18 +213,24 @@ class Database:
             return False
 
 
-async def _on_thread(conn: aiosqlite.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
-    """Call ``fn(sqlite3_connection)`` on ``conn``'s worker thread: one hop there and back.
+def _connect(path: Path) -> sqlite3.Connection:
+    """Open the file on the database thread and set the pragmas."""
+    # isolation_level=None: we issue BEGIN/COMMIT ourselves.
+    conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA synchronous=NORMAL")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
-    aiosqlite has no public "run this callable on the connection thread", but every public
-    method it has is built on exactly that: ``Connection._execute(function, *args)`` queues
-    the call to its thread and awaits the result, and ``Connection._conn`` is the
-    ``sqlite3.Connection`` living there. This is the one place that uses those two internals
-    (checked against aiosqlite 0.22; ``tests/db/test_run.py`` fails clearly if they change).
-    Cancelling the await does not stop ``fn``: the thread runs it to the end regardless.
-    """
-    result = await conn._execute(fn, conn._conn)  # type: ignore[no-untyped-call]
-    return cast(T, result)
+
+def _close(conn: sqlite3.Connection) -> None:
+    conn.close()
 
 
 async def _to_completion(work: Awaitable[T]) -> T:

@@ -12,10 +12,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from bot.db.codec import from_db_day, from_db_time, opt_time, to_db_day, to_db_time
 from bot.jobs.models import DoorContext, Job, JobImage, JobKind, JobOrigin
 from bot.jobs.states import UNFINISHED_STATES, JobState, sources
 from bot.models import GenerationRequest
+from bot.storage.sqlite.codec import from_db_day, from_db_time, opt_time, to_db_day, to_db_time
 
 #: columns a transition or field update may set besides state/updated_at
 _UPDATABLE = frozenset(

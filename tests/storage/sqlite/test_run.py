@@ -1,8 +1,5 @@
-"""``Database.run``/``run_read``: one synchronous function on aiosqlite's thread, in one hop.
-
-They rely on two aiosqlite internals (``Connection._execute`` and ``Connection._conn``, see
-``bot/db/connection.py``); if an aiosqlite upgrade changes them, these tests fail first.
-"""
+"""``Database.run``/``run_read``: one synchronous function on the database's own thread, in
+one hop, through public APIs only (stdlib ``sqlite3`` and ``loop.run_in_executor``)."""
 
 from __future__ import annotations
 
@@ -12,10 +9,10 @@ import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiosqlite
 import pytest
 
-from bot.db.connection import Database
+from bot.storage.sqlite import connection
+from bot.storage.sqlite.connection import Database
 
 
 class Refused(Exception):
@@ -40,15 +37,41 @@ def _value(path: Path, key: str) -> str | None:
     return None if row is None else str(row[0])
 
 
-def test_aiosqlite_internals_are_still_there() -> None:
-    assert callable(getattr(aiosqlite.Connection, "_execute", None)), (
-        "aiosqlite.Connection._execute is gone: Database.run/_on_thread need rework "
-        "(bot/db/connection.py)"
+def test_the_connection_module_uses_no_private_library_api() -> None:
+    source = Path(connection.__file__).read_text("utf-8")
+    assert "aiosqlite" not in source
+    assert "._execute" not in source
+    assert "._conn" not in source.replace("self._conn", "")
+
+
+async def test_every_call_runs_on_one_and_the_same_thread(db: Database) -> None:
+    """sqlite3 connections belong to the thread that made them: all work goes to that one."""
+    threads = set()
+    for _ in range(3):
+        threads.add(await db.run(lambda conn: threading.get_ident()))
+        threads.add(await db.run_read(lambda conn: threading.get_ident()))
+    results = await asyncio.gather(
+        *(db.run_read(lambda conn: threading.get_ident()) for _ in range(20))
     )
-    assert isinstance(getattr(aiosqlite.Connection, "_conn", None), property), (
-        "aiosqlite.Connection._conn is gone: Database.run/_on_thread need rework "
-        "(bot/db/connection.py)"
-    )
+    threads.update(results)
+    assert len(threads) == 1
+    assert threads != {threading.get_ident()}
+
+
+async def test_closing_ends_the_thread_and_refuses_more_work(tmp_path: Path) -> None:
+    before = {t.ident for t in threading.enumerate()}
+    database = await Database.open(tmp_path / "bot.sqlite3")
+    thread_id = await database.run_read(lambda conn: threading.get_ident())
+    assert thread_id not in before
+    await database.close()
+    await database.close()  # twice is harmless
+    with pytest.raises(sqlite3.ProgrammingError):
+        await database.run_read(lambda conn: 1)
+    for _ in range(200):
+        if thread_id not in {t.ident for t in threading.enumerate()}:
+            break
+        await asyncio.sleep(0.01)
+    assert thread_id not in {t.ident for t in threading.enumerate()}
 
 
 async def test_run_returns_the_value_and_commits(db: Database) -> None:

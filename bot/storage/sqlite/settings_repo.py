@@ -4,50 +4,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.db.codec import from_db_time, to_db_time
+from bot.core.accounts import AuditEntry, GuildSettings, MemberSettings
+from bot.storage.sqlite.codec import from_db_time, to_db_time
 
 _GUILD_FIELDS = frozenset({"daily_quota", "daily_budget", "modlog_channel_id"})
 _MEMBER_FIELDS = frozenset({"daily_override", "bonus", "blocked"})
-
-
-@dataclass(frozen=True)
-class GuildSettings:
-    """A guild's overrides; None means "not set" (bot default, or unlimited for the budget)."""
-
-    guild_id: int
-    daily_quota: int | None = None
-    daily_budget: int | None = None
-    modlog_channel_id: int | None = None
-
-
-@dataclass(frozen=True)
-class MemberSettings:
-    """One member's overrides in one guild."""
-
-    guild_id: int
-    user_id: int
-    daily_override: int | None = None
-    bonus: int = 0
-    blocked: bool = False
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    """One moderator action as recorded."""
-
-    id: int
-    guild_id: int
-    actor_id: int
-    action: str
-    target_id: int | None
-    before: Any
-    after: Any
-    reason: str | None
-    created_at: datetime
 
 
 class SettingsRepo:
@@ -110,6 +74,15 @@ class SettingsRepo:
             "WHERE guild_id = ? AND user_id = ?",
             (delta, stamp, guild_id, user_id),
         )
+
+    def take_bonus(self, guild_id: int, user_id: int, amount: int, now: datetime) -> bool:
+        """Spend ``amount`` bonus credits only if the member has them; False if not."""
+        cursor = self._conn.execute(
+            "UPDATE member_settings SET bonus = bonus - ?, updated_at = ? "
+            "WHERE guild_id = ? AND user_id = ? AND bonus >= ?",
+            (amount, to_db_time(now), guild_id, user_id, amount),
+        )
+        return cursor.rowcount == 1
 
     def role_allowances(self, guild_id: int) -> dict[int, int]:
         """Every role allowance of the guild, role id → images per day."""

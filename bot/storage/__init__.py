@@ -1,0 +1,1 @@
+"""Storage: the repository Protocols (``protocols``) and their SQLite implementation."""

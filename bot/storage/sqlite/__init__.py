@@ -1,0 +1,1 @@
+"""The SQLite store: one file, its numbered migrations, the SQL, and ``SqliteStore``."""
