@@ -43,7 +43,7 @@ from bot.storage.protocols import Store
 from bot.storage.sqlite.connection import SchemaTooNewError
 from bot.storage.sqlite.store import SqliteStore
 from bot.waiting import Sleep
-from bot.web import ListenError, WebServer
+from bot.web.server import ListenError, WebServer
 
 log = logging.getLogger(__name__)
 

@@ -12,14 +12,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.httpguard import RefusalLog
 from bot.jobs.events import JobDelivered
 from bot.jobs.ledger import JobLedger
 from bot.jobs.runner import RunnerConfig
 from bot.jobs.states import JobState
 from bot.models import TaskState, TaskStatus
 from bot.waiting import PollSchedule
-from bot.web import MAX_CALLBACK_BYTES, WebServer
+from bot.web.httpguard import RefusalLog
+from bot.web.server import MAX_CALLBACK_BYTES, WebServer
 from tests.jobs.harness import Harness, wait_until
 from tests.jobs.support import FakeProvider, Script, fake_provider, running
 
