@@ -77,10 +77,7 @@ class Edit(commands.Cog):
         check_door_permissions(interaction)
         images = message_images(message)
         if not images:
-            await interaction.response.send_message(
-                "That message has no image to edit.", ephemeral=True
-            )
-            return
+            raise SeedreamError("That message has no image to edit.")
         handler = partial(self._menu_submitted, images=images)
         await interaction.response.send_modal(InstructionModal(handler))
 

@@ -1,1 +1,2 @@
-"""The Discord layer: rendering, buttons, delivery and reference images (glue only)."""
+"""The Discord layer: the client and its tree, permission checks, replies, the desk every door
+uses, posting of cards and results, rendering, views and reference images."""
