@@ -1,7 +1,7 @@
 """The bot process of the benchmarks: exactly ``seedream-bot run``, plus a loop-lag sampler.
 
 ``python -m bench.bothost`` reads its settings from the environment only (no ``.env``),
-builds the providers as ``bot.cli`` does, and runs ``bot.runner.run_bot`` — the real start-up
+builds the providers as ``bot.cli`` does, and runs ``bot.launcher.run_bot`` — the real start-up
 path, the real ``PollSchedule`` and engine defaults — until SIGTERM. Alongside it, a ticker in
 the same event loop records how late each 10 ms sleep wakes up. On exit it writes a JSON file
 (path in ``BENCH_STATS_FILE``) with the lag samples (``time.monotonic()`` stamps, comparable
@@ -67,9 +67,9 @@ def _experiments(names: str) -> None:
                 max_keepalive_connections=provider_http.DEFAULT_LIMITS.max_connections,
             )
         elif name == "ungated":
-            import bot.services as services_module
+            import bot.root as root_module
 
-            services_module.make_http_client = _ungated_client  # type: ignore[attr-defined,assignment]
+            root_module.make_http_client = _ungated_client  # type: ignore[attr-defined,assignment]
         else:
             raise SystemExit(f"unknown BENCH_PATCH experiment {name!r}")
 
@@ -95,7 +95,7 @@ async def _run(stats_path: Path | None) -> int:
         settings.log_format,
         secrets=[token, *(p.api_key.get_secret_value() for p in providers)],
     )
-    from bot.runner import run_bot
+    from bot.launcher import run_bot
 
     sampler = LagSampler()
     ticker = asyncio.create_task(sampler.run(), name="bench-lag-sampler")

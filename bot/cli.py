@@ -172,7 +172,7 @@ def run_command(settings: Settings, providers: list[ProviderConfig]) -> int:
         settings.log_format,
         secrets=[token, *(p.api_key.get_secret_value() for p in providers)],
     )
-    from bot.runner import run_bot  # discord.py is imported only when the bot really runs
+    from bot.launcher import run_bot  # discord.py is imported only when the bot really runs
 
     with database_lock(settings.database_path):  # one process per database file
         return asyncio.run(run_bot(settings, providers))

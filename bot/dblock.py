@@ -44,7 +44,7 @@ def database_lock(database: Path) -> Iterator[None]:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
-        # worded as bot.services words a database it cannot open
+        # worded as bot.root words a database it cannot open
         raise ConfigError("DATABASE_PATH", f"cannot open {database} ({exc})") from None
     try:
         try:

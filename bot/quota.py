@@ -162,6 +162,11 @@ class QuotaService:
         self._global_budget = global_daily_budget
         self._clock = clock
 
+    @property
+    def default_daily_quota(self) -> int:
+        """Images per member per UTC day unless a guild or moderator says otherwise."""
+        return self._default
+
     async def status(self, guild_id: int, user_id: int, role_ids: Sequence[int]) -> QuotaStatus:
         """The member's allowance, use and bonus today."""
         now = self._clock()

@@ -11,10 +11,11 @@ from __future__ import annotations
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app import Interaction, SeedreamBot
+from bot.discord import checks
+from bot.discord import moderation_render as ui
+from bot.discord.app import Interaction, SeedreamBot
+from bot.discord.moderation_render import ModAction
 from bot.moderation import MAX_TERM_LENGTH, Change, ModerationService, normalize_term
-from bot.ui import moderation_render as ui
-from bot.ui.moderation_render import ModAction
 
 Term = app_commands.Range[str, 1, MAX_TERM_LENGTH]
 Reason = app_commands.Range[str, 1, 500]
@@ -33,11 +34,11 @@ class Blocklist(
 
     def __init__(self, bot: SeedreamBot) -> None:
         self.bot = bot
-        self.moderation: ModerationService = bot.services.moderation
+        self.moderation: ModerationService = bot.moderation
 
     async def interaction_check(self, interaction: Interaction, /) -> bool:  # type: ignore[override]
         """Runs before every subcommand: guild only, Manage Server only."""
-        ui.require_moderator(interaction)
+        checks.require_moderator(interaction)
         return True
 
     @app_commands.command(name="add", description="Refuse prompts containing a word or phrase")
@@ -47,7 +48,7 @@ class Blocklist(
     )
     async def add(self, interaction: Interaction, term: Term, reason: Reason | None = None) -> None:
         """Takes effect for the next job; jobs already running are not touched."""
-        guild_id = ui.require_moderator(interaction)
+        guild_id = checks.require_moderator(interaction)
         change = await self.moderation.add_blocked_term(guild_id, interaction.user.id, term, reason)
         await self._record(interaction, term, change, reason)
 
@@ -57,7 +58,7 @@ class Blocklist(
         self, interaction: Interaction, term: Term, reason: Reason | None = None
     ) -> None:
         """Unlist the term."""
-        guild_id = ui.require_moderator(interaction)
+        guild_id = checks.require_moderator(interaction)
         change = await self.moderation.remove_blocked_term(
             guild_id, interaction.user.id, term, reason
         )
@@ -68,7 +69,7 @@ class Blocklist(
         self, interaction: Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         # Autocomplete skips command checks: never show the list to anyone else.
-        if not ui.is_moderator(interaction) or interaction.guild_id is None:
+        if not checks.moderator_here(interaction) or interaction.guild_id is None:
             return []
         needle = " ".join(current.split()).casefold()
         terms = await self.moderation.blocked_terms(interaction.guild_id)
@@ -77,7 +78,7 @@ class Blocklist(
     @app_commands.command(name="list", description="Show the blocked words and phrases")
     async def list_(self, interaction: Interaction) -> None:
         """Ephemeral: the list is for moderators' eyes only."""
-        guild_id = ui.require_moderator(interaction)
+        guild_id = checks.require_moderator(interaction)
         embed, file = ui.blocklist_reply(await self.moderation.blocked_terms(guild_id))
         if file is None:
             await interaction.response.send_message(embed=embed, ephemeral=True)

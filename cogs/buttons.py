@@ -16,15 +16,16 @@ from typing import Any
 import discord
 from discord.ext import commands
 
-from bot.app import Interaction, SeedreamBot
 from bot.core.errors import JobNotFoundError, PermissionDeniedError, SeedreamError
 from bot.core.job import JobKind, JobOrigin
 from bot.core.request import GenerationRequest
-from bot.tree import UNEXPECTED, send_ephemeral, server_gate, user_message_for
-from bot.ui.attachments import message_images
-from bot.ui.references import refresh_references
-from bot.ui.views import CUSTOM_ID, Action, InstructionModal, custom_id
-from cogs._doors import accepted_message, check_door_permissions, is_moderator, slash_door
+from bot.discord.app import Interaction, SeedreamBot
+from bot.discord.attachments import message_images
+from bot.discord.checks import check_door_permissions, is_moderator, server_gate
+from bot.discord.references import refresh_references
+from bot.discord.replies import report_error, send_to_member
+from bot.discord.views import CUSTOM_ID, Action, InstructionModal, custom_id
+from cogs._doors import accepted_message, slash_door
 
 log = logging.getLogger(__name__)
 
@@ -59,17 +60,15 @@ class JobButton(
         return await server_gate(interaction)
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        """Hand the click to the cog; answer every error ephemerally."""
+        """Hand the click to the cog; every error reaches the member through ``replies``."""
         cog = interaction.client.get_cog(Buttons.__cog_name__)
         try:
             if not isinstance(cog, Buttons):
                 raise SeedreamError("The bot is still starting; try again in a moment.")
             await cog.clicked(interaction, self.action, self.job_id)
-        except SeedreamError as exc:
-            await send_ephemeral(interaction, user_message_for(exc) or exc.user_message)
-        except Exception:
-            log.exception("Button %s failed (job %s)", self.action, self.job_id)
-            await send_ephemeral(interaction, UNEXPECTED)
+        except Exception as exc:
+            where = f"the {self.action} button (job {self.job_id})"
+            await report_error(interaction, exc, where=where)
 
 
 class Buttons(commands.Cog):
@@ -96,7 +95,7 @@ class Buttons(commands.Cog):
             await interaction.response.send_modal(InstructionModal(handler))
             return
         if self._double_click(action, job_id, interaction.user.id):
-            await send_ephemeral(interaction, "Already on it.")
+            await send_to_member(interaction, "Already on it.")
             return
         if action is Action.REROLL:
             await self._reroll(interaction, job_id)
@@ -124,17 +123,17 @@ class Buttons(commands.Cog):
         if request.reference_images:
             # refuse cheaply (permissions, quota, blocklist) before touching any image
             await self.bot.desk.screen(
-                **door, kind=JobKind.REROLL, origin=JobOrigin.BUTTON, request=request
+                door, kind=JobKind.REROLL, origin=JobOrigin.BUTTON, request=request
             )
             # an edit's reference URLs expire after about a day: read them again
             refreshed = await refresh_references(
-                self.bot, self.bot.services.http, parent.guild_id, request.reference_images
+                self.bot, self.bot.http_client, parent.guild_id, request.reference_images
             )
             if refreshed.attachments:
                 await self.bot.desk.references(list(refreshed.attachments), request.model)
                 request = request.model_copy(update={"reference_images": refreshed.urls})
         job = await self.bot.desk.start(
-            **door,
+            door,
             kind=JobKind.REROLL,
             origin=JobOrigin.BUTTON,
             request=request,
@@ -151,7 +150,7 @@ class Buttons(commands.Cog):
         if not images:
             raise SeedreamError("That result has no image left to edit.")
         job = await self.bot.desk.start(
-            **slash_door(interaction),
+            slash_door(interaction),
             kind=JobKind.EDIT,
             origin=JobOrigin.BUTTON,
             request=GenerationRequest(prompt=instruction),
@@ -178,7 +177,7 @@ class Buttons(commands.Cog):
 
     async def _cancel(self, interaction: Interaction, job_id: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        job = await self.bot.desk.engine.cancel_job(
+        job = await self.bot.jobs.cancel_job(
             job_id,
             by_user_id=interaction.user.id,
             is_moderator=is_moderator(interaction.permissions),
@@ -190,7 +189,7 @@ class Buttons(commands.Cog):
         )
 
     async def _job(self, job_id: str) -> Any:
-        job = await self.bot.desk.engine.get_job(job_id)
+        job = await self.bot.jobs.get_job(job_id)
         if job is None:
             raise JobNotFoundError("That job no longer exists.")
         return job

@@ -10,15 +10,16 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app import Interaction, SeedreamBot
 from bot.core.errors import SeedreamError
-from bot.core.job import JobKind, JobOrigin
+from bot.core.job import DoorContext, JobKind, JobOrigin
 from bot.core.request import GenerationRequest
-from bot.tree import UNEXPECTED, user_message_for
-from bot.ui.attachments import message_images
-from bot.ui.desk import DoorContext
-from bot.ui.views import InstructionModal
-from cogs._doors import accepted_message, check_door_permissions, slash_door
+from bot.discord.app import Interaction, SeedreamBot
+from bot.discord.attachments import message_images
+from bot.discord.checks import check_door_permissions
+from bot.discord.desk import Door
+from bot.discord.replies import UNEXPECTED, reply_to_message, user_message_for
+from bot.discord.views import InstructionModal
+from cogs._doors import accepted_message, slash_door
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +77,7 @@ class Edit(commands.Cog):
         check_door_permissions(interaction)
         images = message_images(message)
         if not images:
-            await interaction.response.send_message(
-                "That message has no image to edit.", ephemeral=True
-            )
-            return
+            raise SeedreamError("That message has no image to edit.")
         handler = partial(self._menu_submitted, images=images)
         await interaction.response.send_modal(InstructionModal(handler))
 
@@ -97,7 +95,7 @@ class Edit(commands.Cog):
         origin: JobOrigin,
     ) -> None:
         job = await self.bot.desk.start(
-            **slash_door(interaction),
+            slash_door(interaction),
             kind=JobKind.EDIT,
             origin=origin,
             request=GenerationRequest(prompt=prompt),
@@ -124,51 +122,51 @@ class Edit(commands.Cog):
         try:
             await self._edit_by_reply(message, me.id)
         except SeedreamError as exc:
-            await _reply(message, user_message_for(exc) or exc.user_message)
+            await reply_to_message(message, user_message_for(exc) or exc.user_message)
         except Exception:
             log.exception("Edit by reply failed (message %s)", message.id)
-            await _reply(message, UNEXPECTED)
+            await reply_to_message(message, UNEXPECTED)
 
     async def _edit_by_reply(self, message: discord.Message, bot_id: int) -> None:
         assert isinstance(message.author, discord.Member)
         reference = message.reference
         if reference is None or reference.message_id is None:
-            await _reply(message, REPLY_HINT)
+            await reply_to_message(message, REPLY_HINT)
             return
         target = reference.resolved
         if not isinstance(target, discord.Message):
             try:
                 target = await message.channel.fetch_message(reference.message_id)
             except discord.HTTPException:
-                await _reply(message, "I can't read the message you replied to.")
+                await reply_to_message(message, "I can't read the message you replied to.")
                 return
         attachments = message_images(target) + message_images(message)
         if not attachments:
-            await _reply(message, "The message you replied to has no image to edit.")
+            await reply_to_message(message, "The message you replied to has no image to edit.")
             return
         instruction = strip_mention(message.content, bot_id)
         if not instruction:
-            await _reply(message, REPLY_HINT)
+            await reply_to_message(message, REPLY_HINT)
             return
         guild = message.guild
         assert guild is not None
         channel = message.channel
-        job = await self.bot.desk.start(
+        door = Door(
             member=message.author,
             channel_id=channel.id,
             bot_permissions=channel.permissions_for(guild.me),
             # computed from the gateway's member, role and overwrite data
             member_permissions=channel.permissions_for(message.author),
             in_thread=isinstance(channel, discord.Thread),
+            context=DoorContext(upload_limit=guild.filesize_limit, reply_to=message.id),
+            notify=partial(reply_to_message, message),
+        )
+        job = await self.bot.desk.start(
+            door,
             kind=JobKind.EDIT,
             origin=JobOrigin.REPLY,
             request=GenerationRequest(prompt=instruction),
             attachments=attachments,
-            door=DoorContext(
-                upload_limit=guild.filesize_limit,
-                reply_to=message.id,
-                notify=partial(_reply, message),
-            ),
         )
         log.info("Job %s queued by reply %s", job.id, message.id)
 
@@ -181,13 +179,6 @@ def mentions_explicitly(content: str, bot_id: int) -> bool:
 def strip_mention(content: str, bot_id: int) -> str:
     """The instruction: the message text without the bot's mention."""
     return re.sub(rf"<@!?{bot_id}>", "", content).strip()
-
-
-async def _reply(message: discord.Message, text: str) -> None:
-    try:
-        await message.reply(text, mention_author=False)
-    except discord.HTTPException:
-        log.info("Could not answer message %s", message.id)
 
 
 async def setup(bot: SeedreamBot) -> None:

@@ -1,31 +1,24 @@
 """``/imagine``: text to image."""
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: the ``count`` option's range is computed
+# when the cog is made (the operator's setting, capped by the serving provider's models),
+# and discord.py reads it from the callback's evaluated annotation (public API only).
 
-import dataclasses
+from typing import Any
 
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app import Interaction, SeedreamBot
 from bot.core.job import JobKind, JobOrigin
 from bot.core.request import GenerationRequest
+from bot.discord.app import Interaction, SeedreamBot
+from bot.discord.desk import JobDesk
 from cogs._doors import accepted_message, choices, slash_door
 
 
-class Imagine(commands.Cog):
-    """Text to image."""
-
-    def __init__(self, bot: SeedreamBot) -> None:
-        self.bot = bot
-        self._limit_count(bot.desk.max_count_offered())
-
-    def _limit_count(self, most: int) -> None:
-        # The option's range is fixed at decoration time; this cog's copy of the command
-        # gets the operator's setting capped by what the serving provider's models allow.
-        # (The parameter objects are shared with the class, so replace, don't mutate.)
-        params = self.imagine._params
-        params["count"] = dataclasses.replace(params["count"], max_value=most)
+def imagine_command(desk: JobDesk) -> app_commands.Command[Any, ..., None]:
+    """``/imagine`` with ``count`` limited to what ``desk`` offers."""
+    most = desk.max_count_offered()
 
     @app_commands.command(name="imagine", description="Generate images from a text prompt")
     @app_commands.guild_only()
@@ -40,12 +33,11 @@ class Imagine(commands.Cog):
         model="Model",
     )
     async def imagine(
-        self,
         interaction: Interaction,
         prompt: app_commands.Range[str, 1, 6000],
         ratio: str | None = None,
         resolution: str | None = None,
-        count: app_commands.Range[int, 1, 15] = 1,
+        count: app_commands.Range[int, 1, most] = 1,
         seed: app_commands.Range[int, 0, 2147483647] | None = None,
         model: str | None = None,
     ) -> None:
@@ -59,8 +51,8 @@ class Imagine(commands.Cog):
             seed=seed,
             model=model,
         )
-        job = await self.bot.desk.start(
-            **slash_door(interaction),
+        job = await desk.start(
+            slash_door(interaction),
             kind=JobKind.IMAGINE,
             origin=JobOrigin.SLASH,
             request=request,
@@ -68,24 +60,34 @@ class Imagine(commands.Cog):
         await interaction.followup.send(accepted_message(job), ephemeral=True)
 
     @imagine.autocomplete("ratio")
-    async def _ratio(
-        self, interaction: Interaction, current: str
-    ) -> list[app_commands.Choice[str]]:
-        spec = self.bot.desk.model_spec(interaction.namespace.model)
-        return choices(spec.ratios, current)
+    async def _ratio(interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
+        return choices(desk.model_spec(interaction.namespace.model).ratios, current)
 
     @imagine.autocomplete("resolution")
-    async def _resolution(
-        self, interaction: Interaction, current: str
-    ) -> list[app_commands.Choice[str]]:
-        spec = self.bot.desk.model_spec(interaction.namespace.model)
-        return choices(spec.resolutions, current)
+    async def _resolution(interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
+        return choices(desk.model_spec(interaction.namespace.model).resolutions, current)
 
     @imagine.autocomplete("model")
-    async def _model(
-        self, interaction: Interaction, current: str
-    ) -> list[app_commands.Choice[str]]:
-        return choices(self.bot.desk.model_ids(), current)
+    async def _model(interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
+        return choices(desk.model_ids(), current)
+
+    return imagine
+
+
+class Imagine(commands.Cog):
+    """Text to image."""
+
+    def __init__(self, bot: SeedreamBot) -> None:
+        self.bot = bot
+        self.command = imagine_command(bot.desk)
+
+    async def cog_load(self) -> None:
+        """The command is made per bot (its range is configured): register it on the tree."""
+        self.bot.tree.add_command(self.command)
+
+    async def cog_unload(self) -> None:
+        """Take the command off the tree."""
+        self.bot.tree.remove_command(self.command.name)
 
 
 async def setup(bot: SeedreamBot) -> None:

@@ -16,11 +16,12 @@ from typing import TypeVar
 from discord import Member, Role, TextChannel, User, app_commands
 from discord.ext import commands
 
-from bot.app import Interaction, SeedreamBot
 from bot.core.errors import RequestValidationError
+from bot.discord import checks
+from bot.discord import moderation_render as ui
+from bot.discord.app import Interaction, SeedreamBot
+from bot.discord.moderation_render import ModAction
 from bot.moderation import MAX_REPORT_DAYS, Change, ModerationService
-from bot.ui import moderation_render as ui
-from bot.ui.moderation_render import ModAction
 
 #: what Discord lets a moderator type for ``/quota grant`` (MAX_GRANT, enforced by the
 #: domain, is the real ceiling and is named in its refusal)
@@ -58,7 +59,7 @@ class DailySetting(app_commands.Transformer[SeedreamBot]):
             return None
         if _ascii_number(text):
             return int(text)
-        ceiling = interaction.client.settings.max_daily_quota
+        ceiling = interaction.client.moderation.max_daily_quota
         raise RequestValidationError(
             "daily",
             f"a whole number of images from 0 to {ceiling}, written with the digits 0-9, "
@@ -70,7 +71,7 @@ class DailySetting(app_commands.Transformer[SeedreamBot]):
     ) -> list[app_commands.Choice[str]]:
         """The typed number (if any) and the word that removes the setting."""
         text = str(value).strip()
-        ceiling = interaction.client.settings.max_daily_quota
+        ceiling = interaction.client.moderation.max_daily_quota
         found: list[app_commands.Choice[str]] = []
         if _ascii_number(text):
             number = min(int(text), ceiling)
@@ -106,11 +107,11 @@ class QuotaAdmin(
 
     def __init__(self, bot: SeedreamBot) -> None:
         self.bot = bot
-        self.moderation: ModerationService = bot.services.moderation
+        self.moderation: ModerationService = bot.moderation
 
     async def interaction_check(self, interaction: Interaction, /) -> bool:  # type: ignore[override]
         """Runs before every subcommand: guild only, Manage Server only."""
-        ui.require_moderator(interaction)
+        checks.require_moderator(interaction)
         return True
 
     # ------------------------------------------------------------------ reading
@@ -119,10 +120,9 @@ class QuotaAdmin(
     @app_commands.describe(user="The member")
     async def show(self, interaction: Interaction, user: Target) -> None:
         """Answer ephemerally with the member's quota as the next job would see it."""
-        guild_id = ui.require_moderator(interaction)
-        engine = self.bot.desk.engine
-        status = await engine.quota_status(guild_id, user.id, _role_ids(user))
-        jobs = await engine.recent_jobs(guild_id, user.id, limit=ui.RECENT_JOBS)
+        guild_id = checks.require_moderator(interaction)
+        status = await self.bot.quotas.status(guild_id, user.id, _role_ids(user))
+        jobs = await self.bot.jobs.recent_jobs(guild_id, user.id, limit=ui.RECENT_JOBS)
         await interaction.response.send_message(
             embed=ui.quota_embed(user.mention, status, jobs), ephemeral=True
         )
@@ -135,7 +135,7 @@ class QuotaAdmin(
         days: app_commands.Range[int, 1, MAX_REPORT_DAYS] = 7,
     ) -> None:
         """Totals, top members and providers, as an embed plus a CSV attachment."""
-        guild_id = ui.require_moderator(interaction)
+        guild_id = checks.require_moderator(interaction)
         report = await self.moderation.usage_report(guild_id, days)
         await interaction.response.send_message(
             embed=ui.usage_embed(report),
@@ -156,7 +156,7 @@ class QuotaAdmin(
         self, interaction: Interaction, user: Target, daily: UserDaily, reason: Reason | None = None
     ) -> None:
         """Set or clear the member's override."""
-        guild_id = ui.require_moderator(interaction)
+        guild_id = checks.require_moderator(interaction)
         change = await self.moderation.set_user_override(
             guild_id, interaction.user.id, user.id, daily, reason
         )
@@ -178,7 +178,7 @@ class QuotaAdmin(
         reason: Reason | None = None,
     ) -> None:
         """Bonus credits never expire and are spent after the daily allowance."""
-        guild_id = ui.require_moderator(interaction)
+        guild_id = checks.require_moderator(interaction)
         actor = interaction.user.id
         if amount == 0:
             raise RequestValidationError("amount", "must not be 0 (negative takes credits away).")
@@ -194,7 +194,7 @@ class QuotaAdmin(
         self, interaction: Interaction, user: Target, reason: Reason | None = None
     ) -> None:
         """Images held by the member's unfinished jobs stay counted until those jobs end."""
-        guild_id = ui.require_moderator(interaction)
+        guild_id = checks.require_moderator(interaction)
         change = await self.moderation.reset_usage(guild_id, interaction.user.id, user.id, reason)
         await self._record(interaction, "Used today", user.mention, change, ui.used, reason)
 
@@ -204,7 +204,7 @@ class QuotaAdmin(
         self, interaction: Interaction, user: Target, reason: Reason | None = None
     ) -> None:
         """Jobs already in flight finish; new ones are refused."""
-        guild_id = ui.require_moderator(interaction)
+        guild_id = checks.require_moderator(interaction)
         change = await self.moderation.block_user(guild_id, interaction.user.id, user.id, reason)
         await self._record(interaction, "Block", user.mention, change, ui.blocked, reason)
 
@@ -214,7 +214,7 @@ class QuotaAdmin(
         self, interaction: Interaction, user: Target, reason: Reason | None = None
     ) -> None:
         """Lift the block."""
-        guild_id = ui.require_moderator(interaction)
+        guild_id = checks.require_moderator(interaction)
         change = await self.moderation.unblock_user(guild_id, interaction.user.id, user.id, reason)
         await self._record(interaction, "Block", user.mention, change, ui.blocked, reason)
 
@@ -229,11 +229,11 @@ class QuotaAdmin(
         self, interaction: Interaction, daily: GuildDaily, reason: Reason | None = None
     ) -> None:
         """``default`` goes back to the bot's configured default."""
-        guild_id = ui.require_moderator(interaction)
+        guild_id = checks.require_moderator(interaction)
         change = await self.moderation.set_guild_default(
             guild_id, interaction.user.id, daily, reason
         )
-        unset = f"bot default ({self.bot.settings.default_daily_quota}/day)"
+        unset = f"bot default ({self.bot.quotas.default_daily_quota}/day)"
         await self._record(
             interaction, "Default allowance", "the server", change, _per_day(unset), reason
         )
@@ -248,7 +248,7 @@ class QuotaAdmin(
         self, interaction: Interaction, role: Role, daily: RoleDaily, reason: Reason | None = None
     ) -> None:
         """A member's own allowance (``/quota set``) still wins over any role's."""
-        guild_id = ui.require_moderator(interaction)
+        guild_id = checks.require_moderator(interaction)
         change = await self.moderation.set_role_allowance(
             guild_id, interaction.user.id, role.id, daily, reason
         )
@@ -265,7 +265,7 @@ class QuotaAdmin(
         self, interaction: Interaction, daily: Budget, reason: Reason | None = None
     ) -> None:
         """Once reached, new jobs are refused until 00:00 UTC; jobs in flight finish."""
-        guild_id = ui.require_moderator(interaction)
+        guild_id = checks.require_moderator(interaction)
         change = await self.moderation.set_budget(guild_id, interaction.user.id, daily, reason)
         await self._record(
             interaction, "Server budget", "the server", change, _per_day("no cap"), reason
@@ -283,7 +283,7 @@ class QuotaAdmin(
     ) -> None:
         """The new channel gets this change as its first record; when turned off, the old one
         gets it as its last."""
-        guild_id = ui.require_moderator(interaction)
+        guild_id = checks.require_moderator(interaction)
         new = channel.id if channel is not None else None
         change = await self.moderation.set_modlog_channel(
             guild_id, interaction.user.id, new, reason

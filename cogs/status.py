@@ -6,9 +6,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app import Interaction, SeedreamBot
 from bot.core.errors import JobNotFoundError
-from bot.ui import render
+from bot.discord import render
+from bot.discord.app import Interaction, SeedreamBot
 from cogs._doors import slash_door
 
 RECENT = 5
@@ -27,34 +27,31 @@ class Status(commands.Cog):
     @app_commands.describe(job="A job id (leave empty for your recent jobs and quota)")
     async def status(self, interaction: Interaction, job: str | None = None) -> None:
         """Answer ephemerally from the ledger."""
-        door = slash_door(interaction)
-        member: discord.Member = door["member"]
-        engine = self.bot.desk.engine
+        member = slash_door(interaction).member
+        jobs = self.bot.jobs
         if job:
-            found = await engine.get_job_for_user(job.strip().lower(), member.id)
+            found = await jobs.get_job_for_user(job.strip().lower(), member.id)
             if found.guild_id != member.guild.id:
                 raise JobNotFoundError()
             embed = render.status_embed(
                 found,
-                position=engine.queue_position(found.id),
+                position=jobs.queue_position(found.id),
                 now=discord.utils.utcnow(),
                 provider=self.bot.desk.provider_label(found.provider),
             )
         else:
-            jobs = await engine.recent_jobs(member.guild.id, member.id, limit=RECENT)
-            quota = await engine.quota_status(
+            recent = await jobs.recent_jobs(member.guild.id, member.id, limit=RECENT)
+            quota = await self.bot.quotas.status(
                 member.guild.id, member.id, [role.id for role in member.roles]
             )
-            embed = render.overview_embed(jobs, quota)
+            embed = render.overview_embed(recent, quota)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @status.autocomplete("job")
     async def _job(self, interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
         if interaction.guild_id is None:
             return []
-        jobs = await self.bot.desk.engine.recent_jobs(
-            interaction.guild_id, interaction.user.id, limit=25
-        )
+        jobs = await self.bot.jobs.recent_jobs(interaction.guild_id, interaction.user.id, limit=25)
         needle = current.strip().lower()
         return [
             app_commands.Choice(

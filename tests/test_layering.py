@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-#: the Discord layer inside bot/: the client, its tree, the process, and bot/ui/
-DISCORD_MODULES = {"bot/app.py", "bot/tree.py", "bot/runner.py"}
+#: besides bot/discord/, what knows of discord.py: the process and the composition root
+DISCORD_MODULES = {"bot/launcher.py", "bot/root.py"}
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -30,7 +30,7 @@ def relative(path: Path) -> str:
 DOMAIN = sorted(
     relative(path)
     for path in (ROOT / "bot").rglob("*.py")
-    if relative(path) not in DISCORD_MODULES and not relative(path).startswith("bot/ui/")
+    if relative(path) not in DISCORD_MODULES and not relative(path).startswith("bot/discord/")
 )
 COGS = sorted(relative(path) for path in (ROOT / "cogs").glob("*.py"))
 
@@ -53,10 +53,8 @@ def test_the_domain_list_is_not_empty() -> None:
 
 # -- issue 12: layers and names
 
-#: basenames still shared by two modules, each pair owned by another restructure engineer:
-#: bot/jobs/delivery.py vs bot/ui/delivery.py (R3 moves the latter to bot/discord/posting.py).
-#: The lead empties this once their moves land; never add a pair to it.
-KNOWN_SHARED_BASENAMES: frozenset[str] = frozenset({"delivery.py"})
+#: basenames shared by two modules on purpose: none; never add a pair to it
+KNOWN_SHARED_BASENAMES: frozenset[str] = frozenset()
 
 
 def modules_under(*tops: str) -> list[Path]:
@@ -119,3 +117,61 @@ def test_every_module_starts_with_a_docstring(module: str) -> None:
     docstring = ast.get_docstring(tree)
     assert docstring, module
     assert docstring.splitlines()[0].strip(), module
+
+
+#: who may read ``Settings``: the composition root, the process and the command line (and
+#: the provider configuration the command line shares with the root)
+SETTINGS_READERS = {
+    "bot/config.py",
+    "bot/root.py",
+    "bot/launcher.py",
+    "bot/cli.py",
+    "bot/generate_cli.py",
+    "bot/providers/configure.py",
+}
+
+
+@pytest.mark.parametrize("module", sorted({*DOMAIN, *COGS} - SETTINGS_READERS))
+def test_only_the_root_builds_from_settings(module: str) -> None:
+    """Everything else gets its collaborators (and the values it needs) passed in."""
+    assert "bot.config" not in imported_modules(ROOT / module), module
+
+
+DISCORD_LAYER = sorted(relative(path) for path in (ROOT / "bot" / "discord").glob("*.py"))
+
+
+@pytest.mark.parametrize("module", [*DISCORD_LAYER, *COGS])
+def test_no_import_hides_a_cycle(module: str) -> None:
+    """No function-level and no ``TYPE_CHECKING`` imports in the Discord layer and the cogs."""
+    tree = ast.parse((ROOT / module).read_text(), filename=module)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            inner = [n for n in ast.walk(node) if isinstance(n, ast.Import | ast.ImportFrom)]
+            assert not inner, f"{module}: import inside {node.name}()"
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            raise AssertionError(f"{module}: TYPE_CHECKING import")
+
+
+def test_the_discord_client_does_not_discover_its_cogs() -> None:
+    """Extensions load from an explicit tuple; the client does not import the cogs package."""
+    assert not {
+        name
+        for name in imported_modules(ROOT / "bot/discord/app.py")
+        if name.split(".")[0] == "cogs"
+    }
+
+
+def test_every_cog_module_is_an_initial_extension() -> None:
+    from bot.discord.app import INITIAL_EXTENSIONS
+
+    listed = {f"cogs.{path.stem}" for path in (ROOT / "cogs").glob("*.py")}
+    public = {name for name in listed if not name.rsplit(".", 1)[1].startswith("_")}
+    assert set(INITIAL_EXTENSIONS) == public
+    assert len(INITIAL_EXTENSIONS) == len(set(INITIAL_EXTENSIONS))
+
+
+@pytest.mark.parametrize("module", [*DOMAIN, *DISCORD_LAYER, *COGS])
+def test_no_implicit_door_context_and_no_private_discord_writes(module: str) -> None:
+    text = (ROOT / module).read_text()
+    assert "ContextVar" not in text, module
+    assert "._params" not in text, module

@@ -12,9 +12,9 @@ import pytest
 from PIL import Image, JpegImagePlugin, PngImagePlugin
 
 from bot.core.errors import ImageError, PermissionDeniedError
+from bot.discord.attachments import DecodeLimiter
+from bot.discord.checks import check_post_permissions
 from bot.images.validate import DECODE_BUDGET, decode_cost, inspect_image
-from bot.ui.attachments import DecodeLimiter
-from bot.ui.desk import check_post_permissions
 
 
 def encode(img: Image.Image, fmt: str, **params: object) -> bytes:

@@ -14,12 +14,12 @@ import pytest
 
 from bot.core.request import TaskState, TaskStatus
 from bot.core.states import JobState
-from bot.httpguard import RefusalLog
 from bot.jobs.events import JobDelivered
 from bot.jobs.job_runner import RunnerConfig
 from bot.jobs.ledger import JobLedger
 from bot.jobs.waiting import PollSchedule
-from bot.web import MAX_CALLBACK_BYTES, WebServer
+from bot.web.httpguard import RefusalLog
+from bot.web.server import MAX_CALLBACK_BYTES, WebServer
 from tests.jobs.harness import Harness, wait_until
 from tests.jobs.support import FakeProvider, Script, fake_provider, running
 

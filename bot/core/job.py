@@ -29,6 +29,16 @@ class JobOrigin(StrEnum):
 
 
 @dataclass(frozen=True)
+class DoorContext:
+    """What the door knew that shapes the job's messages; kept with the job in the ledger."""
+
+    #: the most bytes one upload may carry where the member asked (None: the guild's)
+    upload_limit: int | None = None
+    #: the message the job's card replies to (the reply door)
+    reply_to: int | None = None
+
+
+@dataclass(frozen=True)
 class JobSpec:
     """A request to create a job; ``role_ids`` are the member's roles, for role allowances."""
 
@@ -40,6 +50,7 @@ class JobSpec:
     origin: JobOrigin
     request: GenerationRequest
     parent_job_id: str | None = None
+    door: DoorContext = DoorContext()
 
 
 @dataclass(frozen=True)
@@ -106,6 +117,7 @@ class Job:
     finished_at: datetime | None = None
     #: sha256 of the current callback secret (not secret itself; never shown)
     callback_key: str | None = field(default=None, repr=False)
+    door: DoorContext = DoorContext()
 
     @property
     def cost_reserved(self) -> int:

@@ -227,7 +227,7 @@ def display_size(img: Image.Image) -> tuple[int, int]:
 
 # ------------------------------------------------------------------ bounded validation
 
-#: The most working memory one check may need; ``bot.ui.attachments`` also keeps the checks
+#: The most working memory one check may need; ``bot.discord.attachments`` also keeps the checks
 #: running at once within it, bot-wide. A PNG or baseline JPEG never comes close (below);
 #: a WebP or progressive JPEG whose full decode would need more is refused as too large.
 DECODE_BUDGET: Final = 192 * 2**20

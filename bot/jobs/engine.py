@@ -14,12 +14,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-import httpx
-
-from bot.config import Settings
-from bot.core.clock import Clock, utc_now
 from bot.core.errors import (
     JobNotFoundError,
     PermissionDeniedError,
@@ -30,26 +25,21 @@ from bot.core.job import Job, JobSpec
 from bot.core.request import GenerationRequest
 from bot.core.states import IllegalTransitionError, JobState
 from bot.jobs.callbacks import CallbackOutcome, check_callback
-from bot.jobs.delivery import Deliverer, NullDeliverer
 from bot.jobs.events import (
-    EventSink,
+    GuardedSink,
     JobCancelled,
     JobEvent,
     JobPositionChanged,
     JobQueued,
-    NullSink,
 )
 from bot.jobs.job_runner import JobRunner
 from bot.jobs.ledger import JobLedger
-from bot.jobs.options import Downloader, RunnerConfig, TaskWaiter
 from bot.jobs.pipeline import first_candidate
-from bot.jobs.scheduler import Scheduler
+from bot.jobs.scheduler import SchedulerSlots
 from bot.jobs.storage import ImageStore
-from bot.jobs.waiting import Sleep
 from bot.metrics import EngineMetrics
 from bot.providers.base import Provider
 from bot.quota import QuotaService, QuotaStatus
-from bot.storage.protocols import Store
 
 log = logging.getLogger(__name__)
 
@@ -57,77 +47,47 @@ STOP_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
-class EngineOptions:
-    """Knobs besides ``Settings`` (tests shrink the timings)."""
+class EngineLimits:
+    """The operator's limits the engine enforces itself."""
 
-    runner: RunnerConfig | None = None
-    image_root: Path | None = None
-    stop_timeout: float = STOP_TIMEOUT
+    max_images_per_job: int
 
 
 class JobEngine:
-    """Creates, schedules, runs and resumes jobs."""
+    """Creates, schedules, runs and resumes jobs.
+
+    Built by the composition root (``bot.root``) from its collaborators; it builds none.
+    """
 
     def __init__(
         self,
         *,
-        store: Store,
+        ledger: JobLedger,
+        runner: JobRunner,
+        slots: SchedulerSlots,
+        store: ImageStore,
+        quota: QuotaService,
         providers: Sequence[Provider],
-        http: httpx.AsyncClient,
-        settings: Settings,
-        clock: Clock = utc_now,
-        deliverer: Deliverer | None = None,
-        events: EventSink | None = None,
-        metrics: EngineMetrics | None = None,
-        options: EngineOptions | None = None,
-        sleep: Sleep = asyncio.sleep,
-        waiter: TaskWaiter | None = None,
-        downloader: Downloader | None = None,
+        limits: EngineLimits,
+        events: GuardedSink,
+        metrics: EngineMetrics,
+        stop_timeout: float = STOP_TIMEOUT,
     ) -> None:
-        options = options or EngineOptions()
-        self.settings = settings
-        self.metrics = metrics or EngineMetrics()
-        self.quota = QuotaService(
-            store.quotas,
-            default_daily_quota=settings.default_daily_quota,
-            global_daily_budget=settings.global_daily_budget,
-            clock=clock,
-        )
+        self.limits = limits
+        self.metrics = metrics
+        self.quota = quota
         self._providers = list(providers)
-        self._clock = clock
-        self._events: EventSink = events or NullSink()
-        self._ledger = JobLedger(store.jobs, self.quota)
-        self._store = ImageStore(options.image_root or settings.database_path.parent / "images")
-        self._scheduler = Scheduler(
-            max_per_user=settings.max_jobs_per_user, provider_limit=settings.provider_concurrency
-        )
-        self._stop_timeout = options.stop_timeout
-        config = options.runner or RunnerConfig(
-            deadline=settings.job_deadline_seconds,
-            public_url=settings.public_url,
-            delivery_retry_window=settings.delivery_retry_hours * 3600,
-        )
-        self._runner = JobRunner(
-            ledger=self._ledger,
-            providers=self._providers,
-            store=self._store,
-            deliverer=deliverer or NullDeliverer(),
-            notify=self._notify,
-            metrics=self.metrics,
-            http=http,
-            clock=clock,
-            slots=self,
-            config=config,
-            sleep=sleep,
-            waiter=waiter,
-            downloader=downloader,
-        )
+        self._events = events
+        self._ledger = ledger
+        self._store = store
+        self._slots = slots
+        self._scheduler = slots.scheduler
+        self._stop_timeout = stop_timeout
+        self._runner = runner
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._wakes: dict[str, asyncio.Event] = {}
         self._positions: dict[str, int] = {}
         self._waiting_jobs: dict[str, Job] = {}
-        self._changed = asyncio.Event()
-        self._slot_freed = asyncio.Event()
         self._dispatcher: asyncio.Task[None] | None = None
         self._stopping = False
         #: create_job calls between their checks and their queueing; stop() lets them land
@@ -199,7 +159,7 @@ class JobEngine:
         if self._stopping:
             raise ShuttingDownError()
         request = spec.request
-        limit = self.settings.max_images_per_job
+        limit = self.limits.max_images_per_job
         if not 1 <= request.count <= limit:
             raise RequestValidationError("count", f"must be between 1 and {limit}.")
         provider = self._first_provider(request)
@@ -309,12 +269,12 @@ class JobEngine:
         self._waiting_jobs[job.id] = job
 
     def _kick(self) -> None:
-        self._changed.set()
+        self._slots.changed.set()
 
     async def _dispatch_loop(self) -> None:
         while True:
-            await self._changed.wait()
-            self._changed.clear()
+            await self._slots.changed.wait()
+            self._slots.changed.clear()
             if self._stopping:
                 return
             try:
@@ -352,24 +312,8 @@ class JobEngine:
             self._tasks.pop(job.id, None)
             self._wakes.pop(job.id, None)
             self._scheduler.release(job.id)
-            self._slot_freed.set()
-            self._kick()
-
-    # ProviderSlots, for failover inside a running job
-    async def acquire(self, job_id: str, provider: str) -> None:
-        """Move the job's provider slot to ``provider``, waiting while it is full."""
-        while not self._scheduler.try_switch_provider(job_id, provider):
-            self._slot_freed.clear()
-            await self._slot_freed.wait()
-
-    def release_provider(self, job_id: str) -> None:
-        """The job is done with its provider (delivering)."""
-        self._scheduler.release_provider(job_id)
-        self._slot_freed.set()
-        self._kick()
+            self._slots.freed()
 
     async def _notify(self, event: JobEvent) -> None:
-        try:
-            await self._events.on_event(event)
-        except Exception:
-            log.exception("job %s: event sink failed on %s", event.job.id, type(event).__name__)
+        # ``events`` is a GuardedSink (bot.root): a failing sink is logged, never raised here
+        await self._events.on_event(event)

@@ -6,12 +6,15 @@ be quick: the engine awaits them in line (and logs, never propagates, their exce
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeAlias
 
 from bot.core.errors import SeedreamError
 from bot.core.job import Job, JobImage
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,20 @@ class NullSink:
 
     async def on_event(self, event: JobEvent) -> None:
         """Ignore the event."""
+
+
+class GuardedSink:
+    """Passes events on; a sink that fails is logged, never lets a job fail with it."""
+
+    def __init__(self, sink: EventSink) -> None:
+        self._sink = sink
+
+    async def on_event(self, event: JobEvent) -> None:
+        """Hand the event to the sink."""
+        try:
+            await self._sink.on_event(event)
+        except Exception:
+            log.exception("job %s: event sink failed on %s", event.job.id, type(event).__name__)
 
 
 def error_code(error: SeedreamError) -> str:

@@ -11,6 +11,7 @@ losing their place.
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from dataclasses import dataclass
 
@@ -159,3 +160,30 @@ class Scheduler:
         del self._queues[user_id]
         if user_id in self._rotation:
             self._rotation.remove(user_id)
+
+
+class SchedulerSlots:
+    """The scheduler's provider slots, shared by the engine (dispatch) and each job's runner
+    (failover to another provider), so neither has to hand itself to the other."""
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        self.scheduler = scheduler
+        #: set when something may be ready to dispatch; the engine's dispatcher waits on it
+        self.changed = asyncio.Event()
+        self._freed = asyncio.Event()
+
+    async def acquire(self, job_id: str, provider: str) -> None:
+        """Move the job's provider slot to ``provider``, waiting while it is full."""
+        while not self.scheduler.try_switch_provider(job_id, provider):
+            self._freed.clear()
+            await self._freed.wait()
+
+    def release_provider(self, job_id: str) -> None:
+        """The job is done with its provider (delivering)."""
+        self.scheduler.release_provider(job_id)
+        self.freed()
+
+    def freed(self) -> None:
+        """A slot came free: wake a job waiting to switch, and the dispatcher."""
+        self._freed.set()
+        self.changed.set()

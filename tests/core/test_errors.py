@@ -19,7 +19,7 @@ from bot.quota import (
     GlobalBudgetExceededError,
     GuildBudgetExceededError,
 )
-from bot.ui.references import ReferencesGoneError
+from bot.discord.references import ReferencesGoneError
 
 #: every code a ledger may already hold; a published code must never change
 STORED_CODES: dict[type[SeedreamError], str] = {

@@ -1,7 +1,7 @@
 """Run the real SeedreamBot against the fake Discord and a fake provider, in this process.
 
-The bot is built exactly as ``bot.runner`` builds it (``Services.open`` + ``SeedreamBot``);
-only the endpoints and the engine's timings differ.
+The bot is built exactly as ``bot.launcher`` builds it (``bot.root.Root.open``); only the
+endpoints and the engine's timings differ, passed in as ``Overrides``.
 """
 
 from __future__ import annotations
@@ -14,15 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 from pydantic import SecretStr
 
-from bot.app import SeedreamBot
 from bot.config import Settings
-from bot.jobs.engine import EngineOptions
+from bot.discord.app import SeedreamBot
 from bot.jobs.job_runner import RunnerConfig
 from bot.jobs.waiting import PollSchedule
-from bot.services import Services
+from bot.root import EngineOptions, Overrides, Root
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.discord_fixtures import start_bot
 from tests.fakes.discord_models import StoredMessage
@@ -76,6 +74,8 @@ class World:
     provider: FakeProvider
     settings: Settings
     bot: SeedreamBot | None = None
+    #: the running process's objects (its database, engine, web server)
+    root: Root | None = None
     started: list[SeedreamBot] = field(default_factory=list)
 
     @contextlib.asynccontextmanager
@@ -93,21 +93,23 @@ class World:
         settings = self.settings.model_copy(
             update={"discord_api_base": self.discord.api_base, **settings_overrides}
         )
-        services = await Services.open(settings, [self.provider.config()])
-        services.engine_options = engine_options or fast_engine()
-        if http_timeout is not None:
-            services.http.timeout = httpx.Timeout(http_timeout)
-        bot = SeedreamBot(settings, services, guild_ready_timeout=0.1)
+        overrides = Overrides(
+            engine=engine_options or fast_engine(),
+            http_timeout=http_timeout,
+            bot_options={"guild_ready_timeout": 0.1},
+        )
+        root = await Root.open(settings, [self.provider.config()], overrides)
+        bot = root.bot
         try:
             async with start_bot(bot, self.discord, token=BOT_TOKEN):
-                self.bot = bot
+                self.bot, self.root = bot, root
                 try:
                     yield bot
                 finally:
-                    await services.stop_taking_jobs()
+                    await root.stop_taking_jobs()
         finally:
-            self.bot = None
-            await services.close()
+            self.bot = self.root = None
+            await root.close()
 
     def channel_messages(self) -> list[StoredMessage]:
         """The bot's public messages in #general, oldest first."""

@@ -3,11 +3,12 @@ and every door refuses a server that is not on the list before any work or charg
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import pytest
 
-from bot.tree import SERVER_NOT_ALLOWED
+from bot.discord.checks import SERVER_NOT_ALLOWED
 from tests.e2e.harness import World, answer_modal, job_id_in
 from tests.e2e.test_edit import photo
 from tests.e2e.test_moderation import audit, moderator
@@ -36,14 +37,14 @@ async def nothing_happened(world: World, *, bot_messages: int = 0) -> None:
     assert world.provider.count() == 0
     assert len(world.channel_messages()) == bot_messages
     assert world.bot is not None
-    jobs = await world.bot.desk.engine.recent_jobs(world.discord.guild.id, world.discord.user.id)
+    jobs = await world.bot.jobs.recent_jobs(world.discord.guild.id, world.discord.user.id)
     assert jobs == []
 
 
 async def test_an_unlisted_server_is_left_at_start_with_one_log_line(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bot.app")
+    caplog.set_level(logging.INFO, logger="bot.discord.app")
     async with world.running(allowed_guild_ids=ELSEWHERE):
         guild_id = world.discord.guild.id
         await world.wait(lambda: left(world) == [guild_id])
@@ -59,7 +60,7 @@ async def test_an_unlisted_server_is_left_at_start_with_one_log_line(
 async def test_a_listed_server_stays_and_an_unlisted_one_joining_is_left(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bot.app")
+    caplog.set_level(logging.INFO, logger="bot.discord.app")
     async with world.running(allowed_guild_ids=frozenset({world.discord.guild.id})):
         stranger = await world.discord.join_guild("Free Credits Inc")
         await world.wait(lambda: left(world) == [stranger])
@@ -74,7 +75,7 @@ async def test_a_listed_server_stays_and_an_unlisted_one_joining_is_left(
 async def test_without_a_list_any_server_may_stay_and_the_start_log_warns(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bot.app")
+    caplog.set_level(logging.INFO, logger="bot.discord.app")
     async with world.running():
         await world.discord.join_guild()
         await world.discord.settle()
@@ -137,9 +138,7 @@ async def test_buttons_on_an_old_result_are_refused_once_the_server_is_unlisted(
         assert world.provider.count("submit") == submits
         assert not world.discord.message(result.id).deleted
         assert world.bot is not None
-        jobs = await world.bot.desk.engine.recent_jobs(
-            world.discord.guild.id, world.discord.user.id
-        )
+        jobs = await world.bot.jobs.recent_jobs(world.discord.guild.id, world.discord.user.id)
         assert [j.id for j in jobs] == [job_id]
 
 
@@ -150,7 +149,7 @@ async def test_a_modal_submitted_from_an_unlisted_server_is_refused(world: World
         posted = await world.discord.user_message(content="look", attachments=[photo()])
         menu = await world.discord.context_menu("Edit image", message=posted.message)
         await world.discord.settle()
-        world.bot.settings = world.bot.settings.model_copy(update={"allowed_guild_ids": ELSEWHERE})
+        world.bot.config = dataclasses.replace(world.bot.config, allowed_guild_ids=ELSEWHERE)
         submitted = await answer_modal(world, menu, "add a hat")
         assert_refused(await submitted.response())
         await nothing_happened(world)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import discord
+
 from tests.e2e.harness import World, answer_modal, job_id_in
 
 
@@ -78,3 +80,36 @@ async def test_buttons_keep_working_after_a_restart(world: World) -> None:
         click = await world.discord.click(result, f"sd:reroll:{job_id}")
         new_id = job_id_in((await click.followup(0)).content)
         await world.result(new_id)
+
+
+async def test_manage_messages_alone_does_not_make_a_moderator(world: World) -> None:
+    """One rule everywhere (README): a moderator has Manage Server, for /quota, /blocklist
+    and for deleting or cancelling someone else's job alike."""
+    helpers = world.discord.add_role("Helpers", discord.Permissions(manage_messages=True).value)
+    helper = world.discord.add_member(name="helper", roles=[helpers])
+    world.provider.script.finish_after = 2.0
+    async with world.running(max_jobs_per_user=1):
+        await imagine(world, "first")
+        waiting = await imagine(world, "second")  # waits behind the first
+        card = await world.wait(lambda: world.card(waiting))
+        refused = await world.discord.click(card, f"sd:cancel:{waiting}", user=helper)
+        assert "No such job" in ((await refused.followup(0)).content or "")
+        blocklist = await world.discord.slash("blocklist list", user=helper)
+        assert "Manage Server" in ((await blocklist.response()).content or "")
+
+        moderator = world.discord.add_member(name="mod", roles=[world.discord.moderator_role])
+        allowed = await world.discord.click(card, f"sd:cancel:{waiting}", user=moderator)
+        assert "cancelled" in (await allowed.followup(0)).content
+
+
+async def test_a_helper_with_manage_messages_cannot_delete_someone_elses_result(
+    world: World,
+) -> None:
+    helpers = world.discord.add_role("Helpers", discord.Permissions(manage_messages=True).value)
+    helper = world.discord.add_member(name="helper", roles=[helpers])
+    async with world.running():
+        job_id = await imagine(world)
+        result = await world.result(job_id)
+        refused = await world.discord.click(result, f"sd:delete:{job_id}", user=helper)
+        assert "Only the member" in ((await refused.response()).content or "")
+        assert not world.discord.message(result.id).deleted

@@ -124,3 +124,17 @@ async def test_a_reply_ping_alone_does_nothing_an_explicit_mention_edits(world: 
 async def left_today(world: World) -> str:
     answer = await (await world.discord.slash("status")).response()
     return {f["name"]: f["value"] for f in answer.embeds[0]["fields"]}["Left today"]
+
+
+async def test_context_menu_on_a_message_without_images_is_refused_privately(
+    world: World,
+) -> None:
+    async with world.running():
+        posted = await world.discord.user_message(content="just words")
+        menu = await world.discord.context_menu("Edit image", message=posted.message)
+        answer = await menu.response()
+        assert answer.type == 4  # a message, not a modal
+        assert answer.message is not None
+        assert answer.message.ephemeral
+        assert "That message has no image to edit." in (answer.message.content or "")
+        assert world.provider.count() == 0

@@ -87,12 +87,12 @@ async def imagine(world: World, user: Any = None, prompt: str = "a fox", count: 
 
 async def audit(world: World) -> list[AuditEntry]:
     assert world.bot is not None
-    return await world.bot.services.moderation.audit_log(world.discord.guild.id)
+    return await world.bot.moderation.audit_log(world.discord.guild.id)
 
 
 async def guild_settings(world: World) -> GuildSettings:
     assert world.bot is not None
-    return (await world.bot.services.moderation.overview(world.discord.guild.id)).settings
+    return (await world.bot.moderation.overview(world.discord.guild.id)).settings
 
 
 async def offered_values(handle: InteractionHandle) -> list[str]:
@@ -471,7 +471,7 @@ async def test_a_failed_modlog_post_keeps_the_change_and_says_so(
         await mod_says(world, mod, "quota modlog", channel=modlog)
         await world.wait(lambda: world.discord.messages(modlog))
         await world.discord.set_channel_permissions(modlog, deny=SEND_MESSAGES)
-        with caplog.at_level(logging.WARNING, logger="bot.ui.moderation_render"):
+        with caplog.at_level(logging.WARNING, logger="bot.discord.moderation_render"):
             handle = await world.discord.slash("quota budget", user=mod, options={"daily": "5"})
             assert "no cap → 5/day" in ((await handle.response()).content or "")
             warning = await handle.followup(0)

@@ -11,8 +11,8 @@ from pathlib import Path
 import discord
 import pytest
 
-from bot.app import INVITE_PERMISSIONS, THREAD_INVITE_PERMISSIONS, SeedreamBot
-from bot.services import Services
+from bot.discord.app import INVITE_PERMISSIONS, THREAD_INVITE_PERMISSIONS, SeedreamBot
+from bot.root import Overrides, Root
 from tests.e2e.harness import BOT_TOKEN, World, fast_engine
 from tests.fakes.discord_fixtures import start_bot
 from tests.providers.fakes import FakeProvider
@@ -20,27 +20,26 @@ from tests.providers.fakes import FakeProvider
 
 @asynccontextmanager
 async def running(world: World, *providers: FakeProvider) -> AsyncIterator[SeedreamBot]:
-    """The bot as ``bot.runner`` builds it, serving ``providers`` in that order."""
+    """The bot as ``bot.launcher`` builds it, serving ``providers`` in that order."""
     settings = world.settings.model_copy(update={"discord_api_base": world.discord.api_base})
-    services = await Services.open(settings, [provider.config() for provider in providers])
-    services.engine_options = fast_engine()
-    bot = SeedreamBot(settings, services, guild_ready_timeout=0.1)
+    overrides = Overrides(engine=fast_engine(), bot_options={"guild_ready_timeout": 0.1})
+    root = await Root.open(settings, [provider.config() for provider in providers], overrides)
     try:
-        async with start_bot(bot, world.discord, token=BOT_TOKEN):
-            yield bot
-            await services.stop_taking_jobs()
+        async with start_bot(root.bot, world.discord, token=BOT_TOKEN):
+            yield root.bot
+            await root.stop_taking_jobs()
     finally:
-        await services.close()
+        await root.close()
 
 
 def start_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "bot.app"]
+    return [r.getMessage() for r in caplog.records if r.name == "bot.discord.app"]
 
 
 async def test_the_log_says_who_where_and_which_providers_in_order(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bot.app")
+    caplog.set_level(logging.INFO, logger="bot.discord.app")
     async with FakeProvider("apiyi") as apiyi, running(world, apiyi, world.provider):
         pass
     lines = start_lines(caplog)
@@ -56,14 +55,16 @@ async def test_the_log_says_who_where_and_which_providers_in_order(
 async def test_in_no_server_the_log_gives_the_invite_url(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bot.app")
+    caplog.set_level(logging.INFO, logger="bot.discord.app")
     world.discord.bot_in_guild = False
     async with running(world, world.provider) as bot:
         assert not bot.guilds
     lines = start_lines(caplog)
     me = world.discord.bot_user
     assert f"Logged in as {me.username} (id {me.id}), in 0 servers" in lines
-    [invite] = [r for r in caplog.records if r.name == "bot.app" and "invite" in r.getMessage()]
+    [invite] = [
+        r for r in caplog.records if r.name == "bot.discord.app" and "invite" in r.getMessage()
+    ]
     assert invite.levelno == logging.WARNING
     url = re.search(r"https://\S+", invite.getMessage())
     assert url is not None

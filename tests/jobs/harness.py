@@ -13,10 +13,11 @@ import httpx
 from bot.config import Settings
 from bot.core.job import Job, JobKind, JobOrigin, JobSpec
 from bot.core.request import GenerationRequest
-from bot.jobs.engine import EngineOptions, JobEngine
+from bot.jobs.engine import JobEngine
 from bot.jobs.job_runner import RunnerConfig
 from bot.jobs.waiting import PollSchedule
 from bot.providers.base import Provider
+from bot.root import EngineOptions, build_engine, build_quotas
 from bot.storage.sqlite.connection import Database
 from bot.storage.sqlite.store import SqliteStore
 from tests.jobs.support import FakeClock, RecordingDeliverer, RecordingSink, request
@@ -79,11 +80,12 @@ class Harness:
             retry_backoff=0.001,
             delivery_backoff=0.001,
         )
-        self.engine = JobEngine(
+        self.engine = build_engine(
+            conf,
             store=self.store,
             providers=self.providers,
             http=self.http,
-            settings=conf,
+            quota=build_quotas(conf, self.store, self.clock),
             clock=self.clock,
             deliverer=self.deliverer,
             events=self.sink,

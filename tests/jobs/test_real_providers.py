@@ -12,7 +12,7 @@ import pytest
 from bot.core.states import JobState
 from bot.jobs.job_runner import RunnerConfig
 from bot.jobs.waiting import PollSchedule
-from bot.web import WebServer
+from bot.web.server import WebServer
 from tests.jobs.harness import FAST, Harness
 from tests.jobs.support import request
 from tests.providers.fakes import FakeProvider as FakeServer

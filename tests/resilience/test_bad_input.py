@@ -122,7 +122,7 @@ async def bench(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Bench
         async with world.running(engine_options=options, max_jobs_per_user=1) as bot:
             bench.bot = bot
             guild = discord.guild.id
-            moderation = bot.services.moderation
+            moderation = bot.moderation
             await moderation.block_user(guild, bench.moderator.id, bench.blocked.id, "tests")
             await moderation.set_user_override(guild, bench.moderator.id, bench.broke.id, 0, None)
             await moderation.add_blocked_term(guild, bench.moderator.id, BLOCKED_TERM, None)
@@ -285,7 +285,7 @@ class Case:
 
 async def budget_spent(bench: Bench) -> Undo:
     """The server's daily budget at 0 (what a moderator sets to pause generation)."""
-    moderation = bench.bot.services.moderation
+    moderation = bench.bot.moderation
     guild, mod = bench.discord.guild.id, bench.moderator.id
     await moderation.set_budget(guild, mod, 0, "tests")
     return lambda: moderation.set_budget(guild, mod, None, "tests")
@@ -293,7 +293,7 @@ async def budget_spent(bench: Bench) -> Undo:
 
 async def budget_reached(bench: Bench) -> Undo:
     """The server's budget equals what it already used today (the two fixture jobs)."""
-    moderation = bench.bot.services.moderation
+    moderation = bench.bot.moderation
     guild, mod = bench.discord.guild.id, bench.moderator.id
     [row] = query(bench.db, "SELECT used FROM guild_usage WHERE guild_id = ?", [guild])
     await moderation.set_budget(guild, mod, int(row["used"]), "tests")

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from bot.jobs.waiting import PollSchedule
-from bot.web import MAX_CALLBACK_BYTES
+from bot.web.server import MAX_CALLBACK_BYTES
 from tests.e2e.harness import PROVIDER_KEY, World, fast_engine, job_id_in, make_settings
 from tests.fakes.discord_api import FakeDiscord
 from tests.providers.fakes import FakeProvider, Script

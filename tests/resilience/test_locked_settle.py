@@ -42,11 +42,10 @@ async def test_a_locked_database_when_the_result_is_posted_never_fails_the_job(
 
     # the real backoff between tries (the e2e fixture's stamina test mode stops at 3 tries)
     with stamina.set_testing(False):
-        async with asyncio.timeout(20), world.running() as bot:
+        async with asyncio.timeout(20), world.running():
+            assert world.root is not None
             # "database is locked" after 50 ms rather than the production 5 s
-            await bot.services.store.db.run_read(
-                lambda conn: conn.execute("PRAGMA busy_timeout=50")
-            )
+            await world.root.store.db.run_read(lambda conn: conn.execute("PRAGMA busy_timeout=50"))
             handle = await world.discord.slash("imagine", options={"prompt": "locked", "count": 2})
             job_id = job_id_in((await handle.followup(0)).content)
             card = await world.wait(lambda: world.card(job_id))

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from bot.core.job import Job, JobImage, JobKind, JobOrigin
+from bot.core.job import DoorContext, Job, JobImage, JobKind, JobOrigin
 from bot.core.request import GenerationRequest
 from bot.core.states import UNFINISHED_STATES, JobState, sources
 from bot.storage.sqlite.codec import from_db_day, from_db_time, opt_time, to_db_day, to_db_time
@@ -47,8 +47,8 @@ class JobsRepo:
             """
             INSERT INTO jobs (id, guild_id, channel_id, user_id, kind, origin, parent_job_id,
                 request, state, provider, callback_key, quota_day, reserved_daily,
-                reserved_bonus, created_at, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                reserved_bonus, created_at, updated_at, upload_limit, reply_to_message_id)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             (
                 job.id,
@@ -67,6 +67,8 @@ class JobsRepo:
                 job.reserved_bonus,
                 to_db_time(job.created_at),
                 to_db_time(job.updated_at),
+                job.door.upload_limit,
+                job.door.reply_to,
             ),
         )
 
@@ -195,6 +197,7 @@ class JobsRepo:
             kind=JobKind(row["kind"]),
             origin=JobOrigin(row["origin"]),
             parent_job_id=row["parent_job_id"],
+            door=DoorContext(upload_limit=row["upload_limit"], reply_to=row["reply_to_message_id"]),
             request=GenerationRequest.model_validate_json(row["request"]),
             state=JobState(row["state"]),
             provider=row["provider"],

@@ -69,6 +69,7 @@ class SqliteJobStore:
                     kind=spec.kind,
                     origin=spec.origin,
                     parent_job_id=spec.parent_job_id,
+                    door=spec.door,
                     request=request,
                     state=JobState.QUEUED,
                     quota_day=reservation.day,

@@ -1,4 +1,4 @@
-"""The bot process: open resources, run until a signal, close everything within 10 s."""
+"""The bot process: build it (``bot.root``), run until a signal, close everything within 10 s."""
 
 from __future__ import annotations
 
@@ -11,11 +11,10 @@ import sys
 import aiohttp
 import discord
 
-from bot.app import SeedreamBot
 from bot.config import Settings
 from bot.core.errors import ConfigError
 from bot.providers.base import ProviderConfig
-from bot.services import Services
+from bot.root import NO_OVERRIDES, Overrides, Root
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +22,9 @@ log = logging.getLogger(__name__)
 SHUTDOWN_BUDGET = 8.0
 
 
-async def run_bot(settings: Settings, providers: list[ProviderConfig]) -> int:
+async def run_bot(
+    settings: Settings, providers: list[ProviderConfig], overrides: Overrides = NO_OVERRIDES
+) -> int:
     """Run until SIGTERM/SIGINT or a fatal gateway error; returns the exit code."""
     # discord.py reads its REST base from this class attribute; the gateway URL is then
     # discovered through GET /gateway/bot, so a proxy or a local fake serves both.
@@ -33,8 +34,8 @@ async def run_bot(settings: Settings, providers: list[ProviderConfig]) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
 
-    services = await Services.open(settings, providers)  # ConfigError reaches the CLI
-    bot = SeedreamBot(settings, services)
+    root = await Root.open(settings, providers, overrides)  # ConfigError reaches the CLI
+    bot = root.bot
     exit_code = 0
     try:
         async with bot:
@@ -46,7 +47,7 @@ async def run_bot(settings: Settings, providers: list[ProviderConfig]) -> int:
                 exit_code = _gateway_exit_code(gateway)
             else:
                 log.info("Stopping: no new jobs are taken; jobs in flight resume at next start")
-            await _shutdown(bot, services, gateway)
+            await _shutdown(root, gateway)
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
@@ -54,13 +55,13 @@ async def run_bot(settings: Settings, providers: list[ProviderConfig]) -> int:
     return exit_code
 
 
-async def _shutdown(bot: SeedreamBot, services: Services, gateway: asyncio.Task[None]) -> None:
+async def _shutdown(root: Root, gateway: asyncio.Task[None]) -> None:
     async def close_all() -> None:
-        await services.stop_taking_jobs()
-        await bot.close()
+        await root.stop_taking_jobs()
+        await root.bot.close()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await gateway
-        await services.close()
+        await root.close()
 
     try:
         await asyncio.wait_for(close_all(), SHUTDOWN_BUDGET)

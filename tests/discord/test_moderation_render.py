@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime
 import pytest
 
 from bot.core.accounts import UsageReport, UsageTotals
-from bot.ui import moderation_render as ui
-from bot.ui.moderation_render import ModAction
+from bot.discord import moderation_render as ui
+from bot.discord.moderation_render import ModAction
 
 WHEN = datetime(2025, 3, 14, 12, tzinfo=UTC)
 

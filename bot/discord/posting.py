@@ -19,6 +19,8 @@ import discord
 
 from bot.core.errors import ImageError, SeedreamError
 from bot.core.job import Job, StoredImage
+from bot.discord import render
+from bot.discord.views import card_view, result_view
 from bot.images.fit import FittedImage, batch_for_messages, fit_images_async, refit_smaller_async
 from bot.jobs.delivery import DeliveryError, PostedCallback
 from bot.jobs.events import (
@@ -32,9 +34,6 @@ from bot.jobs.events import (
     JobRunning,
 )
 from bot.providers.base import Provider
-from bot.ui import render
-from bot.ui.desk import DoorContext, current_door
-from bot.ui.views import card_view, result_view
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +43,10 @@ CARD_EDIT_INTERVAL = 3.0
 #: how many times a 413 from Discord leads to a smaller encoding before giving up
 MAX_REFITS = 4
 
-RecordCard = Callable[[str, int], Awaitable[None]]
+#: ``await record_card(job_id, message_id)`` once a job's card is posted
+RecordCard = Callable[[str, int], Awaitable[object]]
+#: ``await notify(text)`` tells the member privately (``bot.discord.replies``)
+Notify = Callable[[str], Awaitable[object]]
 #: failures to reach Discord at all (dropped connection, timeout), besides its HTTP answers
 NETWORK_ERRORS = (TimeoutError, aiohttp.ClientError, OSError)
 
@@ -58,10 +60,11 @@ class _Card:
     last_edit: float = 0.0
     pending: discord.Embed | None = None
     timer: asyncio.Task[None] | None = None
-    door: DoorContext = field(default_factory=DoorContext)
+    #: how to reach the member who asked (set by the desk; lost at a restart)
+    notify: Notify | None = None
 
 
-class DiscordDelivery:
+class DiscordPosting:
     """Posts and edits job cards and results through the bot's REST client."""
 
     def __init__(
@@ -80,9 +83,9 @@ class DiscordDelivery:
 
     # ------------------------------------------------------------------ context from doors
 
-    def remember(self, job_id: str, door: DoorContext) -> None:
-        """What the door knew: upload limit, message to reply to, how to reach the member."""
-        self._card(job_id).door = door
+    def remember(self, job_id: str, notify: Notify) -> None:
+        """How to reach the member who asked for the job, while this process lives."""
+        self._card(job_id).notify = notify
 
     # ------------------------------------------------------------------------- EventSink
 
@@ -90,9 +93,6 @@ class DiscordDelivery:
         """Keep the card in step with the job."""
         job = event.job
         if isinstance(event, JobQueued):
-            door = current_door.get()
-            if door is not None:
-                self.remember(job.id, door)
             await self._ensure_card(job, render.card_embed(job, position=event.position))
         elif isinstance(event, JobPositionChanged):
             self._throttled(job, render.card_embed(job, position=event.position))
@@ -123,7 +123,7 @@ class DiscordDelivery:
         message is out and recorded.
         """
         card = self._card_of(job)
-        limit = card.door.upload_limit or self._guild_limit(job.guild_id)
+        limit = job.door.upload_limit or self._guild_limit(job.guild_id)
         fitted = await fit_images_async(
             [image.data for image in images], limit, stem=f"seedream-{job.id.lower()}"
         )
@@ -193,9 +193,9 @@ class DiscordDelivery:
                 await self._edit(job, card, embed)
                 return
             reference = None
-            if card.door.reply_to is not None:
+            if job.door.reply_to is not None:
                 reference = discord.MessageReference(
-                    message_id=card.door.reply_to,
+                    message_id=job.door.reply_to,
                     channel_id=job.channel_id,
                     fail_if_not_exists=False,
                 )
@@ -255,7 +255,7 @@ class DiscordDelivery:
     async def _tell_member(self, job: Job, text: str) -> None:
         """The card is gone or unreachable: say it privately while the interaction lives."""
         card = self._cards.pop(job.id, None)
-        notify = card.door.notify if card is not None else None
+        notify = card.notify if card is not None else None
         if notify is None:
             return
         try:

@@ -15,10 +15,10 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from bot.httpguard import DEFAULT_LIMITS, GuardedServer, HttpLimits, RefusalLog, read_body
 from bot.jobs.callbacks import CallbackOutcome
 from bot.jobs.engine import JobEngine
 from bot.storage.protocols import Store
+from bot.web.httpguard import DEFAULT_LIMITS, GuardedServer, HttpLimits, RefusalLog, read_body
 
 log = logging.getLogger(__name__)
 

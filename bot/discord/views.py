@@ -10,7 +10,8 @@ from typing import Any
 
 import discord
 
-from bot.tree import server_gate
+from bot.discord.checks import server_gate
+from bot.discord.replies import report_error
 
 #: ``sd:<action>:<job id>``; job ids are 8 lower-case base32 characters
 CUSTOM_ID = re.compile(r"sd:(?P<action>reroll|edit|delete|cancel):(?P<job_id>[a-z2-7]{8})")
@@ -94,13 +95,5 @@ class InstructionModal(discord.ui.Modal):
     async def on_error(  # type: ignore[override]  # Modal narrows BaseView's signature
         self, interaction: discord.Interaction[Any], error: Exception, /
     ) -> None:
-        """Errors go through the tree's single error policy."""
-        await interaction.client.tree.on_error(interaction, _as_app_error(error))
-
-
-def _as_app_error(error: Exception) -> discord.app_commands.AppCommandError:
-    if isinstance(error, discord.app_commands.AppCommandError):
-        return error
-    wrapped = discord.app_commands.AppCommandError(str(error))
-    wrapped.__cause__ = error
-    return wrapped
+        """Errors reach the member through the one error path."""
+        await report_error(interaction, error, where=f"the {self.title!r} modal")

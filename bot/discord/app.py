@@ -5,19 +5,22 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import pkgutil
-from typing import Any, TypeAlias
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeAlias
 
 import discord
+import httpx
 import yarl
 from discord.ext import commands
 from discord.gateway import DiscordWebSocket
 
-import cogs
-from bot.config import Settings
-from bot.services import Services
-from bot.ui.delivery import DiscordDelivery
-from bot.ui.desk import JobDesk
+from bot.discord.desk import JobDesk
+from bot.discord.tree import SeedreamTree
+from bot.jobs.engine import JobEngine
+from bot.moderation import ModerationService
+from bot.providers.base import Provider
+from bot.quota import QuotaService
 
 log = logging.getLogger(__name__)
 
@@ -59,22 +62,70 @@ def intents() -> discord.Intents:
     return value
 
 
-def extension_names() -> list[str]:
-    """Every module in ``cogs/`` that is not private (``_render.py`` and friends)."""
-    return [
-        module.name
-        for module in pkgutil.iter_modules(cogs.__path__, f"{cogs.__name__}.")
-        if not module.name.rsplit(".", 1)[-1].startswith("_")
-    ]
+#: the extensions loaded at start, in this order (RoboDanny's ``initial_extensions``);
+#: a new cog is listed here, and a test checks that none in ``cogs/`` is left out
+INITIAL_EXTENSIONS = (
+    "cogs.blocklist",
+    "cogs.buttons",
+    "cogs.edit",
+    "cogs.imagine",
+    "cogs.quota_admin",
+    "cogs.status",
+)
+
+
+@dataclass(frozen=True)
+class BotConfig:
+    """What the operator set that the Discord client itself uses."""
+
+    allowed_guild_ids: frozenset[int] | None = None
+    dev_guild_id: int | None = None
+    discord_api_base: str = DEFAULT_API_BASE
+
+
+class StateStore(Protocol):
+    """Small values kept between starts (the command-tree hash)."""
+
+    async def get(self, key: str) -> str | None:
+        """The value under ``key``, or None."""
+
+    async def set(self, key: str, value: str) -> None:
+        """Store ``value`` under ``key``."""
+
+
+@dataclass(frozen=True)
+class BotServices:
+    """What the cogs use, handed to the bot by the composition root (``bot.root``)."""
+
+    jobs: JobEngine
+    desk: JobDesk
+    quotas: QuotaService
+    moderation: ModerationService
+    providers: Sequence[Provider]
+    state: StateStore
+    #: the process's one HTTP client (reference images read again from Discord)
+    http_client: httpx.AsyncClient
+    #: starts the engine (resuming jobs) and the web server, once logged in
+    startup: Callable[[], Awaitable[None]]
 
 
 class SeedreamBot(commands.AutoShardedBot):
     """The bot. AutoShardedBot because it discovers the gateway through ``GET /gateway/bot``,
-    which honours ``DISCORD_API_BASE``; a plain Bot connects to Discord's gateway directly."""
+    which honours ``DISCORD_API_BASE``; a plain Bot connects to Discord's gateway directly.
 
-    def __init__(self, settings: Settings, services: Services, **options: Any) -> None:
-        from bot.tree import SeedreamTree
+    Built by ``bot.root``, which hands it its collaborators with ``provide`` (the posting
+    layer, which the engine needs, needs this client first). Cogs use ``bot.jobs``,
+    ``bot.quotas``, ``bot.moderation`` and ``bot.desk``.
+    """
 
+    jobs: JobEngine
+    desk: JobDesk
+    quotas: QuotaService
+    moderation: ModerationService
+    providers: Sequence[Provider]
+    http_client: httpx.AsyncClient
+
+    def __init__(self, config: BotConfig, **options: Any) -> None:
         # No voice here: don't warn at every start that voice libraries are missing.
         discord.VoiceClient.warn_nacl = False
         discord.VoiceClient.warn_dave = False
@@ -87,31 +138,35 @@ class SeedreamBot(commands.AutoShardedBot):
             allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
             **options,
         )
-        self.settings = settings
-        self.services = services
-        self.desk: JobDesk
+        self.config = config
+        self._services: BotServices | None = None
         self._introduced = False
+
+    def provide(self, services: BotServices) -> None:
+        """Hand the bot what its cogs use (once, before it starts)."""
+        if self._services is not None:
+            raise RuntimeError("the bot's services were already provided")
+        self._services = services
+        self.jobs = services.jobs
+        self.desk = services.desk
+        self.quotas = services.quotas
+        self.moderation = services.moderation
+        self.providers = services.providers
+        self.http_client = services.http_client
 
     async def setup_hook(self) -> None:
         """Start the engine (resuming jobs), load the extensions, sync commands if changed."""
-        if self.settings.allowed_guild_ids is None:
+        if self._services is None:
+            raise RuntimeError("bot.root builds the bot: its services were never provided")
+        if self.config.allowed_guild_ids is None:
             log.warning(
                 "ALLOWED_GUILD_IDS is unset: any server that adds the bot can use it and spend "
                 "the provider credits. Set it, and turn off Public Bot in the Developer Portal."
             )
         await self._pin_gateway()
-        delivery = DiscordDelivery(self, self._record_card, self.services.providers)
-        engine = await self.services.start(
-            deliverer=delivery, events=delivery, discord_connected=lambda: self.discord_connected
-        )
-        self.desk = JobDesk(
-            engine,
-            delivery,
-            self.services.providers,
-            max_count=self.settings.max_images_per_job,
-        )
-        for name in extension_names():
-            await self.load_extension(name)
+        await self._services.startup()
+        for name in INITIAL_EXTENSIONS:
+            await self.load_extension(name)  # a broken extension stops the start, loudly
         await self.sync_commands()
 
     async def _pin_gateway(self) -> None:
@@ -120,7 +175,7 @@ class SeedreamBot(commands.AutoShardedBot):
         discord.py falls back to Discord's own gateway after a session it cannot resume;
         remembering the discovered URL keeps every connection on the configured endpoint.
         """
-        if self.settings.discord_api_base == DEFAULT_API_BASE:
+        if self.config.discord_api_base == DEFAULT_API_BASE:
             return
         _, url, _ = await self.http.get_bot_gateway()
         DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
@@ -152,13 +207,13 @@ class SeedreamBot(commands.AutoShardedBot):
         parts = [
             f"{provider.name} ({'serves' if index == 0 else 'failover'}, "
             f"model {provider.config.model})"
-            for index, provider in enumerate(self.services.providers)
+            for index, provider in enumerate(self.providers)
         ]
         return ", ".join(parts) or "none"
 
     def guild_allowed(self, guild_id: int | None) -> bool:
         """Whether the operator lets this server use the bot (``ALLOWED_GUILD_IDS``)."""
-        allowed = self.settings.allowed_guild_ids
+        allowed = self.config.allowed_guild_ids
         return allowed is None or (guild_id is not None and guild_id in allowed)
 
     async def on_guild_available(self, guild: discord.Guild, /) -> None:
@@ -185,23 +240,22 @@ class SeedreamBot(commands.AutoShardedBot):
         """No text commands: a message that starts with the bot's mention is an edit request
         (``cogs.edit``), not an unknown prefix command logged as an error with a traceback."""
 
-    async def _record_card(self, job_id: str, message_id: int) -> None:
-        await self.desk.engine.record_messages(job_id, card_message_id=message_id)
-
     async def sync_commands(self) -> None:
         """Sync to ``DEV_GUILD_ID`` at every start (instant); globally only on change."""
-        if self.settings.dev_guild_id is not None:
-            guild = discord.Object(id=self.settings.dev_guild_id)
+        if self.config.dev_guild_id is not None:
+            guild = discord.Object(id=self.config.dev_guild_id)
             self.tree.copy_global_to(guild=guild)
             synced = await self.tree.sync(guild=guild)
             log.info("Synced %d commands to guild %s", len(synced), guild.id)
             return
         digest = self.command_tree_hash()
-        if await self.services.get_setting(COMMAND_HASH_KEY) == digest:
+        assert self._services is not None  # setup_hook checked
+        state = self._services.state
+        if await state.get(COMMAND_HASH_KEY) == digest:
             log.info("Command tree unchanged; no global sync")
             return
         synced = await self.tree.sync()
-        await self.services.set_setting(COMMAND_HASH_KEY, digest)
+        await state.set(COMMAND_HASH_KEY, digest)
         log.info("Synced %d global commands (tree changed)", len(synced))
 
     def command_tree_hash(self) -> str:

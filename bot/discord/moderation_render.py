@@ -1,8 +1,8 @@
 """What moderators see: confirmations, mod-log records, quota and usage reports, the blocklist.
 
 Everything except the last section is a pure function of domain values. The last section is
-the Discord glue the moderator cogs (``/quota``, ``/blocklist``) share: the gate every one
-of their subcommands passes, and posting a record to the guild's mod-log channel.
+the Discord glue the moderator cogs (``/quota``, ``/blocklist``) share: posting a record to
+the guild's mod-log channel (the moderator gate is ``bot.discord.checks``).
 """
 
 from __future__ import annotations
@@ -13,18 +13,16 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Any
 
 import discord
-from discord import app_commands
 
 from bot.core.accounts import UsageReport
 from bot.core.job import Job
+from bot.discord import render
 from bot.quota import QuotaStatus
-from bot.ui import render
 
-if TYPE_CHECKING:
-    from bot.app import Interaction
+Interaction = discord.Interaction[Any]
 
 log = logging.getLogger(__name__)
 
@@ -233,26 +231,6 @@ def _csv_safe(value: str) -> str:
 
 
 # ------------------------------------------------------------------ Discord glue
-
-
-def require_moderator(interaction: Interaction) -> int:
-    """The guild id, once the caller is known to be a moderator there.
-
-    Raises ``NoPrivateMessage`` outside a guild and ``MissingPermissions`` without Manage
-    Server; the tree turns both into an ephemeral refusal. Discord's
-    ``default_member_permissions`` only hides the commands and can be overridden per guild,
-    so this runs server-side on every moderator subcommand and autocomplete.
-    """
-    if interaction.guild_id is None:
-        raise app_commands.NoPrivateMessage()
-    if not interaction.permissions.manage_guild:
-        raise app_commands.MissingPermissions(["manage_guild"])
-    return interaction.guild_id
-
-
-def is_moderator(interaction: Interaction) -> bool:
-    """``require_moderator`` as a yes/no (for autocomplete, which must not raise)."""
-    return interaction.guild_id is not None and interaction.permissions.manage_guild
 
 
 async def post_modlog(client: discord.Client, channel_id: int, embed: discord.Embed) -> bool:

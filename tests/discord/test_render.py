@@ -10,9 +10,9 @@ import pytest
 from bot.core.job import Job, JobKind, JobOrigin
 from bot.core.request import GenerationRequest
 from bot.core.states import JobState
+from bot.discord import render
 from bot.images.fit import FittedImage
 from bot.quota import QuotaStatus
-from bot.ui import render
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 

@@ -1,0 +1,294 @@
+"""The composition root: every long-lived object of one process, built from ``Settings``.
+
+Only this module reads ``Settings`` to build things; every object gets its collaborators
+passed in. The start-up path is ``bot/__main__.py`` → ``bot.cli`` → ``bot.launcher`` → here.
+Tests and benchmarks build the bot through ``Root.open`` too, their changes passed in as
+``Overrides``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bot.admission import Admission
+from bot.config import Settings
+from bot.core.clock import Clock, utc_now
+from bot.core.errors import ConfigError
+from bot.discord.app import BotConfig, BotServices, SeedreamBot
+from bot.discord.attachments import ReferenceChecker
+from bot.discord.desk import JobDesk
+from bot.discord.posting import DiscordPosting
+from bot.jobs.delivery import Deliverer
+from bot.jobs.engine import STOP_TIMEOUT, EngineLimits, JobEngine
+from bot.jobs.events import EventSink, GuardedSink
+from bot.jobs.job_runner import JobRunner
+from bot.jobs.ledger import JobLedger
+from bot.jobs.options import Downloader, RunnerConfig, TaskWaiter
+from bot.jobs.scheduler import Scheduler, SchedulerSlots
+from bot.jobs.storage import ImageStore
+from bot.jobs.waiting import Sleep
+from bot.metrics import EngineMetrics
+from bot.moderation import ModerationService
+from bot.providers.base import Provider, ProviderConfig
+from bot.providers.configure import build_provider
+from bot.providers.transport import DEFAULT_TIMEOUT, make_http_client
+from bot.quota import QuotaService
+from bot.storage.protocols import Store
+from bot.storage.sqlite.connection import SchemaTooNewError
+from bot.storage.sqlite.store import SqliteStore
+from bot.web.server import ListenError, WebServer
+
+log = logging.getLogger(__name__)
+
+#: the setting to change when a listener cannot bind
+_PORT_SETTING = {"http": "HTTP_PORT", "metrics": "METRICS_PORT"}
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """Engine knobs besides ``Settings`` (tests and benchmarks shrink the timings)."""
+
+    runner: RunnerConfig | None = None
+    image_root: Path | None = None
+    stop_timeout: float = STOP_TIMEOUT
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """What a test or benchmark changes in the process it builds, said up front."""
+
+    engine: EngineOptions = EngineOptions()
+    #: the provider HTTP client's timeout in seconds (None: the default)
+    http_timeout: float | None = None
+    #: passed on to discord.py's client (e.g. ``guild_ready_timeout``)
+    bot_options: Mapping[str, Any] = field(default_factory=dict)
+
+
+#: the process as the operator configured it
+NO_OVERRIDES = Overrides()
+
+
+def build_engine(
+    settings: Settings,
+    *,
+    store: Store,
+    providers: Sequence[Provider],
+    http: httpx.AsyncClient,
+    quota: QuotaService,
+    deliverer: Deliverer,
+    events: EventSink,
+    ledger: JobLedger | None = None,
+    clock: Clock = utc_now,
+    metrics: EngineMetrics | None = None,
+    options: EngineOptions = EngineOptions(),
+    sleep: Sleep = asyncio.sleep,
+    waiter: TaskWaiter | None = None,
+    downloader: Downloader | None = None,
+) -> JobEngine:
+    """The job engine and what it runs on: ledger, image store, scheduler, job runner."""
+    ledger = ledger or JobLedger(store.jobs, quota)
+    images = ImageStore(options.image_root or settings.database_path.parent / "images")
+    slots = SchedulerSlots(
+        Scheduler(
+            max_per_user=settings.max_jobs_per_user, provider_limit=settings.provider_concurrency
+        )
+    )
+    sink = GuardedSink(events)
+    metrics = metrics or EngineMetrics()
+    runner = JobRunner(
+        ledger=ledger,
+        providers=providers,
+        store=images,
+        deliverer=deliverer,
+        notify=sink.on_event,
+        metrics=metrics,
+        http=http,
+        clock=clock,
+        slots=slots,
+        config=options.runner
+        or RunnerConfig(
+            deadline=settings.job_deadline_seconds,
+            public_url=settings.public_url,
+            delivery_retry_window=settings.delivery_retry_hours * 3600,
+        ),
+        sleep=sleep,
+        waiter=waiter,
+        downloader=downloader,
+    )
+    return JobEngine(
+        ledger=ledger,
+        runner=runner,
+        slots=slots,
+        store=images,
+        quota=quota,
+        providers=providers,
+        limits=EngineLimits(max_images_per_job=settings.max_images_per_job),
+        events=sink,
+        metrics=metrics,
+        stop_timeout=options.stop_timeout,
+    )
+
+
+def build_quotas(settings: Settings, store: Store, clock: Clock = utc_now) -> QuotaService:
+    """The quota rules over the store."""
+    return QuotaService(
+        store.quotas,
+        default_daily_quota=settings.default_daily_quota,
+        global_daily_budget=settings.global_daily_budget,
+        clock=clock,
+    )
+
+
+class Root:
+    """One process's objects, opened together and closed in reverse order."""
+
+    def __init__(
+        self,
+        *,
+        http: httpx.AsyncClient,
+        store: SqliteStore,
+        engine: JobEngine,
+        web: WebServer,
+        bot: SeedreamBot,
+    ) -> None:
+        self.http = http
+        self.store = store
+        self.engine = engine
+        self.web = web
+        self.bot = bot
+        self._web_started = False
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls,
+        settings: Settings,
+        configs: Sequence[ProviderConfig],
+        overrides: Overrides = NO_OVERRIDES,
+    ) -> Root:
+        """Open the HTTP client and the database (migrated) and build everything on them.
+
+        Nothing talks to Discord or the providers yet: ``SeedreamBot.setup_hook`` calls
+        :meth:`start` once logged in. A problem the operator can fix raises ``ConfigError``.
+        """
+        timeout = (
+            DEFAULT_TIMEOUT
+            if overrides.http_timeout is None
+            else httpx.Timeout(overrides.http_timeout)
+        )
+        http = make_http_client(timeout=timeout)
+        try:
+            store = await _open_store(settings.database_path)
+        except BaseException:
+            await http.aclose()
+            raise
+        providers = [build_provider(config, http) for config in configs]
+        quotas = build_quotas(settings, store)
+        moderation = ModerationService(
+            store.moderation, max_daily_quota=settings.max_daily_quota, max_grant=settings.max_grant
+        )
+        ledger = JobLedger(store.jobs, quotas)
+        bot = SeedreamBot(
+            BotConfig(
+                allowed_guild_ids=settings.allowed_guild_ids,
+                dev_guild_id=settings.dev_guild_id,
+                discord_api_base=settings.discord_api_base,
+            ),
+            **overrides.bot_options,
+        )
+        posting = DiscordPosting(bot, _card_recorder(ledger), providers)
+        engine = build_engine(
+            settings,
+            store=store,
+            providers=providers,
+            http=http,
+            quota=quotas,
+            deliverer=posting,
+            events=posting,
+            ledger=ledger,
+            options=overrides.engine,
+        )
+        web = WebServer(
+            engine=engine,
+            db=store,
+            discord_connected=lambda: bot.discord_connected,
+            host=settings.http_host,
+            port=settings.http_port,
+            metrics_host=settings.metrics_host,
+            metrics_port=settings.metrics_port,
+        )
+        desk = JobDesk(
+            jobs=engine,
+            posting=posting,
+            providers=providers,
+            admission=Admission(quotas),
+            reference_checker=ReferenceChecker(),
+            max_count=settings.max_images_per_job,
+        )
+        root = cls(http=http, store=store, engine=engine, web=web, bot=bot)
+        bot.provide(
+            BotServices(
+                jobs=engine,
+                desk=desk,
+                quotas=quotas,
+                moderation=moderation,
+                providers=providers,
+                state=store.state,
+                http_client=http,
+                startup=root.start,
+            )
+        )
+        return root
+
+    async def start(self) -> None:
+        """Start the engine (resuming unfinished jobs), then the web server."""
+        await self.engine.start()
+        try:
+            await self.web.start()
+        except ListenError as exc:
+            raise ConfigError(_PORT_SETTING[exc.role], str(exc)) from None
+        self._web_started = True
+
+    async def stop_taking_jobs(self) -> None:
+        """Refuse new jobs and stop the workers; jobs in flight stay in the ledger."""
+        await self.engine.stop()
+
+    async def close(self) -> None:
+        """Close in reverse order of opening."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._web_started:
+            await self.web.stop()
+        await self.engine.stop()
+        await self.http.aclose()
+        await self.store.close()
+
+
+def _card_recorder(ledger: JobLedger) -> Callable[[str, int], Any]:
+    """Remember a job's card message in the ledger (a restart edits the same card)."""
+
+    async def record(job_id: str, message_id: int) -> None:
+        await ledger.record_messages(job_id, message_id, ())
+
+    return record
+
+
+async def _open_store(path: Path) -> SqliteStore:
+    """Open and migrate the database; a problem the operator can fix names DATABASE_PATH."""
+    try:
+        return await SqliteStore.open(path)
+    except SchemaTooNewError:
+        raise ConfigError(
+            "DATABASE_PATH", f"{path} was written by a newer seedream-bot; upgrade the bot"
+        ) from None
+    except (OSError, sqlite3.Error) as exc:
+        raise ConfigError("DATABASE_PATH", f"cannot open {path} ({exc})") from None

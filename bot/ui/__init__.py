@@ -1,1 +1,0 @@
-"""The Discord layer: rendering, buttons, delivery and reference images (glue only)."""

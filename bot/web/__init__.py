@@ -1,0 +1,1 @@
+"""The web server: provider callbacks, ``/healthz`` and metrics, behind the HTTP guard."""
