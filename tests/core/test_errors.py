@@ -11,6 +11,7 @@ import pytest
 import bot
 from bot.core import errors
 from bot.core.errors import SeedreamError
+from bot.discord.references import ReferencesGoneError
 from bot.jobs.delivery import DeliveryError
 from bot.jobs.events import error_code
 from bot.quota import (
@@ -19,7 +20,6 @@ from bot.quota import (
     GlobalBudgetExceededError,
     GuildBudgetExceededError,
 )
-from bot.discord.references import ReferencesGoneError
 
 #: every code a ledger may already hold; a published code must never change
 STORED_CODES: dict[type[SeedreamError], str] = {
