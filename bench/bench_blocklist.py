@@ -18,7 +18,7 @@ import string
 import time
 
 from bench.support import percentile, print_header, verdict
-from bot.quota import find_blocked_term
+from bot.quotas.rules import find_blocked_term
 
 TARGET_MS = 10.0
 PROMPT_MAX = 4000

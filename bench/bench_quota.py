@@ -40,7 +40,7 @@ from bot.core.job import Job, JobImage, JobKind, JobOrigin, JobSpec
 from bot.core.request import GenerationRequest
 from bot.core.states import JobState
 from bot.jobs.ledger import JobLedger
-from bot.quota import QuotaService
+from bot.quotas.rules import QuotaService
 from bot.storage.sqlite.store import SqliteStore
 
 GUILD = 1

@@ -17,6 +17,7 @@ from bot.config import ENV_FILE, Settings, read_settings
 from bot.core.errors import ConfigError, ConfigErrors, config_problems
 from bot.dblock import database_lock
 from bot.generate_cli import add_generate_arguments, generate_command
+from bot.launcher import run_bot
 from bot.log import setup_logging
 from bot.providers import PROVIDER_TYPES
 from bot.providers.base import ProviderConfig
@@ -172,8 +173,6 @@ def run_command(settings: Settings, providers: list[ProviderConfig]) -> int:
         settings.log_format,
         secrets=[token, *(p.api_key.get_secret_value() for p in providers)],
     )
-    from bot.launcher import run_bot  # discord.py is imported only when the bot really runs
-
     with database_lock(settings.database_path):  # one process per database file
         return asyncio.run(run_bot(settings, providers))
 

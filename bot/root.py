@@ -18,7 +18,6 @@ from typing import Any
 
 import httpx
 
-from bot.admission import Admission
 from bot.config import Settings
 from bot.core.clock import Clock, utc_now
 from bot.core.errors import ConfigError
@@ -29,18 +28,19 @@ from bot.discord.posting import DiscordPosting
 from bot.jobs.delivery import Deliverer
 from bot.jobs.engine import STOP_TIMEOUT, EngineLimits, JobEngine
 from bot.jobs.events import EventSink, GuardedSink
+from bot.jobs.image_store import ImageStore
 from bot.jobs.job_runner import JobRunner
 from bot.jobs.ledger import JobLedger
 from bot.jobs.options import Downloader, RunnerConfig, TaskWaiter
 from bot.jobs.scheduler import Scheduler, SchedulerSlots
-from bot.jobs.storage import ImageStore
 from bot.jobs.waiting import Sleep
 from bot.metrics import EngineMetrics
-from bot.moderation import ModerationService
+from bot.moderation.actions import ModerationService
 from bot.providers.base import Provider, ProviderConfig
 from bot.providers.configure import build_provider
 from bot.providers.transport import DEFAULT_TIMEOUT, make_http_client
-from bot.quota import QuotaService
+from bot.quotas.admission import Admission
+from bot.quotas.rules import QuotaService
 from bot.storage.protocols import Store
 from bot.storage.sqlite.connection import SchemaTooNewError
 from bot.storage.sqlite.store import SqliteStore

@@ -15,7 +15,7 @@ from bot.discord import checks
 from bot.discord import moderation_render as ui
 from bot.discord.app import Interaction, SeedreamBot
 from bot.discord.moderation_render import ModAction
-from bot.moderation import MAX_TERM_LENGTH, Change, ModerationService, normalize_term
+from bot.moderation.actions import MAX_TERM_LENGTH, Change, ModerationService, normalize_term
 
 Term = app_commands.Range[str, 1, MAX_TERM_LENGTH]
 Reason = app_commands.Range[str, 1, 500]

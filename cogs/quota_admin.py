@@ -21,7 +21,7 @@ from bot.discord import checks
 from bot.discord import moderation_render as ui
 from bot.discord.app import Interaction, SeedreamBot
 from bot.discord.moderation_render import ModAction
-from bot.moderation import MAX_REPORT_DAYS, Change, ModerationService
+from bot.moderation.actions import MAX_REPORT_DAYS, Change, ModerationService
 
 #: what Discord lets a moderator type for ``/quota grant`` (MAX_GRANT, enforced by the
 #: domain, is the real ceiling and is named in its refusal)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.admission import Admission
 from bot.core.errors import QuotaExceededError
 from bot.core.job import JobKind, JobOrigin, JobSpec
-from bot.quota import BlockedPromptError, BlockedUserError, QuotaService
+from bot.quotas.admission import Admission
+from bot.quotas.rules import BlockedPromptError, BlockedUserError, QuotaService
 from bot.storage.sqlite.connection import Database
 from bot.storage.sqlite.quota_store import SqliteQuotaStore
 from bot.storage.sqlite.settings_repo import SettingsRepo

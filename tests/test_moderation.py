@@ -12,8 +12,8 @@ import pytest
 from bot.core.errors import RequestValidationError
 from bot.core.job import Job, JobKind, JobOrigin
 from bot.core.states import JobState
-from bot.moderation import AuditAction, ModerationService
-from bot.quota import BlockedPromptError, QuotaService, Reservation
+from bot.moderation.actions import AuditAction, ModerationService
+from bot.quotas.rules import BlockedPromptError, QuotaService, Reservation
 from bot.storage.sqlite import quota_store, settings_repo
 from bot.storage.sqlite.connection import Database
 from bot.storage.sqlite.jobs_repo import JobsRepo

@@ -13,7 +13,7 @@ from bot.core.clock import next_reset
 from bot.core.errors import PermissionDeniedError, QuotaExceededError
 from bot.core.job import Job, JobKind, JobOrigin
 from bot.core.states import JobState
-from bot.quota import (
+from bot.quotas.rules import (
     BlockedPromptError,
     GlobalBudgetExceededError,
     GuildBudgetExceededError,

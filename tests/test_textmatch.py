@@ -5,8 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from bot.quota import find_blocked_term
-from bot.textmatch import BlocklistMatcher, clean_term, matcher_for, skeleton, term_key, words
+from bot.quotas.rules import find_blocked_term
+from bot.quotas.textmatch import (
+    BlocklistMatcher,
+    clean_term,
+    matcher_for,
+    skeleton,
+    term_key,
+    words,
+)
 
 TERMS = ["nude", "gun", "big bad", "blood", "naked", "ass", "sex", "裸体"]
 

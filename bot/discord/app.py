@@ -18,9 +18,9 @@ from discord.gateway import DiscordWebSocket
 from bot.discord.desk import JobDesk
 from bot.discord.tree import SeedreamTree
 from bot.jobs.engine import JobEngine
-from bot.moderation import ModerationService
+from bot.moderation.actions import ModerationService
 from bot.providers.base import Provider
-from bot.quota import QuotaService
+from bot.quotas.rules import QuotaService
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 
 import discord
 
-from bot.admission import Admission
 from bot.core.errors import RequestValidationError
 from bot.core.job import DoorContext, Job, JobKind, JobOrigin, JobSpec
 from bot.core.request import GenerationRequest
@@ -17,6 +16,7 @@ from bot.discord.checks import check_post_permissions
 from bot.discord.posting import DiscordPosting, Notify
 from bot.jobs.engine import JobEngine
 from bot.providers.base import ModelSpec, Provider
+from bot.quotas.admission import Admission
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import discord
 from bot.core.accounts import UsageReport
 from bot.core.job import Job
 from bot.discord import render
-from bot.quota import QuotaStatus
+from bot.quotas.rules import QuotaStatus
 
 Interaction = discord.Interaction[Any]
 

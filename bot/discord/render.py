@@ -10,7 +10,7 @@ import discord
 from bot.core.job import Job
 from bot.core.states import JobState
 from bot.images.fit import FittedImage
-from bot.quota import QuotaStatus
+from bot.quotas.rules import QuotaStatus
 
 PROMPT_PREVIEW = 1000
 COLOUR_WORKING = discord.Colour.blurple()

@@ -32,14 +32,14 @@ from bot.jobs.events import (
     JobPositionChanged,
     JobQueued,
 )
+from bot.jobs.image_store import ImageStore
 from bot.jobs.job_runner import JobRunner
 from bot.jobs.ledger import JobLedger
 from bot.jobs.pipeline import first_candidate
 from bot.jobs.scheduler import SchedulerSlots
-from bot.jobs.storage import ImageStore
 from bot.metrics import EngineMetrics
 from bot.providers.base import Provider
-from bot.quota import QuotaService, QuotaStatus
+from bot.quotas.rules import QuotaService, QuotaStatus
 
 log = logging.getLogger(__name__)
 

@@ -38,10 +38,10 @@ from bot.jobs.events import (
     JobRunning,
     error_code,
 )
+from bot.jobs.image_store import ImageStore
 from bot.jobs.ledger import Ending, JobLedger
 from bot.jobs.options import Downloader, ProviderSlots, RunnerConfig, TaskWaiter
 from bot.jobs.pipeline import candidates, submit_with_failover, task_failure
-from bot.jobs.storage import ImageStore
 from bot.jobs.waiting import OnUpdate, Sleep, wait_for_task
 from bot.metrics import EngineMetrics
 from bot.providers.base import Provider

@@ -14,7 +14,7 @@ from bot.core.errors import SeedreamError
 from bot.discord.references import ReferencesGoneError
 from bot.jobs.delivery import DeliveryError
 from bot.jobs.events import error_code
-from bot.quota import (
+from bot.quotas.rules import (
     BlockedPromptError,
     BlockedUserError,
     GlobalBudgetExceededError,

@@ -12,7 +12,7 @@ from bot.core.request import GenerationRequest
 from bot.core.states import JobState
 from bot.discord import render
 from bot.images.fit import FittedImage
-from bot.quota import QuotaStatus
+from bot.quotas.rules import QuotaStatus
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 

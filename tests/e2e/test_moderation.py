@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from bot.core.accounts import AuditEntry, GuildSettings
-from bot.moderation import AuditAction
+from bot.moderation.actions import AuditAction
 from tests.e2e.harness import World, job_id_in
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.discord_interactions import InteractionHandle

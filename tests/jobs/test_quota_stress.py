@@ -15,7 +15,7 @@ import pytest
 from bot.core.errors import PermissionDeniedError, QuotaExceededError
 from bot.core.job import Job
 from bot.core.states import JobState
-from bot.quota import GlobalBudgetExceededError, QuotaService
+from bot.quotas.rules import GlobalBudgetExceededError, QuotaService
 from bot.storage.sqlite import quota_store
 from bot.storage.sqlite.connection import Database
 from bot.storage.sqlite.quota_store import SqliteQuotaStore

@@ -16,7 +16,7 @@ from bot.core.job import Job, JobImage, StoredImage
 from bot.core.states import JobState
 from bot.jobs.events import JobDelivered, JobFailed
 from bot.jobs.ledger import JobLedger
-from bot.quota import QuotaService
+from bot.quotas.rules import QuotaService
 from tests.jobs.harness import Harness, wait_until
 from tests.jobs.support import RecordingDeliverer, fake_provider, request
 

@@ -26,7 +26,7 @@ from bot.core.errors import QuotaExceededError
 from bot.core.job import Job, JobImage, JobKind, JobOrigin, JobSpec
 from bot.core.request import GenerationRequest
 from bot.core.states import IllegalTransitionError, JobState
-from bot.quota import (
+from bot.quotas.rules import (
     BlockedPromptError,
     BlockedUserError,
     GlobalBudgetExceededError,

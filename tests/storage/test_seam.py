@@ -16,9 +16,9 @@ DOMAIN = [
     "bot/jobs/job_runner.py",
     "bot/jobs/ledger.py",
     "bot/jobs/callbacks.py",
-    "bot/quota.py",
-    "bot/admission.py",
-    "bot/moderation.py",
+    "bot/quotas/rules.py",
+    "bot/quotas/admission.py",
+    "bot/moderation/actions.py",
 ]
 STORAGE_SIDE = {"sqlite3", "aiosqlite", "psycopg", "asyncpg"}
 

@@ -26,8 +26,8 @@ from bot.core.accounts import (
 )
 from bot.core.clock import Clock, utc_day, utc_now
 from bot.core.errors import RequestValidationError
+from bot.quotas.textmatch import clean_term, term_key
 from bot.storage.protocols import ModerationStore
-from bot.textmatch import clean_term, term_key
 
 __all__ = ["AuditAction", "Change", "GuildOverview", "GuildSettings", "ModerationService"]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.core.job import JobSpec
-from bot.quota import QuotaService
+from bot.quotas.rules import QuotaService
 
 
 class Admission:

@@ -24,8 +24,8 @@ from bot.core.accounts import Limit, QuotaSnapshot, Reservation, Settlement
 from bot.core.clock import Clock, format_reset, next_reset, utc_day, utc_now
 from bot.core.errors import PermissionDeniedError, QuotaExceededError, SeedreamError
 from bot.core.job import JobSpec
+from bot.quotas.textmatch import matcher_for
 from bot.storage.protocols import QuotaStore
-from bot.textmatch import matcher_for
 
 
 class GuildBudgetExceededError(QuotaExceededError):

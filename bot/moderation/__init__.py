@@ -1,0 +1,1 @@
+"""What moderators can change (allowances, bonus, budgets, blocks, the blocklist), audited."""
