@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from PIL import ExifTags, Image, ImageStat
 
 from bot.core.errors import ImageError
+from bot.images import fit
 from bot.images.fit import (
     FittedImage,
     batch_for_messages,
@@ -29,7 +30,6 @@ from bot.images.fit import (
 )
 from bot.images.validate import (
     ImageInfo,
-    fit,
     inspect_image,
     inspect_image_async,
     sniff_image_type,

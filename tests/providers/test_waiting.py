@@ -245,8 +245,18 @@ async def test_forged_callback_against_a_real_fake(
     assert provider.parse_callback(forged).state is S  # what the body claims...
     wake = asyncio.Event()
     wake.set()
+    # virtual time: the number of polls before the deadline does not depend on the load
+    time = FakeTime()
     with pytest.raises(ProviderTimeoutError):
-        await wait_for_task(provider, task.task_id, wake=wake, schedule=FAST, deadline=0.05)
+        await wait_for_task(
+            provider,
+            task.task_id,
+            wake=wake,
+            schedule=FAST,
+            deadline=0.005,
+            sleep=time.sleep,
+            clock=time.clock,
+        )
     assert fake.count("status") >= 2  # ...was checked, and the wait went on
 
 
