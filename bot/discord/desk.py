@@ -12,8 +12,9 @@ from bot.core.errors import RequestValidationError
 from bot.core.job import DoorContext, Job, JobKind, JobOrigin, JobSpec
 from bot.core.request import GenerationRequest
 from bot.discord.attachments import ReferenceChecker
+from bot.discord.cards import Notify
 from bot.discord.checks import check_post_permissions
-from bot.discord.posting import DiscordPosting, Notify
+from bot.discord.posting import DiscordPosting
 from bot.jobs.engine import JobEngine
 from bot.providers.base import ModelSpec, Provider
 from bot.quotas.admission import Admission
