@@ -18,7 +18,7 @@ from bot.jobs.events import JobDelivered
 from bot.jobs.job_runner import RunnerConfig
 from bot.jobs.ledger import JobLedger
 from bot.jobs.waiting import PollSchedule
-from bot.web.httpguard import RefusalLog
+from bot.web.refusals import RefusalLog
 from bot.web.server import MAX_CALLBACK_BYTES, WebServer
 from tests.jobs.harness import Harness, wait_until
 from tests.jobs.support import FakeProvider, Script, fake_provider, running

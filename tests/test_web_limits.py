@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.web.httpguard import DEFAULT_LIMITS, HttpLimits
+from bot.web.limits import DEFAULT_LIMITS, HttpLimits
 from bot.web.server import WebServer
 from tests.jobs.harness import Harness, wait_until
 from tests.jobs.support import fake_provider

@@ -18,7 +18,9 @@ from aiohttp import web
 from bot.jobs.callbacks import CallbackOutcome
 from bot.jobs.engine import JobEngine
 from bot.storage.protocols import Store
-from bot.web.httpguard import DEFAULT_LIMITS, GuardedServer, HttpLimits, RefusalLog, read_body
+from bot.web.httpguard import GuardedServer, read_body
+from bot.web.limits import DEFAULT_LIMITS, HttpLimits
+from bot.web.refusals import RefusalLog
 
 log = logging.getLogger(__name__)
 
