@@ -65,6 +65,7 @@ def modules_under(*tops: str) -> list[Path]:
 UNTANGLED = [
     *(relative(p) for p in modules_under("bot/core", "bot/images", "bot/providers", "bot/jobs")),
     "bot/generate_cli.py",
+    "bot/generate_errors.py",
     "bot/generate_inputs.py",
 ]
 

@@ -26,7 +26,8 @@ from bot.cli import main as cli_main
 from bot.config import Settings
 from bot.core.errors import SeedreamError
 from bot.core.request import ResultImage
-from bot.generate_cli import describe_transport_error, generate_command, write_images
+from bot.generate_cli import generate_command, write_images
+from bot.generate_errors import describe_transport_error
 from bot.jobs.pipeline import GenerationResult
 from bot.providers import PROVIDER_TYPES
 from bot.providers.downloads import download_images
