@@ -1,16 +1,15 @@
 """The job engine: the one object the Discord layer (and the CLI) talks to.
 
 It admits jobs (validation, blocklist, blocks, budget and quota reservation in one
-transaction), schedules them fairly, runs each in its own task through ``JobRunner``,
-accepts provider callbacks as wake-up hints, and on ``start()`` resumes every unfinished
-job in the ledger. It knows nothing of Discord: results leave through a ``Deliverer`` and
-progress through an ``EventSink``.
+transaction), schedules them fairly, runs each in its own task (``JobWorkers``, which
+calls ``JobRunner``), accepts provider callbacks as wake-up hints, and on ``start()``
+resumes every unfinished job in the ledger. It knows nothing of Discord: results leave
+through a ``Deliverer`` and progress through an ``EventSink``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,13 +24,8 @@ from bot.core.job import Job, JobSpec
 from bot.core.request import GenerationRequest
 from bot.core.states import IllegalTransitionError, JobState
 from bot.jobs.callbacks import CallbackOutcome, check_callback
-from bot.jobs.events import (
-    GuardedSink,
-    JobCancelled,
-    JobEvent,
-    JobPositionChanged,
-    JobQueued,
-)
+from bot.jobs.dispatching import JobWorkers
+from bot.jobs.events import GuardedSink, JobCancelled, JobEvent, JobQueued
 from bot.jobs.image_store import ImageStore
 from bot.jobs.job_runner import JobRunner
 from bot.jobs.ledger import JobLedger
@@ -80,16 +74,11 @@ class JobEngine:
         self._events = events
         self._ledger = ledger
         self._store = store
-        self._slots = slots
         self._scheduler = slots.scheduler
-        self._stop_timeout = stop_timeout
         self._runner = runner
-        self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._wakes: dict[str, asyncio.Event] = {}
-        self._positions: dict[str, int] = {}
-        self._waiting_jobs: dict[str, Job] = {}
-        self._dispatcher: asyncio.Task[None] | None = None
-        self._stopping = False
+        self._workers = JobWorkers(
+            runner=runner, slots=slots, events=events, stop_timeout=stop_timeout
+        )
         #: create_job calls between their checks and their queueing; stop() lets them land
         self._creating = 0
         self._created = asyncio.Event()
@@ -98,20 +87,19 @@ class JobEngine:
 
     async def start(self) -> None:
         """Resume every unfinished job from the ledger, then start taking new ones."""
-        if self._dispatcher is not None:
+        if self._workers.started:
             raise RuntimeError("engine already started")
-        self._stopping = False
+        self._workers.stopping = False
         unfinished = await self._ledger.unfinished()
         for job_id in await self._store.sweep({job.id for job in unfinished}):
             log.info("job %s: removed the images it left behind", job_id)
         for job in unfinished:
             await self._resume(job)
-        self._dispatcher = asyncio.create_task(self._dispatch_loop(), name="job-dispatcher")
-        self._kick()
+        self._workers.start()
         await self.refresh_metrics()
 
     async def _resume(self, job: Job) -> None:
-        if self._scheduler.is_waiting(job.id) or job.id in self._tasks:
+        if self._scheduler.is_waiting(job.id) or self._workers.is_running(job.id):
             return  # created in this process before start()
         log.info("job %s: resuming from %s", job.id, job.state)
         if job.state is JobState.QUEUED:
@@ -120,32 +108,22 @@ class JobEngine:
             except RequestValidationError as exc:
                 await self._runner.fail(job.id, "no_provider", exc.user_message)
                 return
-            self._enqueue(job, provider.name)
+            self._workers.enqueue(job, provider.name)
             return
-        self._scheduler.occupy(job.id, job.user_id, job.provider if job.state.at_provider else None)
-        self._spawn(job)
+        self._workers.resume_started(job)
 
     async def stop(self) -> None:
         """Take no new jobs and stop every worker; unfinished jobs stay in the ledger."""
-        self._stopping = True
+        self._workers.stopping = True
         while self._creating:  # a job being admitted now is queued, then kept for next start
             self._created.clear()
             await self._created.wait()
-        tasks = list(self._tasks.values())
-        if self._dispatcher is not None:
-            tasks.append(self._dispatcher)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=self._stop_timeout)
-            for task in pending:
-                log.warning("%s did not stop within %.0f s", task.get_name(), self._stop_timeout)
-        self._dispatcher = None
+        await self._workers.stop()
 
     @property
     def running(self) -> bool:
         """True between ``start()`` and ``stop()``."""
-        return self._dispatcher is not None and not self._stopping
+        return self._workers.started and not self._workers.stopping
 
     # ----------------------------------------------------------------- public API
 
@@ -156,7 +134,7 @@ class JobEngine:
         ``BlockedPromptError``, ``BlockedUserError`` (a ``PermissionDeniedError``),
         ``GuildBudgetExceededError``/``QuotaExceededError``, ``ShuttingDownError``.
         """
-        if self._stopping:
+        if self._workers.stopping:
             raise ShuttingDownError()
         request = spec.request
         limit = self.limits.max_images_per_job
@@ -167,14 +145,14 @@ class JobEngine:
         try:
             job = await self._ledger.create(spec, request)
             log.info("job %s: queued for %s (%d images)", job.id, provider.name, request.count)
-            self._enqueue(job, provider.name)
+            self._workers.enqueue(job, provider.name)
             position = self._scheduler.position(job.id) or 1
-            self._positions[job.id] = position
+            self._workers.announced(job.id, position)
             await self._notify(JobQueued(job, position))
         finally:
             self._creating -= 1
             self._created.set()
-        self._kick()
+        self._workers.kick()
         return job
 
     async def get_job(self, job_id: str) -> Job | None:
@@ -207,11 +185,9 @@ class JobEngine:
         job = await self._ledger.get(job_id)
         if job is None or (job.user_id != by_user_id and not is_moderator):
             raise JobNotFoundError()
-        if job.state is not JobState.QUEUED or job.id in self._tasks:
+        if job.state is not JobState.QUEUED or self._workers.is_running(job.id):
             raise PermissionDeniedError("That job has already started and can't be cancelled.")
-        self._scheduler.remove(job.id)
-        self._waiting_jobs.pop(job.id, None)
-        self._positions.pop(job.id, None)
+        self._workers.withdraw(job.id)
         try:
             ending = await self._ledger.finish(job.id, JobState.CANCELLED)
         except IllegalTransitionError:
@@ -221,7 +197,7 @@ class JobEngine:
         await self._store.discard(job.id)
         log.info("job %s: cancelled by %s", job.id, by_user_id)
         await self._notify(JobCancelled(ending.job, by_user_id, ending.settlement.refunded))
-        self._kick()
+        self._workers.kick()
         return ending.job
 
     def queue_position(self, job_id: str) -> int | None:
@@ -248,11 +224,9 @@ class JobEngine:
         )
         if job is None:
             return outcome
-        wake = self._wakes.get(job.id)
-        if wake is None:
+        if not self._workers.wake(job.id):
             return CallbackOutcome.IGNORED  # not running here yet; it polls when resumed
         log.debug("job %s: woken by a callback", job.id)
-        wake.set()
         return outcome
 
     async def refresh_metrics(self) -> None:
@@ -263,56 +237,6 @@ class JobEngine:
 
     def _first_provider(self, request: GenerationRequest, exclude: Sequence[str] = ()) -> Provider:
         return first_candidate(self._providers, request, exclude=exclude)
-
-    def _enqueue(self, job: Job, provider: str) -> None:
-        self._scheduler.enqueue(job.id, job.user_id, provider)
-        self._waiting_jobs[job.id] = job
-
-    def _kick(self) -> None:
-        self._slots.changed.set()
-
-    async def _dispatch_loop(self) -> None:
-        while True:
-            await self._slots.changed.wait()
-            self._slots.changed.clear()
-            if self._stopping:
-                return
-            try:
-                while (dispatch := self._scheduler.next_ready()) is not None:
-                    job = self._waiting_jobs.pop(dispatch.job_id)
-                    self._positions.pop(dispatch.job_id, None)
-                    self._spawn(job)
-                await self._announce_positions()
-            except Exception:  # one bad round must not stop all scheduling
-                log.exception("dispatcher round failed")
-
-    async def _announce_positions(self) -> None:
-        positions = self._scheduler.positions()
-        for job_id, position in positions.items():
-            if self._positions.get(job_id) != position:
-                self._positions[job_id] = position
-                await self._notify(JobPositionChanged(self._waiting_jobs[job_id], position))
-
-    def _spawn(self, job: Job) -> None:
-        wake = self._wakes.setdefault(job.id, asyncio.Event())
-        task = asyncio.create_task(self._work(job, wake), name=f"job-{job.id}")
-        self._tasks[job.id] = task
-
-    async def _work(self, job: Job, wake: asyncio.Event) -> None:
-        try:
-            await self._runner.run(job, wake)
-        except asyncio.CancelledError:
-            log.info("job %s: worker stopped; the job resumes at next start", job.id)
-            raise
-        except Exception:
-            log.exception("job %s: worker crashed", job.id)
-            with contextlib.suppress(Exception):
-                await self._runner.fail(job.id, "internal", "Something went wrong on our side.")
-        finally:
-            self._tasks.pop(job.id, None)
-            self._wakes.pop(job.id, None)
-            self._scheduler.release(job.id)
-            self._slots.freed()
 
     async def _notify(self, event: JobEvent) -> None:
         # ``events`` is a GuardedSink (bot.root): a failing sink is logged, never raised here
