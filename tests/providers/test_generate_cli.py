@@ -78,7 +78,8 @@ class Run:
         return [self.cwd / line for line in self.stdout.splitlines()]
 
 
-async def invoke(run: Run, env: dict[str, str]) -> None:
+async def invoke(run: Run, env: dict[str, str], *, guard: float = 60.0) -> None:
+    """Run ``seedream-bot generate``; one that outlives ``guard`` s is killed (returncode -1)."""
     run.cwd.mkdir(parents=True, exist_ok=True)
     process = await asyncio.create_subprocess_exec(
         *command(),
@@ -89,7 +90,13 @@ async def invoke(run: Run, env: dict[str, str]) -> None:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), guard)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        run.stderr = f"still running after {guard:.0f} s"
+        return
     run.returncode, run.stdout, run.stderr = process.returncode or 0, out.decode(), err.decode()
 
 
@@ -327,24 +334,7 @@ HANG_GUARD = 45.0
 
 async def invoke_bounded(run: Run, env: dict[str, str]) -> None:
     """``invoke``, but a CLI that outlives HANG_GUARD is killed and left with returncode -1."""
-    run.cwd.mkdir(parents=True, exist_ok=True)
-    process = await asyncio.create_subprocess_exec(
-        *command(),
-        "generate",
-        *run.args,
-        cwd=run.cwd,
-        env={**clean_environ(), **env},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), HANG_GUARD)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        run.stderr = f"still running after {HANG_GUARD:.0f} s"
-        return
-    run.returncode, run.stdout, run.stderr = process.returncode or 0, out.decode(), err.decode()
+    await invoke(run, env, guard=HANG_GUARD)
 
 
 def closed_port() -> int:
