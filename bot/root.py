@@ -26,8 +26,10 @@ from bot.discord.attachments import ReferenceChecker
 from bot.discord.desk import JobDesk
 from bot.discord.posting import DiscordPosting
 from bot.jobs.delivery import Deliverer
+from bot.jobs.dispatching import JobWorkers
 from bot.jobs.engine import STOP_TIMEOUT, EngineLimits, JobEngine
 from bot.jobs.events import EventSink, GuardedSink
+from bot.jobs.execution import LocalExecution
 from bot.jobs.image_store import ImageStore
 from bot.jobs.job_runner import JobRunner
 from bot.jobs.ledger import JobLedger
@@ -96,11 +98,10 @@ def build_engine(
     """The job engine and what it runs on: ledger, image store, scheduler, job runner."""
     ledger = ledger or JobLedger(store.jobs, quota)
     images = ImageStore(options.image_root or settings.database_path.parent / "images")
-    slots = SchedulerSlots(
-        Scheduler(
-            max_per_user=settings.max_jobs_per_user, provider_limit=settings.provider_concurrency
-        )
+    scheduler = Scheduler(
+        max_per_user=settings.max_jobs_per_user, provider_limit=settings.provider_concurrency
     )
+    slots = SchedulerSlots(scheduler)
     sink = GuardedSink(events)
     metrics = metrics or EngineMetrics()
     runner = JobRunner(
@@ -123,17 +124,17 @@ def build_engine(
         waiter=waiter,
         downloader=downloader,
     )
+    workers = JobWorkers(runner=runner, slots=slots, events=sink, stop_timeout=options.stop_timeout)
     return JobEngine(
         ledger=ledger,
         runner=runner,
-        slots=slots,
+        execution=LocalExecution(workers, scheduler),
         store=images,
         quota=quota,
         providers=providers,
         limits=EngineLimits(max_images_per_job=settings.max_images_per_job),
         events=sink,
         metrics=metrics,
-        stop_timeout=options.stop_timeout,
     )
 
 

@@ -1,9 +1,10 @@
 """The job engine: the one object the Discord layer (and the CLI) talks to.
 
 It admits jobs (validation, blocklist, blocks, budget and quota reservation in one
-transaction), schedules them fairly, runs each in its own task (``JobWorkers``, which
-calls ``JobRunner``), accepts provider callbacks as wake-up hints, and on ``start()``
-resumes every unfinished job in the ledger. It knows nothing of Discord: results leave
+transaction), schedules them fairly and runs them through one seam (``JobExecution``: in
+this process on SQLite, on procrastinate across processes on PostgreSQL; both call
+``JobRunner``), accepts provider callbacks as wake-up hints, and on ``start()`` resumes
+every unfinished job in the ledger. It knows nothing of Discord: results leave
 through a ``Deliverer`` and progress through an ``EventSink``.
 """
 
@@ -24,13 +25,12 @@ from bot.core.job import Job, JobSpec
 from bot.core.request import GenerationRequest
 from bot.core.states import IllegalTransitionError, JobState
 from bot.jobs.callbacks import CallbackOutcome, check_callback
-from bot.jobs.dispatching import JobWorkers
 from bot.jobs.events import GuardedSink, JobCancelled, JobEvent, JobQueued
+from bot.jobs.execution import JobExecution
 from bot.jobs.image_store import ImageStore
 from bot.jobs.job_runner import JobRunner
 from bot.jobs.ledger import JobLedger
 from bot.jobs.pipeline import first_candidate
-from bot.jobs.scheduler import SchedulerSlots
 from bot.metrics import EngineMetrics
 from bot.providers.base import Provider
 from bot.quotas.rules import QuotaService, QuotaStatus
@@ -58,14 +58,13 @@ class JobEngine:
         *,
         ledger: JobLedger,
         runner: JobRunner,
-        slots: SchedulerSlots,
+        execution: JobExecution,
         store: ImageStore,
         quota: QuotaService,
         providers: Sequence[Provider],
         limits: EngineLimits,
         events: GuardedSink,
         metrics: EngineMetrics,
-        stop_timeout: float = STOP_TIMEOUT,
     ) -> None:
         self.limits = limits
         self.metrics = metrics
@@ -74,11 +73,8 @@ class JobEngine:
         self._events = events
         self._ledger = ledger
         self._store = store
-        self._scheduler = slots.scheduler
         self._runner = runner
-        self._workers = JobWorkers(
-            runner=runner, slots=slots, events=events, stop_timeout=stop_timeout
-        )
+        self._workers = execution
         #: create_job calls between their checks and their queueing; stop() lets them land
         self._creating = 0
         self._created = asyncio.Event()
@@ -95,12 +91,10 @@ class JobEngine:
             log.info("job %s: removed the images it left behind", job_id)
         for job in unfinished:
             await self._resume(job)
-        self._workers.start()
+        await self._workers.start()
         await self.refresh_metrics()
 
     async def _resume(self, job: Job) -> None:
-        if self._scheduler.is_waiting(job.id) or self._workers.is_running(job.id):
-            return  # created in this process before start()
         log.info("job %s: resuming from %s", job.id, job.state)
         if job.state is JobState.QUEUED:
             try:
@@ -108,9 +102,9 @@ class JobEngine:
             except RequestValidationError as exc:
                 await self._runner.fail(job.id, "no_provider", exc.user_message)
                 return
-            self._workers.enqueue(job, provider.name)
+            await self._workers.resume(job, provider.name)
             return
-        self._workers.resume_started(job)
+        await self._workers.resume(job, None)
 
     async def stop(self) -> None:
         """Take no new jobs and stop every worker; unfinished jobs stay in the ledger."""
@@ -145,9 +139,7 @@ class JobEngine:
         try:
             job = await self._ledger.create(spec, request)
             log.info("job %s: queued for %s (%d images)", job.id, provider.name, request.count)
-            self._workers.enqueue(job, provider.name)
-            position = self._scheduler.position(job.id) or 1
-            self._workers.announced(job.id, position)
+            position = await self._workers.queued(job, provider.name)
             await self._notify(JobQueued(job, position))
         finally:
             self._creating -= 1
@@ -185,9 +177,8 @@ class JobEngine:
         job = await self._ledger.get(job_id)
         if job is None or (job.user_id != by_user_id and not is_moderator):
             raise JobNotFoundError()
-        if job.state is not JobState.QUEUED or self._workers.is_running(job.id):
+        if job.state is not JobState.QUEUED or not await self._workers.withdraw(job):
             raise PermissionDeniedError("That job has already started and can't be cancelled.")
-        self._workers.withdraw(job.id)
         try:
             ending = await self._ledger.finish(job.id, JobState.CANCELLED)
         except IllegalTransitionError:
@@ -202,7 +193,7 @@ class JobEngine:
 
     def queue_position(self, job_id: str) -> int | None:
         """The job's place in line (1 = next), or None when it isn't waiting."""
-        return self._scheduler.position(job_id)
+        return self._workers.position(job_id)
 
     async def record_messages(
         self,
@@ -224,7 +215,7 @@ class JobEngine:
         )
         if job is None:
             return outcome
-        if not self._workers.wake(job.id):
+        if not await self._workers.wake(job.id):
             return CallbackOutcome.IGNORED  # not running here yet; it polls when resumed
         log.debug("job %s: woken by a callback", job.id)
         return outcome
