@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     job_deadline_seconds: float = Field(default=900.0, gt=0)
     #: how long results Discord won't take are kept and retried before a refund
     delivery_retry_hours: float = Field(default=24.0, gt=0)
+    #: PostgreSQL only: a process silent this long is dead and its jobs resume elsewhere,
+    #: looked for every JOB_RECOVERY_INTERVAL seconds (worst case: the sum of both)
+    job_stall_timeout: float = Field(default=30.0, ge=3)
+    job_recovery_interval: float = Field(default=15.0, gt=0)
     log_level: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] = "INFO"
     log_format: Literal["text", "json"] = "text"
 

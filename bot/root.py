@@ -25,15 +25,18 @@ from bot.discord.app import BotConfig, BotServices, SeedreamBot
 from bot.discord.attachments import ReferenceChecker
 from bot.discord.desk import JobDesk
 from bot.discord.posting import DiscordPosting
+from bot.jobs.cluster import ClusterExecution, ClusterTimings
+from bot.jobs.cluster_line import SharedLine
 from bot.jobs.delivery import Deliverer
 from bot.jobs.dispatching import JobWorkers
 from bot.jobs.engine import STOP_TIMEOUT, EngineLimits, JobEngine
 from bot.jobs.events import EventSink, GuardedSink
-from bot.jobs.execution import LocalExecution
+from bot.jobs.execution import JobExecution, LocalExecution
+from bot.jobs.fair_line import FairLine, LineLimits
 from bot.jobs.image_store import ImageStore
 from bot.jobs.job_runner import JobRunner
 from bot.jobs.ledger import JobLedger
-from bot.jobs.options import Downloader, RunnerConfig, TaskWaiter
+from bot.jobs.options import Downloader, ProviderSlots, RunnerConfig, TaskWaiter
 from bot.jobs.scheduler import Scheduler, SchedulerSlots
 from bot.jobs.waiting import Sleep
 from bot.metrics import EngineMetrics
@@ -43,6 +46,7 @@ from bot.providers.configure import build_provider
 from bot.providers.transport import DEFAULT_TIMEOUT, make_http_client
 from bot.quotas.admission import Admission
 from bot.quotas.rules import QuotaService
+from bot.storage.postgres.pg_store import PgStore
 from bot.storage.protocols import Store
 from bot.storage.sqlite.connection import SchemaTooNewError
 from bot.storage.sqlite.store import SqliteStore
@@ -61,6 +65,8 @@ class EngineOptions:
     runner: RunnerConfig | None = None
     image_root: Path | None = None
     stop_timeout: float = STOP_TIMEOUT
+    #: PostgreSQL only: heartbeat, recovery and polling timings (None: from ``Settings``)
+    cluster: ClusterTimings | None = None
 
 
 @dataclass(frozen=True)
@@ -101,7 +107,8 @@ def build_engine(
     scheduler = Scheduler(
         max_per_user=settings.max_jobs_per_user, provider_limit=settings.provider_concurrency
     )
-    slots = SchedulerSlots(scheduler)
+    shared = _shared_line(settings, store)
+    slots: ProviderSlots = shared or SchedulerSlots(scheduler)
     sink = GuardedSink(events)
     metrics = metrics or EngineMetrics()
     runner = JobRunner(
@@ -124,11 +131,22 @@ def build_engine(
         waiter=waiter,
         downloader=downloader,
     )
-    workers = JobWorkers(runner=runner, slots=slots, events=sink, stop_timeout=options.stop_timeout)
+    execution: JobExecution
+    if shared is not None:
+        assert isinstance(store, PgStore)
+        execution = _cluster_execution(
+            settings, store, shared, ledger, runner, providers, sink, options.cluster
+        )
+    else:
+        assert isinstance(slots, SchedulerSlots)
+        workers = JobWorkers(
+            runner=runner, slots=slots, events=sink, stop_timeout=options.stop_timeout
+        )
+        execution = LocalExecution(workers, scheduler)
     return JobEngine(
         ledger=ledger,
         runner=runner,
-        execution=LocalExecution(workers, scheduler),
+        execution=execution,
         store=images,
         quota=quota,
         providers=providers,
@@ -136,6 +154,47 @@ def build_engine(
         events=sink,
         metrics=metrics,
     )
+
+
+def _shared_line(settings: Settings, store: Store) -> SharedLine | None:
+    """The fair line in PostgreSQL when the store is shared; None on SQLite."""
+    if not isinstance(store, PgStore):
+        return None
+    # no per-provider overrides yet: every provider gets PROVIDER_CONCURRENCY
+    limits = LineLimits(settings.max_jobs_per_user, dict, settings.provider_concurrency)
+    return SharedLine(store.pool, FairLine(limits))
+
+
+def _cluster_execution(
+    settings: Settings,
+    store: PgStore,
+    shared: SharedLine,
+    ledger: JobLedger,
+    runner: JobRunner,
+    providers: Sequence[Provider],
+    sink: GuardedSink,
+    timings: ClusterTimings | None,
+) -> ClusterExecution:
+    """Jobs on procrastinate across processes; the store queues each job as it creates it."""
+    url = store.pool.conninfo
+    if not isinstance(url, str):
+        raise TypeError("the PostgreSQL pool must be opened from a URL")
+    execution = ClusterExecution(
+        pool=store.pool,
+        url=url,
+        shared=shared,
+        ledger=ledger,
+        runner=runner,
+        providers=providers,
+        events=sink,
+        timings=timings
+        or ClusterTimings(
+            stall_timeout=settings.job_stall_timeout,
+            recovery_interval=settings.job_recovery_interval,
+        ),
+    )
+    store.jobs.on_created = execution.on_created
+    return execution
 
 
 def build_quotas(settings: Settings, store: Store, clock: Clock = utc_now) -> QuotaService:

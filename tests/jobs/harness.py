@@ -1,4 +1,5 @@
-"""A bot "process" for tests: a real SQLite file, an engine, fake providers, fast polling."""
+"""A bot "process" for tests: a real SQLite file (or a PostgreSQL database), an engine, fake
+providers, fast polling."""
 
 from __future__ import annotations
 
@@ -13,16 +14,23 @@ import httpx
 from bot.config import Settings
 from bot.core.job import Job, JobKind, JobOrigin, JobSpec
 from bot.core.request import GenerationRequest
+from bot.jobs.cluster import ClusterTimings
+from bot.jobs.cluster_schema import install_procrastinate_schema
 from bot.jobs.engine import JobEngine
 from bot.jobs.job_runner import RunnerConfig
 from bot.jobs.waiting import PollSchedule
 from bot.providers.base import Provider
 from bot.root import EngineOptions, build_engine, build_quotas
+from bot.storage.postgres.pg_store import PgStore
 from bot.storage.sqlite.connection import Database
 from bot.storage.sqlite.store import SqliteStore
 from tests.jobs.support import FakeClock, RecordingDeliverer, RecordingSink, request
 
 FAST = PollSchedule(first=0.001, interval=0.001, growth=1.0, max_interval=0.001)
+#: the cluster path's timings shrunk for tests (a dead worker is noticed within ~1.5 s)
+FAST_CLUSTER = ClusterTimings(
+    stall_timeout=1.0, recovery_interval=0.2, fetch_interval=0.1, positions_interval=0.1
+)
 
 
 def settings(tmp_path: Path, **overrides: Any) -> Settings:
@@ -66,12 +74,18 @@ class Harness:
     downloader: Any = None
     #: the engine's sleep (None: asyncio.sleep), e.g. one that advances ``clock`` instead
     sleep: Any = None
-    store: SqliteStore | None = None
+    store: SqliteStore | PgStore | None = None
     engine: JobEngine | None = None
+    #: a PostgreSQL database to run on (the cluster path) instead of the SQLite file
+    pg_url: str | None = None
     http: httpx.AsyncClient = field(default_factory=httpx.AsyncClient)
 
     async def open(self, *, start: bool = True) -> JobEngine:
-        self.store = await SqliteStore.open(self.tmp_path / "bot.sqlite3", clock=self.clock)
+        if self.pg_url is not None:
+            self.store = await PgStore.open(self.pg_url, clock=self.clock)
+            await install_procrastinate_schema(self.pg_url)
+        else:
+            self.store = await SqliteStore.open(self.tmp_path / "bot.sqlite3", clock=self.clock)
         conf = settings(self.tmp_path, **self.settings_overrides)
         runner = self.runner or RunnerConfig(
             deadline=conf.job_deadline_seconds,
@@ -89,7 +103,7 @@ class Harness:
             clock=self.clock,
             deliverer=self.deliverer,
             events=self.sink,
-            options=EngineOptions(runner=runner, stop_timeout=2.0),
+            options=EngineOptions(runner=runner, stop_timeout=2.0, cluster=FAST_CLUSTER),
             downloader=self.downloader,
             sleep=self.sleep or asyncio.sleep,
         )
@@ -108,7 +122,7 @@ class Harness:
     @property
     def db(self) -> Database | None:
         """The store's SQLite connection (for tests that look under the seam)."""
-        return None if self.store is None else self.store.db
+        return self.store.db if isinstance(self.store, SqliteStore) else None
 
     async def restart(self, **changes: Any) -> JobEngine:
         """Stop this process and start a fresh one on the same file."""

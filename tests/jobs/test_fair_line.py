@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -14,9 +13,8 @@ from hypothesis import strategies as st
 
 from bot.jobs.fair_line import FairLine, LineLimits
 from bot.jobs.scheduler import Scheduler
+from bot.storage.postgres.pg_pool import migrate
 
-ROOT = Path(__file__).resolve().parents[2]
-CLUSTER_SQL = ROOT / "bot" / "storage" / "postgres" / "migrations" / "0002_cluster.sql"
 PROVIDERS = ("alpha", "beta", "gamma")
 
 
@@ -51,10 +49,8 @@ def line(pg_url: str) -> Iterator[Line]:
     with asyncio.Runner() as runner:
 
         async def connect() -> psycopg.AsyncConnection[Any]:
-            conn = await psycopg.AsyncConnection.connect(pg_url)
-            async with conn.transaction():
-                await conn.execute(CLUSTER_SQL.read_text())
-            return conn
+            await migrate(pg_url)  # 0002_cluster.sql among them
+            return await psycopg.AsyncConnection.connect(pg_url)
 
         conn = runner.run(connect())
         try:

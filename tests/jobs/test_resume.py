@@ -1,4 +1,4 @@
-"""Stop the engine in every state, start a fresh one on the same file: each job finishes
+"""Stop the engine in every state, start a fresh one on the same store: each job finishes
 exactly once (posted once, charged once, submitted again only when nothing could be polled)."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import httpx
+import pytest
 
 from bot.core.request import ResultImage
 from bot.core.states import JobState
@@ -16,6 +17,14 @@ from tests.jobs.harness import Harness, wait_until
 from tests.jobs.support import RecordingDeliverer, Script, fake_provider, request, running
 
 MakeHarness = Callable[..., Harness]
+
+# every test here runs on SQLite (the local path) and on PostgreSQL (the cluster path)
+pytestmark = pytest.mark.usefixtures("backend")
+
+
+@pytest.fixture(params=["sqlite", "pg"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 async def assert_finished_once(

@@ -7,7 +7,7 @@ so a job is charged exactly once whichever process replays its end, however ofte
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from datetime import datetime
 
 from bot.core.accounts import Ending
@@ -29,6 +29,9 @@ class PgJobStore:
     def __init__(self, pool: Pool, clock: Callable[[], datetime]) -> None:
         self._pool = pool
         self._clock = clock
+        #: awaited inside the creating transaction once the row exists (the cluster path
+        #: queues the job there, so it is queued atomically with its creation and quota)
+        self.on_created: Callable[[Conn, Job], Awaitable[None]] | None = None
 
     async def create(self, spec: JobSpec, request: GenerationRequest, rules: QuotaRules) -> Job:
         """Admit the member (block, blocklist, budget, quota), reserve and insert, atomically."""
@@ -65,6 +68,8 @@ class PgJobStore:
                     updated_at=now,
                 )
                 if await repo.insert(job):
+                    if self.on_created is not None:
+                        await self.on_created(conn, job)
                     return job
                 # 40 random bits collided; draw again
             raise RuntimeError("could not draw an unused job id")
