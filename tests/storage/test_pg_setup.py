@@ -120,10 +120,8 @@ async def test_two_processes_starting_together_migrate_once(pg_url: str) -> None
     # processes would have) finds nothing applied; the advisory lock lets one migrate
     url = pg_url
     with psycopg.connect(url, autocommit=True) as conn:
-        for table in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-        ).fetchall():
-            conn.execute(f'DROP TABLE "{table[0]}" CASCADE')
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
     versions = await asyncio.gather(*(migrate(url) for _ in range(4)))
     latest = load_pg_migrations()[-1].version
     assert versions == [latest] * 4

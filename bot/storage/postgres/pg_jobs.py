@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
 
-from bot.core.accounts import Ending
+from psycopg import AsyncCursor
+from psycopg.rows import TupleRow
+
+from bot.core.accounts import Ending, Reservation
 from bot.core.ids import new_job_id
 from bot.core.job import Job, JobImage, JobSpec
 from bot.core.request import GenerationRequest
@@ -35,19 +38,10 @@ class PgJobStore:
 
         async def create(conn: Conn) -> Job:
             now = self._clock()
-            reservation = await pg_quotas.reserve(
-                conn,
-                rules,
-                guild_id=spec.guild_id,
-                user_id=spec.user_id,
-                role_ids=tuple(spec.role_ids),
-                count=request.count,
-                prompt=request.prompt,
-                now=now,
-            )
             repo = PgJobsRepo(conn)
-            for _ in range(_ID_ATTEMPTS):
-                job = Job(
+
+            def job_for(held: Reservation) -> Job:
+                return Job(
                     id=new_job_id(),
                     guild_id=spec.guild_id,
                     channel_id=spec.channel_id,
@@ -58,18 +52,39 @@ class PgJobStore:
                     door=spec.door,
                     request=request,
                     state=JobState.QUEUED,
-                    quota_day=reservation.day,
-                    reserved_daily=reservation.daily,
-                    reserved_bonus=reservation.bonus,
+                    quota_day=held.day,
+                    reserved_daily=held.daily,
+                    reserved_bonus=held.bonus,
                     created_at=now,
                     updated_at=now,
                 )
+
+            jobs: list[Job] = []
+
+            async def insert(held: Reservation) -> AsyncCursor[TupleRow]:
+                jobs.append(job_for(held))
+                return await repo.send_insert(jobs[-1])
+
+            held, inserted = await pg_quotas.reserve(
+                conn,
+                rules,
+                guild_id=spec.guild_id,
+                user_id=spec.user_id,
+                role_ids=tuple(spec.role_ids),
+                count=request.count,
+                prompt=request.prompt,
+                now=now,
+                along=insert,
+            )
+            if await inserted.fetchone() is not None:
+                return jobs[-1]
+            for _ in range(_ID_ATTEMPTS):  # 40 random bits collided; draw again
+                job = job_for(held)
                 if await repo.insert(job):
                     return job
-                # 40 random bits collided; draw again
             raise RuntimeError("could not draw an unused job id")
 
-        return await transact(self._pool, create)
+        return await transact(self._pool, create, pipeline=True)
 
     async def get(self, job_id: str) -> Job | None:
         """The job, or None."""

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, LiteralString
 
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection, AsyncCursor, sql
 from psycopg.rows import TupleRow, dict_row
 
 from bot.core.job import DoorContext, Job, JobImage, JobKind, JobOrigin
@@ -45,7 +45,12 @@ class PgJobsRepo:
 
     async def insert(self, job: Job) -> bool:
         """Insert a new job row; False when the id is taken (draw another)."""
-        cursor = await self._conn.execute(
+        return await (await self.send_insert(job)).fetchone() is not None
+
+    async def send_insert(self, job: Job) -> AsyncCursor[TupleRow]:
+        """Send the insert of a new job row; its cursor yields a row unless the id is taken
+        (in pipeline mode nothing waits until that row is fetched)."""
+        return await self._conn.execute(
             """
             INSERT INTO jobs (id, guild_id, channel_id, user_id, kind, origin, parent_job_id,
                 request, state, provider, quota_day, reserved_daily, reserved_bonus,
@@ -73,7 +78,6 @@ class PgJobsRepo:
                 job.door.reply_to,
             ),
         )
-        return await cursor.fetchone() is not None
 
     async def exists(self, job_id: str) -> bool:
         """Whether a job with this id exists."""

@@ -1,7 +1,8 @@
 """SQL for the usage counters (per member, per guild, bot-wide, per UTC day) and usage reports.
 
 Every move is a conditional update (``used + n <= limit``) that says whether it happened, so
-a limit holds across processes without a serialisable transaction.
+a limit holds across processes without a serialisable transaction. The bot-wide count is the
+sum of the guilds' counters (no single row every process would queue on).
 """
 
 from __future__ import annotations
@@ -44,8 +45,11 @@ class PgUsageRepo:
         )
 
     async def global_used(self, day: date) -> int:
-        """Images every guild together took on ``day`` (reserved or charged)."""
-        return await self._one("SELECT used FROM global_usage WHERE day = %s", (day,))
+        """Images every guild together took on ``day`` (reserved or charged): the sum of the
+        guilds' counters, which is what the bot-wide budget guards."""
+        return await self._one(
+            "SELECT coalesce(sum(used), 0) FROM guild_usage WHERE day = %s", (day,)
+        )
 
     async def lock_guild(self, guild_id: int, day: date) -> None:
         """Create (if needed) and lock the guild's counter of ``day``: first in the lock order."""
@@ -111,18 +115,6 @@ class PgUsageRepo:
             "UPDATE guild_usage SET used = used + %(d)s WHERE guild_id = %(g)s AND day = %(day)s "
             "AND (%(limit)s::integer IS NULL OR used + %(d)s <= %(limit)s::integer) RETURNING used",
             {"d": delta, "g": guild_id, "day": day, "limit": limit},
-        )
-        return await cursor.fetchone() is not None
-
-    async def add_global(self, day: date, delta: int, *, limit: int | None = None) -> bool:
-        """Add ``delta`` to the bot-wide counter unless that passes ``limit``; False if refused."""
-        await self._conn.execute(
-            "INSERT INTO global_usage (day) VALUES (%s) ON CONFLICT DO NOTHING", (day,)
-        )
-        cursor = await self._conn.execute(
-            "UPDATE global_usage SET used = used + %(d)s WHERE day = %(day)s "
-            "AND (%(limit)s::integer IS NULL OR used + %(d)s <= %(limit)s::integer) RETURNING used",
-            {"d": delta, "day": day, "limit": limit},
         )
         return await cursor.fetchone() is not None
 

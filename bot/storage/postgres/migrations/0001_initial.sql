@@ -1,5 +1,6 @@
 -- 0001_initial: the whole schema of SQLite's 0001-0004 (ledger, quotas, moderation, audit log,
--- bot state, bot-wide usage, the job's door), plus result images as bytea.
+-- bot state, bot-wide usage, the job's door), plus result images as bytea. The bot-wide
+-- counter is not a table here: it is the sum of guild_usage (see below).
 -- Shipped migrations are never edited; add 0002_*.sql instead.
 -- Times are timestamptz (UTC); days are UTC dates.
 
@@ -45,11 +46,9 @@ CREATE TABLE guild_usage (
     PRIMARY KEY (guild_id, day)
 );
 
--- Every image of every guild per UTC day, for GLOBAL_DAILY_BUDGET.
-CREATE TABLE global_usage (
-    day  DATE PRIMARY KEY,
-    used INTEGER NOT NULL DEFAULT 0 CHECK (used >= 0)
-);
+-- The bot-wide count of a day (GLOBAL_DAILY_BUDGET) is the sum of that day's rows: no one
+-- hot row that every reservation of every process would queue on.
+CREATE INDEX guild_usage_by_day ON guild_usage (day);
 
 CREATE TABLE blocked_terms (
     guild_id BIGINT NOT NULL,
@@ -146,3 +145,45 @@ CREATE TABLE bot_state (
     value      TEXT NOT NULL,
     updated_at TIMESTAMPTZ NOT NULL
 );
+
+-- A reservation's first step, in one statement: create (if needed) and lock the guild's
+-- counter of the day, then the member's counter and settings, always in that order, and
+-- read what the quota rules need (each read after the locks, so nothing is stale).
+CREATE FUNCTION quota_lock_and_read(g BIGINT, u BIGINT, d DATE,
+    OUT guild_used INTEGER, OUT daily_used INTEGER, OUT global_used BIGINT,
+    OUT daily_override INTEGER, OUT bonus INTEGER, OUT blocked BOOLEAN,
+    OUT guild_quota INTEGER, OUT guild_budget INTEGER, OUT modlog_channel_id BIGINT,
+    OUT role_ids BIGINT[], OUT role_quotas INTEGER[], OUT terms TEXT[])
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    INSERT INTO guild_usage (guild_id, day) VALUES (g, d) ON CONFLICT DO NOTHING;
+    SELECT t.used INTO guild_used FROM guild_usage t
+        WHERE t.guild_id = g AND t.day = d FOR UPDATE;
+    INSERT INTO daily_usage (guild_id, user_id, day) VALUES (g, u, d) ON CONFLICT DO NOTHING;
+    SELECT t.used INTO daily_used FROM daily_usage t
+        WHERE t.guild_id = g AND t.user_id = u AND t.day = d FOR UPDATE;
+    INSERT INTO member_settings (guild_id, user_id, updated_at) VALUES (g, u, now())
+        ON CONFLICT DO NOTHING;
+    SELECT t.daily_override, t.bonus, t.blocked INTO daily_override, bonus, blocked
+        FROM member_settings t WHERE t.guild_id = g AND t.user_id = u FOR UPDATE;
+    SELECT coalesce(sum(t.used), 0) INTO global_used FROM guild_usage t WHERE t.day = d;
+    SELECT t.daily_quota, t.daily_budget, t.modlog_channel_id
+        INTO guild_quota, guild_budget, modlog_channel_id
+        FROM guild_settings t WHERE t.guild_id = g;
+    SELECT coalesce(array_agg(t.role_id ORDER BY t.role_id), '{}'),
+           coalesce(array_agg(t.daily_quota ORDER BY t.role_id), '{}')
+        INTO role_ids, role_quotas FROM role_allowances t WHERE t.guild_id = g;
+    SELECT coalesce(array_agg(t.term ORDER BY t.term COLLATE "C"), '{}')
+        INTO terms FROM blocked_terms t WHERE t.guild_id = g;
+END
+$$;
+
+-- With a bot-wide budget: queue on one transaction-level advisory lock (held to the
+-- COMMIT), then check the day's sum, which includes this transaction's own guild update.
+CREATE FUNCTION quota_global_fits(d DATE, budget INTEGER) RETURNS BOOLEAN
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(1592590338);  -- 0x5EED0002
+    RETURN (SELECT coalesce(sum(t.used), 0) FROM guild_usage t WHERE t.day = d) <= budget;
+END
+$$;
