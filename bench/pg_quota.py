@@ -103,16 +103,16 @@ async def prepare_and_check(url: str, ops: int | None) -> None:
     try:
         async with store.pool.connection() as conn:
             if ops is None:
-                await conn.execute("TRUNCATE jobs, guild_usage, daily_usage CASCADE")
+                await conn.execute("TRUNCATE jobs, daily_usage CASCADE")
                 return
             cursor = await conn.execute(
-                "SELECT (SELECT count(*) FROM jobs), (SELECT coalesce(sum(used), 0) FROM "
-                "guild_usage), (SELECT coalesce(sum(used), 0) FROM daily_usage)"
+                "SELECT (SELECT count(*) FROM jobs), (SELECT coalesce(sum(counted), 0) FROM "
+                "daily_usage), (SELECT coalesce(sum(used), 0) FROM daily_usage)"
             )
             jobs, guild, daily = await cursor.fetchone() or (0, 0, 0)
         exact = jobs == guild == daily == ops
         print(
-            f"after: {jobs} jobs, guild counter {guild}, member counters {daily} "
+            f"after: {jobs} jobs, guild count {guild}, member allowance counters {daily} "
             f"(expected {ops} each: {'exact' if exact else 'MISMATCH'})"
         )
         if not exact:

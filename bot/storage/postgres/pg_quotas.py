@@ -1,16 +1,19 @@
 """Quota counters on PostgreSQL: the snapshot the rules read, and applying their answer.
 
-Many processes reserve at once, so a reservation first locks the rows its answer depends on,
-always in one order: the guild's counter of the day, then the member's counter and settings
-(the bonus). The snapshot read after those locks cannot change under the rules' feet. Every
-counter then moves by a conditional update (``used + n <= limit … RETURNING``), the bonus
-debit too, so the limits hold even if the rules had a bug, and a refusal is an answer, never
-an aborted transaction. The bot-wide count is the sum of the guilds' counters; with a
-bot-wide budget, reservations also queue on one transaction-level advisory lock, taken last.
+Many processes reserve at once. A member's images of a day live in one row (the allowance
+counter and the images the budgets count), and the guild's and bot-wide counts are sums of
+those rows, so without budgets reservations contend only per member. A reservation locks,
+always in one order, the guild (a transaction-level advisory lock, taken only when the guild
+has a budget), then the member's counter and settings rows (``FOR UPDATE``), and reads the
+snapshot after the locks, so the daily/bonus split is computed on values nobody else can
+change. The counters then move by conditional updates (``used + n <= limit … RETURNING``),
+the bonus debit too, and the budgets are checked on the sums, so the limits hold even if
+the rules had a bug, and a refusal is an answer, never an aborted transaction. A bot-wide
+budget adds one more advisory lock, taken last.
 
 A reservation is few statements, in pipeline mode: the locks and reads are one
-(``quota_lock_and_read``), the updates one, the job row one, then the COMMIT; three round
-trips in all, which is how long the guild's row stays locked.
+(``quota_lock_and_read`` of the migrations), the updates one, the job row one, then the
+COMMIT: three round trips, which is how long the member's rows stay locked.
 """
 
 from __future__ import annotations
@@ -82,8 +85,8 @@ async def read_snapshot(conn: Conn, guild_id: int, user_id: int, day: date) -> Q
     )
     counters = await conn.execute(
         "SELECT (SELECT used FROM daily_usage WHERE guild_id = %(g)s AND user_id = %(u)s "
-        "AND day = %(day)s), (SELECT used FROM guild_usage WHERE guild_id = %(g)s "
-        "AND day = %(day)s), (SELECT sum(used) FROM guild_usage WHERE day = %(day)s)",
+        "AND day = %(day)s), (SELECT sum(counted) FROM daily_usage WHERE guild_id = %(g)s "
+        "AND day = %(day)s), (SELECT sum(counted) FROM daily_usage WHERE day = %(day)s)",
         {"g": g, "u": u, "day": day},
     )
     member_row = await member.fetchone()
@@ -106,8 +109,8 @@ async def read_snapshot(conn: Conn, guild_id: int, user_id: int, day: date) -> Q
 
 
 async def lock_and_read(conn: Conn, guild_id: int, user_id: int, day: date) -> QuotaSnapshot:
-    """Lock the guild's counter of ``day``, then the member's counter and settings (creating
-    them if needed), and read the snapshot after the locks: one statement
+    """Lock the guild (when it has a budget), then the member's counter and settings
+    (creating them if needed), and read the snapshot after the locks: one statement
     (``quota_lock_and_read`` of the migrations)."""
     cursor = await conn.execute(
         "SELECT * FROM quota_lock_and_read(%s, %s, %s)", (guild_id, user_id, day)
@@ -145,19 +148,16 @@ async def reserve(
     of that statement; a refusal raises (the caller's transaction then rolls back)."""
     snapshot = await lock_and_read(conn, guild_id, user_id, rules.today())
     held = rules.admit(snapshot, role_ids, count, prompt)
-    # The rows are locked: one statement moves them all, each update conditional.
+    # The rows are locked: one statement moves both, each update conditional.
     moved = await conn.execute(
-        "WITH g AS (UPDATE guild_usage SET used = used + %(n)s "
-        "  WHERE guild_id = %(g)s AND day = %(day)s AND (%(glimit)s::integer IS NULL "
-        "  OR used + %(n)s <= %(glimit)s::integer) RETURNING 1), "
-        "d AS (UPDATE daily_usage SET used = used + %(daily)s "
-        "  WHERE %(daily)s > 0 AND guild_id = %(g)s AND user_id = %(u)s AND day = %(day)s "
-        "  AND (%(dlimit)s::integer IS NULL OR used + %(daily)s <= %(dlimit)s::integer) "
-        "  RETURNING 1), "
+        "WITH d AS (UPDATE daily_usage SET used = used + %(daily)s, counted = counted + %(n)s "
+        "  WHERE guild_id = %(g)s AND user_id = %(u)s AND day = %(day)s "
+        "  AND (%(daily)s = 0 OR %(limit)s::integer IS NULL "
+        "  OR used + %(daily)s <= %(limit)s::integer) RETURNING 1), "
         "b AS (UPDATE member_settings SET bonus = bonus - %(bonus)s, updated_at = %(now)s "
         "  WHERE %(bonus)s > 0 AND guild_id = %(g)s AND user_id = %(u)s "
         "  AND bonus >= %(bonus)s RETURNING 1) "
-        "SELECT (SELECT count(*) FROM g), (SELECT count(*) FROM d), (SELECT count(*) FROM b)",
+        "SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM b)",
         {
             "n": held.total,
             "daily": held.daily,
@@ -165,39 +165,52 @@ async def reserve(
             "g": guild_id,
             "u": user_id,
             "day": held.day,
-            "glimit": held.guild_limit,
-            "dlimit": held.daily_limit,
+            "limit": held.daily_limit,
             "now": now,
         },
     )
-    fits = None
+    # the budgets, after the update so the sums include it (the locks are held)
+    guild_fits = global_fits = None
+    if held.guild_limit is not None:
+        guild_fits = await conn.execute(
+            "SELECT quota_guild_fits(%s, %s, %s)", (guild_id, held.day, held.guild_limit)
+        )
     if held.global_limit is not None:
-        # after the guild's update, so the day's sum includes it
-        fits = await conn.execute("SELECT quota_global_fits(%s, %s)", (held.day, held.global_limit))
+        global_fits = await conn.execute(
+            "SELECT quota_global_fits(%s, %s)", (held.day, held.global_limit)
+        )
     extra = await along(held)
     row = await moved.fetchone()
     assert row is not None
-    guild_ok, daily_ok, bonus_ok = (int(n) == 1 for n in row)
-    if not guild_ok:
-        raise rules.refusal(Limit.GUILD, snapshot, role_ids, count)
-    if (held.daily and not daily_ok) or (held.bonus and not bonus_ok):
+    daily_ok, bonus_ok = (int(n) == 1 for n in row)
+    if not daily_ok or (held.bonus and not bonus_ok):
         raise rules.refusal(Limit.DAILY, snapshot, role_ids, count)
-    if fits is not None and (await fits.fetchone() or (False,))[0] is not True:
+    if guild_fits is not None and not await _true(guild_fits):
+        raise rules.refusal(Limit.GUILD, snapshot, role_ids, count)
+    if global_fits is not None and not await _true(global_fits):
         raise rules.refusal(Limit.GLOBAL, snapshot, role_ids, count)
     return held, extra
+
+
+async def _true(cursor: Cursor) -> bool:
+    row = await cursor.fetchone()
+    return row is not None and row[0] is True
 
 
 async def settle(
     conn: Conn, rules: QuotaRules, job: Job, charged: int, now: datetime
 ) -> Settlement:
-    """Charge ``charged`` images of the job's reservation and give back the rest (the lock
-    order of ``reserve``: guild, then member)."""
+    """Charge ``charged`` images of the job's reservation and give back the rest (the
+    member's rows only: a refund cannot break a budget)."""
     settlement = rules.settle(job.reserved_daily, job.reserved_bonus, charged)
-    usage = PgUsageRepo(conn)
     if settlement.refunded:
-        await usage.add_guild(job.guild_id, job.quota_day, -settlement.refunded)
-    if settlement.refunded_daily:
-        await usage.add_daily(job.guild_id, job.user_id, job.quota_day, -settlement.refunded_daily)
+        await PgUsageRepo(conn).refund(
+            job.guild_id,
+            job.user_id,
+            job.quota_day,
+            daily=settlement.refunded_daily,
+            counted=settlement.refunded,
+        )
     if settlement.refunded_bonus:
         await PgSettingsRepo(conn).add_bonus(
             job.guild_id, job.user_id, settlement.refunded_bonus, now
