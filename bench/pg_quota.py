@@ -2,8 +2,8 @@
 
 Run with ``.venv/bin/python -m bench.pg_quota [--processes 4] [--reservers 50] [--ops 20000]``.
 Not part of the test suite. Each process (``multiprocessing`` spawn) opens its own
-``PgStore`` (a psycopg pool of ``--reservers`` connections) and runs ``--reservers``
-coroutines calling ``JobLedger.create``: admission, the quota reservation (row locks in
+``PgStore`` (a psycopg pool of ``--pool`` connections) and runs ``--reservers`` coroutines
+sharing it, calling ``JobLedger.create``: admission, the quota reservation (row locks in
 guild-then-member order, conditional updates) and the job row, in one committed
 transaction; what ``JobEngine.create_job`` does in the database. The processes start
 together behind a barrier; the rate is all operations over the wall time from the first
@@ -44,6 +44,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--url", default=None, help=f"a PostgreSQL URL (default: ${URL_ENV})")
     parser.add_argument("--processes", type=int, default=4)
     parser.add_argument("--reservers", type=int, default=50, help="coroutines per process")
+    parser.add_argument(
+        "--pool", type=int, default=4, help="connections per process (the reservers share them)"
+    )
     parser.add_argument("--ops", type=int, default=20_000, help="reservations in all")
     parser.add_argument("--users", type=int, default=50, help="members reserving")
     parser.add_argument("--seed", type=int, default=7)
@@ -70,7 +73,7 @@ def worker(url: str, index: int, args: argparse.Namespace, barrier: Barrier, out
 async def _worker(
     url: str, index: int, args: argparse.Namespace, barrier: Barrier
 ) -> tuple[float, float, list[float]]:
-    store = await PgStore.open(url, min_size=args.reservers, max_size=args.reservers)
+    store = await PgStore.open(url, min_size=args.pool, max_size=args.pool)
     quota = QuotaService(store.quotas, default_daily_quota=10**9)
     ledger = JobLedger(store.jobs, quota)
     rng = random.Random(args.seed * 1000 + index)
@@ -140,7 +143,8 @@ def run(url: str, args: argparse.Namespace) -> int:
     rate = args.ops / wall
     print(
         f"reserve-and-commit (JobLedger.create) from {args.processes} processes × "
-        f"{args.reservers} reservers: {args.ops} ops in {wall:.2f} s = {rate:,.0f} ops/s; "
+        f"{args.reservers} reservers on {args.pool} connections: {args.ops} ops in "
+        f"{wall:.2f} s = {rate:,.0f} ops/s; "
         f"latency p50 {percentile(latencies, 50) * 1000:.1f} ms, "
         f"p99 {percentile(latencies, 99) * 1000:.1f} ms"
     )

@@ -84,7 +84,7 @@ class PgJobStore:
                     return job
             raise RuntimeError("could not draw an unused job id")
 
-        return await transact(self._pool, create, pipeline=True)
+        return await transact(self._pool, create)
 
     async def get(self, job_id: str) -> Job | None:
         """The job, or None."""

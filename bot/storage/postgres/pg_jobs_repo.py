@@ -49,7 +49,7 @@ class PgJobsRepo:
 
     async def send_insert(self, job: Job) -> AsyncCursor[TupleRow]:
         """Send the insert of a new job row; its cursor yields a row unless the id is taken
-        (in pipeline mode nothing waits until that row is fetched)."""
+        (it is read with the other statements of the reservation)."""
         return await self._conn.execute(
             """
             INSERT INTO jobs (id, guild_id, channel_id, user_id, kind, origin, parent_job_id,

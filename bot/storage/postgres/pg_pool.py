@@ -132,24 +132,15 @@ def is_transient(exc: Exception) -> bool:
     return False
 
 
-async def transact(pool: Pool, fn: Callable[[Conn], Awaitable[T]], *, pipeline: bool = False) -> T:
+async def transact(pool: Pool, fn: Callable[[Conn], Awaitable[T]]) -> T:
     """``fn(conn)`` in one transaction on a pooled connection; its result, or its exception
-    after a ROLLBACK. Tried again after a deadlock or serialisation failure.
-
-    ``pipeline``: in psycopg's pipeline mode, where statements are sent without waiting and
-    the round trip happens when a result is first fetched; ``fn`` sends what it can before
-    it fetches, so a transaction costs a few round trips instead of one per statement.
-    """
+    after a ROLLBACK. Tried again after a deadlock or serialisation failure."""
     async for attempt in stamina.retry_context(
         on=is_transient, attempts=5, timeout=None, wait_initial=0.01, wait_max=0.5
     ):
         with attempt:
-            async with pool.connection() as conn:
-                if not pipeline:
-                    async with conn.transaction():
-                        return await fn(conn)
-                async with conn.pipeline(), conn.transaction():
-                    return await fn(conn)
+            async with pool.connection() as conn, conn.transaction():
+                return await fn(conn)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
