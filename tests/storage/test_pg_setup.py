@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -20,6 +21,7 @@ from bot.storage.sqlite.store import SqliteStore
 from tests.test_cli import SECRET, TOKEN, error_lines, run_cli
 
 PASSWORD = "pw-that-must-never-show-0123456789"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def with_password(url: str, password: str = PASSWORD) -> str:
@@ -135,3 +137,37 @@ async def test_a_database_of_a_newer_bot_is_refused(pg_url: str) -> None:
         conn.execute("INSERT INTO schema_migrations (version, name) VALUES (999, '0999_x.sql')")
     with pytest.raises(SchemaTooNewError, match="999"):
         await PgStore.open(pg_url)
+
+
+OPEN_AND_CLOSE = """
+import asyncio, sys
+from bot.storage.postgres.pg_store import PgStore
+
+async def main() -> None:
+    store = await PgStore.open(sys.argv[1])
+    await store.close()
+
+asyncio.run(main())
+"""
+
+
+async def test_two_real_processes_opening_together_both_start_on_one_schema(pg_url: str) -> None:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            OPEN_AND_CLOSE,
+            pg_url,
+            cwd=ROOT,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    results = await asyncio.gather(*(asyncio.wait_for(p.communicate(), 60) for p in procs))
+    assert [p.returncode for p in procs] == [0, 0], [err for _, err in results]
+    with psycopg.connect(pg_url) as conn:
+        rows = conn.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()
+    assert rows == [(m.version,) for m in load_pg_migrations()]
