@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import partial
 
 import discord
 from discord import app_commands
 
+from bot.core.asked import Asked
 from bot.core.errors import PermissionDeniedError
-from bot.core.job import DoorContext, Job
+from bot.core.job import DoorContext, Job, JobKind, JobOrigin
 from bot.discord.app import Interaction
-from bot.discord.desk import Door
+from bot.discord.desk import Door, JobDesk
 from bot.discord.replies import send_to_member
 
 
@@ -45,3 +46,50 @@ def choices(values: Iterable[str], current: str) -> list[app_commands.Choice[str
     return [
         app_commands.Choice(name=value, value=value) for value in values if needle in value.lower()
     ][:25]
+
+
+#: ``@app_commands.describe(**DELIVERY_OPTIONS)`` for a command that takes ``private`` and
+#: ``spoiler`` (``bool | None = None`` parameters, so a ``/settings`` default can fill them)
+DELIVERY_OPTIONS = {
+    "private": "Send the card and images to your DMs instead of this channel",
+    "spoiler": "Post the images behind Discord's spoiler",
+}
+
+
+async def queue_composed(
+    interaction: Interaction,
+    desk: JobDesk,
+    asked: Asked,
+    *,
+    kind: JobKind,
+    origin: JobOrigin = JobOrigin.SLASH,
+    attachments: Sequence[discord.Attachment] = (),
+    applicable: frozenset[str] | None = None,
+    **extra: object,
+) -> Job:
+    """Apply the member's defaults and style, queue the job, and say where it went."""
+    door = slash_door(interaction)
+    composed = await desk.compose(door, asked, applicable=applicable, **extra)
+    job = await desk.start(
+        door,
+        kind=kind,
+        origin=origin,
+        request=composed.request,
+        attachments=attachments,
+        private=composed.private,
+    )
+    text = accepted_message(job)
+    if composed.private:
+        text = text.replace("will appear below.", "will arrive in your DMs.")
+    await interaction.followup.send(text, ephemeral=True)
+    return job
+
+
+async def style_choices(
+    desk: JobDesk, interaction: Interaction, current: str
+) -> list[app_commands.Choice[str]]:
+    """The styles usable in this server (its own, then the operator's), for autocomplete."""
+    if interaction.guild_id is None:
+        return []
+    styles = await desk.preferences.styles(interaction.guild_id)
+    return choices(styles, current)

@@ -10,6 +10,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.core.asked import Asked
 from bot.core.errors import SeedreamError
 from bot.core.job import DoorContext, JobKind, JobOrigin
 from bot.core.request import GenerationRequest
@@ -19,9 +20,13 @@ from bot.discord.checks import check_door_permissions
 from bot.discord.desk import Door
 from bot.discord.replies import UNEXPECTED, reply_to_message, user_message_for
 from bot.discord.views import InstructionModal
-from cogs._doors import accepted_message, slash_door
+from cogs._doors import DELIVERY_OPTIONS, queue_composed
 
 log = logging.getLogger(__name__)
+
+#: what an edit takes from ``/settings``: where and how it is shown, and the model (its
+#: shape comes from the source image, its style from the instruction)
+EDIT_DEFAULTS = frozenset({"model", "private", "spoiler"})
 
 REPLY_HINT = (
     "Reply to a message that has images and mention me with what to change, "
@@ -57,6 +62,7 @@ class Edit(commands.Cog):
         image2="Another reference image",
         image3="Another reference image",
         image4="Another reference image",
+        **DELIVERY_OPTIONS,
     )
     async def edit(
         self,
@@ -66,11 +72,14 @@ class Edit(commands.Cog):
         image2: discord.Attachment | None = None,
         image3: discord.Attachment | None = None,
         image4: discord.Attachment | None = None,
+        private: bool | None = None,
+        spoiler: bool | None = None,
     ) -> None:
         """Queue an edit of the attached images."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         attachments = [a for a in (image, image2, image3, image4) if a is not None]
-        await self._start_from_interaction(interaction, prompt, attachments, JobOrigin.SLASH)
+        asked = Asked(prompt=prompt, private=private, spoiler=spoiler)
+        await self._start_from_interaction(interaction, asked, attachments, JobOrigin.SLASH)
 
     async def edit_image_menu(self, interaction: Interaction, message: discord.Message) -> None:
         """Open the instruction modal at once (3 s window); the work happens on submit."""
@@ -85,23 +94,25 @@ class Edit(commands.Cog):
         self, interaction: Interaction, instruction: str, *, images: list[discord.Attachment]
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await self._start_from_interaction(interaction, instruction, images, JobOrigin.CONTEXT_MENU)
+        asked = Asked(prompt=instruction)
+        await self._start_from_interaction(interaction, asked, images, JobOrigin.CONTEXT_MENU)
 
     async def _start_from_interaction(
         self,
         interaction: Interaction,
-        prompt: str,
+        asked: Asked,
         attachments: list[discord.Attachment],
         origin: JobOrigin,
     ) -> None:
-        job = await self.bot.desk.start(
-            slash_door(interaction),
+        await queue_composed(
+            interaction,
+            self.bot.desk,
+            asked,
             kind=JobKind.EDIT,
             origin=origin,
-            request=GenerationRequest(prompt=prompt),
             attachments=attachments,
+            applicable=EDIT_DEFAULTS,
         )
-        await interaction.followup.send(accepted_message(job), ephemeral=True)
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:

@@ -9,11 +9,14 @@ from typing import Any
 from discord import app_commands
 from discord.ext import commands
 
-from bot.core.job import JobKind, JobOrigin
-from bot.core.request import GenerationRequest
+from bot.core.asked import Asked
+from bot.core.job import JobKind
 from bot.discord.app import Interaction, SeedreamBot
 from bot.discord.desk import JobDesk
-from cogs._doors import accepted_message, choices, slash_door
+from cogs._doors import DELIVERY_OPTIONS, choices, queue_composed, style_choices
+
+#: what ``enhance:true`` asks for: the mode every model that enhances offers
+ENHANCE_MODE = "standard"
 
 
 def imagine_command(desk: JobDesk) -> app_commands.Command[Any, ..., None]:
@@ -31,33 +34,46 @@ def imagine_command(desk: JobDesk) -> app_commands.Command[Any, ..., None]:
         count="How many images",
         seed="Seed, for models that take one",
         model="Model",
+        style="A named style wrapped around your prompt",
+        enhance="Let the provider enhance the prompt (only on models that offer it)",
+        format="Output file format (only on models that offer a choice)",
+        **DELIVERY_OPTIONS,
     )
     async def imagine(
         interaction: Interaction,
         prompt: app_commands.Range[str, 1, 6000],
         ratio: str | None = None,
         resolution: str | None = None,
-        count: app_commands.Range[int, 1, most] = 1,
+        count: app_commands.Range[int, 1, most] | None = None,
         seed: app_commands.Range[int, 0, 2147483647] | None = None,
         model: str | None = None,
+        style: app_commands.Range[str, 1, 40] | None = None,
+        enhance: bool | None = None,
+        format: str | None = None,
+        private: bool | None = None,
+        spoiler: bool | None = None,
     ) -> None:
         """Queue a text-to-image job and tell the member where its card is."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        request = GenerationRequest(
+        asked = Asked(
             prompt=prompt,
-            aspect_ratio=ratio,
+            model=model,
+            ratio=ratio,
             resolution=resolution,
             count=count,
-            seed=seed,
-            model=model,
+            style=style,
+            private=private,
+            spoiler=spoiler,
         )
-        job = await desk.start(
-            slash_door(interaction),
+        await queue_composed(
+            interaction,
+            desk,
+            asked,
             kind=JobKind.IMAGINE,
-            origin=JobOrigin.SLASH,
-            request=request,
+            seed=seed,
+            enhance=ENHANCE_MODE if enhance else None,
+            output_format=format.strip().lower() if format else None,
         )
-        await interaction.followup.send(accepted_message(job), ephemeral=True)
 
     @imagine.autocomplete("ratio")
     async def _ratio(interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -66,6 +82,14 @@ def imagine_command(desk: JobDesk) -> app_commands.Command[Any, ..., None]:
     @imagine.autocomplete("resolution")
     async def _resolution(interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
         return choices(desk.model_spec(interaction.namespace.model).resolutions, current)
+
+    @imagine.autocomplete("style")
+    async def _style(interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
+        return await style_choices(desk, interaction, current)
+
+    @imagine.autocomplete("format")
+    async def _format(interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
+        return choices(desk.model_spec(interaction.namespace.model).output_formats, current)
 
     @imagine.autocomplete("model")
     async def _model(interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:

@@ -70,7 +70,10 @@ INITIAL_EXTENSIONS = (
     "cogs.edit",
     "cogs.imagine",
     "cogs.quota_admin",
+    "cogs.settings",
     "cogs.status",
+    "cogs.storyboard",
+    "cogs.style",
 )
 
 

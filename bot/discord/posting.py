@@ -165,7 +165,11 @@ class DiscordPosting:
                 job, group, model=self._model_used(job), provider=self._provider_label(job)
             )
         for _ in range(MAX_REFITS + 1):
-            files = [discord.File(io.BytesIO(f.data), filename=f.filename) for f in group]
+            spoiler = job.request.spoiler
+            files = [
+                discord.File(io.BytesIO(f.data), filename=f.filename, spoiler=spoiler)
+                for f in group
+            ]
             try:
                 return await self._send_files(
                     job, card, embed, files, in_card=in_card, nonce=f"{job.id}-{sources[0].index}"

@@ -45,6 +45,8 @@ class EngineLimits:
     """The operator's limits the engine enforces itself."""
 
     max_images_per_job: int
+    #: a storyboard's frames are capped by this instead of ``max_images_per_job``
+    max_storyboard_frames: int = 15
 
 
 class JobEngine:
@@ -137,8 +139,11 @@ class JobEngine:
         if self._workers.stopping:
             raise ShuttingDownError()
         request = spec.request
-        limit = self.limits.max_images_per_job
-        if not 1 <= request.count <= limit:
+        if request.sequential:
+            limit = self.limits.max_storyboard_frames
+            if not 2 <= request.count <= limit:
+                raise RequestValidationError("frames", f"must be between 2 and {limit}.")
+        elif not 1 <= request.count <= (limit := self.limits.max_images_per_job):
             raise RequestValidationError("count", f"must be between 1 and {limit}.")
         provider = self._first_provider(request)
         self._creating += 1

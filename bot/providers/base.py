@@ -41,6 +41,12 @@ class ModelSpec:
     supports_seed: bool = False
     #: the model needs references (an edit-only model)
     requires_refs: bool = False
+    #: a consistent sequence (``/storyboard``) can be asked for
+    sequential: bool = False
+    #: prompt enhancement modes the provider documents (empty: not offered)
+    enhance_modes: tuple[str, ...] = ()
+    #: ``output_format`` values the model documents (empty: the provider's default only)
+    output_formats: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -149,11 +155,13 @@ def validate_request(request: GenerationRequest, caps: Capabilities) -> Generati
             spec.resolutions,
         )
     _validate_exact_size(request, spec)
-    if not 1 <= request.count <= spec.max_count:
+    refs = len(request.reference_images)
+    if request.sequential:
+        _validate_frames(request, spec, refs)
+    elif not 1 <= request.count <= spec.max_count:
         raise RequestValidationError(
             "count", f"must be between 1 and {spec.max_count} for {spec.label}."
         )
-    refs = len(request.reference_images)
     if refs > spec.max_refs:
         raise RequestValidationError(
             "image", f"{refs} reference images given; {spec.label} takes at most {spec.max_refs}."
@@ -170,6 +178,7 @@ def validate_request(request: GenerationRequest, caps: Capabilities) -> Generati
         raise RequestValidationError("seed", f"{spec.label} here does not take a seed.")
     if request.seed is not None and not SEED_MIN <= request.seed <= SEED_MAX:
         raise RequestValidationError("seed", f"must be between {SEED_MIN} and {SEED_MAX}.")
+    _validate_prompt_options(request, spec)
     resolution = request.resolution.upper() if request.resolution else None
     return request.model_copy(update={"model": spec.id, "resolution": resolution})
 
@@ -200,4 +209,54 @@ def _validate_exact_size(request: GenerationRequest, spec: ModelSpec) -> None:
     if not ratio_low <= width / height <= ratio_high:
         raise RequestValidationError(
             "size", f"{width}x{height} is too narrow or too wide (ratio 1:16 to 16:1)."
+        )
+
+
+#: a storyboard has at least two frames
+MIN_FRAMES = 2
+
+
+def max_frames(spec: ModelSpec, refs: int = 0) -> int:
+    """The most frames ``spec`` makes in one sequence beside ``refs`` references (0: none)."""
+    return max(0, spec.max_total - refs) if spec.sequential else 0
+
+
+def _validate_frames(request: GenerationRequest, spec: ModelSpec, refs: int) -> None:
+    if not spec.sequential:
+        raise RequestValidationError(
+            "frames", f"{spec.label} here cannot make a storyboard (a consistent sequence)."
+        )
+    most = max_frames(spec, refs)
+    if not MIN_FRAMES <= request.count <= most:
+        raise RequestValidationError(
+            "frames",
+            f"must be between {MIN_FRAMES} and {most} for {spec.label}"
+            + (
+                f" with {refs} reference images (references plus frames ≤ {spec.max_total})."
+                if refs
+                else "."
+            ),
+        )
+
+
+def _validate_prompt_options(request: GenerationRequest, spec: ModelSpec) -> None:
+    if request.enhance is not None and request.enhance not in spec.enhance_modes:
+        if not spec.enhance_modes:
+            raise RequestValidationError(
+                "enhance", f"{spec.label} here offers no prompt enhancement."
+            )
+        raise RequestValidationError(
+            "enhance",
+            f"`{request.enhance}` is not offered by {spec.label}.",
+            spec.enhance_modes,
+        )
+    if request.output_format is not None and request.output_format not in spec.output_formats:
+        if not spec.output_formats:
+            raise RequestValidationError(
+                "format", f"{spec.label} here has no choice of output format."
+            )
+        raise RequestValidationError(
+            "format",
+            f"`{request.output_format}` is not offered by {spec.label}.",
+            spec.output_formats,
         )

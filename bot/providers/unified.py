@@ -53,6 +53,8 @@ SEEDREAM_4 = ModelSpec(
     resolutions=("1K", "2K", "4K"),
     max_count=15,
     max_refs=10,
+    # n 1-15 with image_urls + n <= 15 (000 l.49-50; Vidgo V2, V5): a storyboard is n frames
+    sequential=True,
 )
 SEEDREAM_45 = ModelSpec(
     id="seedream-4.5",
@@ -63,6 +65,8 @@ SEEDREAM_45 = ModelSpec(
     pixel_bounds=(3_686_400, 16_777_216),
     max_count=15,
     max_refs=10,
+    # n 1-15 with image_urls + n <= 15 (000 l.49-50; Vidgo V2, V5): a storyboard is n frames
+    sequential=True,
 )
 SEEDREAM_5_LITE = ModelSpec(
     id="seedream-5.0-lite",
@@ -73,6 +77,8 @@ SEEDREAM_5_LITE = ModelSpec(
     pixel_bounds=(3_686_400, 10_404_496),
     max_count=15,
     max_refs=10,
+    # n 1-15 with image_urls + n <= 15 (000 l.49-50; Vidgo V2, V5): a storyboard is n frames
+    sequential=True,
     prompt_max=2000,
 )
 

@@ -22,6 +22,7 @@ from bot.core.accounts import (
     Reservation,
     Settlement,
 )
+from bot.core.asked import MemberDefaults
 from bot.core.errors import QuotaExceededError
 from bot.core.job import Job, JobImage, JobKind, JobOrigin, JobSpec
 from bot.core.request import GenerationRequest
@@ -432,3 +433,40 @@ async def test_state_values_and_ping(store: Store) -> None:
     await store.state.set("tree", "def")
     assert await store.state.get("tree") == "def"
     assert await store.ping() is True
+
+
+# ------------------------------------------------------ member defaults and server styles
+
+
+async def test_member_defaults_are_per_member_per_server(store: Store) -> None:
+    prefs = store.preferences
+    assert await prefs.member_defaults(G, U) == MemberDefaults()
+    saved = MemberDefaults(model="m", ratio="16:9", count=3, style="anime", private=True)
+    await prefs.set_member_defaults(G, U, saved)
+    assert await prefs.member_defaults(G, U) == saved
+    assert await prefs.member_defaults(G + 1, U) == MemberDefaults()
+    assert await prefs.member_defaults(G, U + 1) == MemberDefaults()
+    changed = saved.updated(spoiler=False, ratio="1:1")
+    await prefs.set_member_defaults(G, U, changed)
+    got = await prefs.member_defaults(G, U)
+    assert (got.spoiler, got.private, got.ratio) == (False, True, "1:1")
+    assert await prefs.clear_member_defaults(G, U) is True
+    assert await prefs.clear_member_defaults(G, U) is False
+    assert await prefs.member_defaults(G, U) == MemberDefaults()
+
+
+async def test_server_styles_add_replace_remove(store: Store) -> None:
+    prefs = store.preferences
+    assert await prefs.guild_styles(G) == {}
+    assert await prefs.put_guild_style(G, "noir", "{prompt}, film noir", MOD) is False
+    assert await prefs.put_guild_style(G, "gold", "{prompt}, golden hour", MOD) is False
+    assert await prefs.put_guild_style(G, "noir", "{prompt}, noir, rain", MOD) is True
+    assert await prefs.guild_styles(G) == {
+        "gold": "{prompt}, golden hour",
+        "noir": "{prompt}, noir, rain",
+    }
+    assert list(await prefs.guild_styles(G)) == ["gold", "noir"]
+    assert await prefs.guild_styles(G + 1) == {}
+    assert await prefs.remove_guild_style(G, "noir") is True
+    assert await prefs.remove_guild_style(G, "noir") is False
+    assert await prefs.guild_styles(G) == {"gold": "{prompt}, golden hour"}

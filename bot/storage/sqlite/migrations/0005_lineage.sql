@@ -1,0 +1,2 @@
+-- Placeholder: number 0005 belongs to issue 14 (branch i14, 0005_lineage.sql). This empty
+-- file only fills the gap on branch i15b so 0006 applies; the lead keeps i14's file at merge.
