@@ -162,7 +162,12 @@ class DiscordPosting:
         embed = None
         if in_card or card.message_id is None:
             embed = render.result_embed(
-                job, group, model=self._model_used(job), provider=self._provider_label(job)
+                job,
+                group,
+                model=self._model_used(job),
+                provider=self._provider_label(job),
+                # a storyboard's frames span messages: the card counts them all
+                delivered=max(len(job.images), len(sources)),
             )
         for _ in range(MAX_REFITS + 1):
             spoiler = job.request.spoiler

@@ -120,8 +120,12 @@ def result_embed(
     *,
     model: str | None = None,
     provider: str | None = None,
+    delivered: int | None = None,
 ) -> discord.Embed:
-    """The result card: prompt, model, provider, size, seed, cost and job id."""
+    """The result card: prompt, model, provider, size, seed, cost and job id.
+
+    ``delivered``: every image the job delivers (more than ``images`` when they need
+    several messages)."""
     request = job.request
     embed = discord.Embed(
         title=title(job),
@@ -133,7 +137,8 @@ def result_embed(
     embed.add_field(name="Provider", value=provider or job.provider or "?")
     embed.add_field(name="Size", value=_size_text(job, images))
     embed.add_field(name="Seed", value=str(request.seed) if request.seed is not None else "random")
-    embed.add_field(name="Cost", value=cost_text(job, delivered=len(images)))
+    shown = len(images) if delivered is None else delivered
+    embed.add_field(name="Cost", value=cost_text(job, delivered=shown))
     add_request_options(embed, job, frozenset({"count", "style", "model"}))
     embed.set_footer(text=f"Job {job.id}")
     return embed

@@ -40,9 +40,17 @@ POLL_STATES: dict[str, TaskState] = {
 }
 
 #: The gateway forwards Ark's model ids (Seedream 5.0 is on routes of its own), one image per
-#: call, with at most 10 reference images (INFERRED cap).
+#: call, with at most 10 reference images (INFERRED cap). Its seed (001) documents no sequences,
+#: prompt optimisation or output format, so none of Ark's are offered here.
 MODELS = tuple(
-    dataclasses.replace(spec, max_count=1, max_refs=min(spec.max_refs, 10))
+    dataclasses.replace(
+        spec,
+        max_count=1,
+        max_refs=min(spec.max_refs, 10),
+        sequential=False,
+        enhance_modes=(),
+        output_formats=(),
+    )
     for spec in ARK_MODELS
     if not spec.id.startswith("seedream-5")
 )
