@@ -6,9 +6,10 @@ import argparse
 import asyncio
 import base64
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from bot.core.asked import apply_style
 from bot.core.errors import (
     ConfigError,
     ImageError,
@@ -50,6 +51,40 @@ def build_request(args: argparse.Namespace, references: Sequence[str] = ()) -> G
         seed=args.seed,
         reference_images=tuple(references),
     )
+
+
+def with_options(
+    request: GenerationRequest,
+    args: argparse.Namespace,
+    styles: Mapping[str, str],
+    *,
+    max_frames: int = 15,
+) -> GenerationRequest:
+    """Issue 15's options on top of the request: ``--style``, ``--enhance``, ``--format``
+    and ``--frames`` (a storyboard); malformed values raise RequestValidationError."""
+    update: dict[str, object] = {}
+    style = getattr(args, "style", None)
+    if style is not None:
+        key = style.strip().lower()
+        if key not in styles:
+            raise RequestValidationError("style", f"there is no style `{style}`.", sorted(styles))
+        update.update(
+            prompt=apply_style(styles[key], request.prompt),
+            member_prompt=request.prompt,
+            style=key,
+        )
+    if getattr(args, "enhance", None) is not None:
+        update["enhance"] = args.enhance
+    if getattr(args, "format", None) is not None:
+        update["output_format"] = args.format.strip().lower()
+    frames = getattr(args, "frames", None)
+    if frames is not None:
+        if args.count != 1:
+            raise RequestValidationError("frames", "give --frames or --count, not both.")
+        if not 2 <= frames <= max_frames:
+            raise RequestValidationError("frames", f"must be between 2 and {max_frames}.")
+        update.update(sequential=True, count=frames)
+    return request.model_copy(update=update) if update else request
 
 
 async def load_references(
