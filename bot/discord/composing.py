@@ -48,7 +48,7 @@ async def compose(
         model=asked.model,
         aspect_ratio=asked.ratio,
         resolution=asked.resolution,
-        count=asked.count or 1,
+        count=1 if asked.count is None else asked.count,
         spoiler=bool(asked.spoiler),
         defaults=used,
         **extra,

@@ -143,7 +143,8 @@ class JobEngine:
             limit = self.limits.max_storyboard_frames
             if not 2 <= request.count <= limit:
                 raise RequestValidationError("frames", f"must be between 2 and {limit}.")
-        elif not 1 <= request.count <= (limit := self.limits.max_images_per_job):
+        elif not 1 <= request.count <= self.limits.max_images_per_job:
+            limit = self.limits.max_images_per_job
             raise RequestValidationError("count", f"must be between 1 and {limit}.")
         provider = self._first_provider(request)
         self._creating += 1
