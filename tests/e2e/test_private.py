@@ -99,3 +99,22 @@ async def test_without_spoiler_images_are_plain(world: World) -> None:
         job_id = job_id_in((await handle.followup(0)).content)
         result = await world.result(job_id)
         assert not result.attachments[0].filename.startswith("SPOILER_")
+
+
+async def test_buttons_under_a_private_result_answer_clearly_in_dms(world: World) -> None:
+    async with world.running():
+        handle = await world.discord.slash("imagine", options={"prompt": "x", "private": True})
+        job_id = job_id_in((await handle.followup(0)).content)
+        dm = world.discord.dm_channel(world.discord.user)
+        [result] = await world.wait(
+            lambda: [m for m in world.discord.messages(dm) if m.attachments] or None
+        )
+        await world.settled(job_id)
+        click = await world.discord.click(result, f"sd:reroll:{job_id}")
+        answer = await click.response()
+        text = answer.content or (await click.followup(0)).content
+        assert "server" in text
+        assert world.provider.count("submit") == 1
+        delete = await world.discord.click(result, f"sd:delete:{job_id}")
+        await delete.response()
+        await world.wait(lambda: not [m for m in world.discord.messages(dm) if m.attachments])
