@@ -9,7 +9,7 @@ import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from bot.core.asked import apply_style
+from bot.core.asked import apply_style, storyboard_prompt
 from bot.core.errors import (
     ConfigError,
     ImageError,
@@ -83,7 +83,13 @@ def with_options(
             raise RequestValidationError("frames", "give --frames or --count, not both.")
         if not 2 <= frames <= max_frames:
             raise RequestValidationError("frames", f"must be between 2 and {max_frames}.")
-        update.update(sequential=True, count=frames)
+        prompt = str(update.get("prompt", request.prompt))
+        update.update(
+            sequential=True,
+            count=frames,
+            prompt=storyboard_prompt(prompt, frames),
+            member_prompt=request.prompt,
+        )
     return request.model_copy(update=update) if update else request
 
 

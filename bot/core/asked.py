@@ -122,6 +122,15 @@ def apply_style(template: str, prompt: str) -> str:
     return template.replace(PLACEHOLDER, prompt.strip())
 
 
+def storyboard_prompt(prompt: str, frames: int) -> str:
+    """A storyboard's prompt: the count stated in words too, since with
+    ``sequential_image_generation=auto`` the model decides how many images the prompt asks for."""
+    return (
+        f"{prompt.strip()}\n\nA storyboard of {frames} images: one per frame, in story order, "
+        "with the same characters and style throughout."
+    )
+
+
 def parse_styles(text: str) -> dict[str, str]:
     """A styles file: ``name = "template"`` lines, or ``[name]`` tables with ``template``.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bot.core.asked import Asked, apply_style, with_defaults
+from bot.core.asked import Asked, apply_style, storyboard_prompt, with_defaults
 from bot.core.errors import RequestValidationError
 from bot.core.request import GenerationRequest
 from bot.jobs.preferences import Preferences
@@ -41,6 +41,9 @@ async def compose(
         except RequestValidationError as exc:
             raise blame_default(exc, used) from None
         prompt, member_prompt = apply_style(template, asked.prompt), asked.prompt.strip()
+    count = 1 if asked.count is None else asked.count
+    if extra.get("sequential"):
+        prompt, member_prompt = storyboard_prompt(prompt, count), asked.prompt.strip()
     request = GenerationRequest(
         prompt=prompt,
         member_prompt=member_prompt,
@@ -48,7 +51,7 @@ async def compose(
         model=asked.model,
         aspect_ratio=asked.ratio,
         resolution=asked.resolution,
-        count=1 if asked.count is None else asked.count,
+        count=count,
         spoiler=bool(asked.spoiler),
         defaults=used,
         **extra,

@@ -190,10 +190,11 @@ def status_embed(
     embed.add_field(name="Elapsed", value=_duration((end - job.created_at).total_seconds()))
     embed.add_field(name="Cost", value=cost_text(job))
     embed.add_field(name="Started", value=timestamp(job.created_at))
-    if job.request.style:
+    if job.request.member_prompt is not None:
         # the card shows the member's words; here is what the provider was sent
+        style = f" (style {job.request.style})" if job.request.style else ""
         embed.add_field(
-            name=f"Prompt sent (style {job.request.style})",
+            name=f"Prompt sent{style}",
             value=short_prompt(job.request.prompt, 1000),
             inline=False,
         )

@@ -50,7 +50,9 @@ async def test_twelve_frames_arrive_in_order_in_two_messages_and_charge_twelve(
         body = ark.provider.last("submit").body
         assert body["sequential_image_generation"] == "auto"
         assert body["sequential_image_generation_options"] == {"max_images": 12}
-        assert body["prompt"] == "a fox's day, morning to night"
+        assert body["prompt"].startswith("a fox's day, morning to night")
+        assert "A storyboard of 12 images" in body["prompt"]
+        assert card.embeds[0]["description"] == "a fox's day, morning to night"
 
         messages = [m for m in ark.channel_messages() if m.attachments]
         assert [m.id for m in messages] == sorted(m.id for m in messages)

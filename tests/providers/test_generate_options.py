@@ -23,6 +23,7 @@ async def test_frames_make_a_sequence_and_write_every_frame(
     body = fake.last().body
     assert body["sequential_image_generation"] == "auto"
     assert body["sequential_image_generation_options"] == {"max_images": 12}
+    assert body["prompt"].startswith("a comic\n\nA storyboard of 12 images")
     assert len(captured.out.split()) == 12
 
 
