@@ -56,6 +56,11 @@ DELIVERY_OPTIONS = {
 }
 
 
+#: what an edit takes from ``/settings``: where and how it is shown, and the model (its
+#: shape comes from the source image, its style from the instruction)
+EDIT_DEFAULTS = frozenset({"model", "private", "spoiler"})
+
+
 async def queue_composed(
     interaction: Interaction,
     desk: JobDesk,
@@ -65,6 +70,7 @@ async def queue_composed(
     origin: JobOrigin = JobOrigin.SLASH,
     attachments: Sequence[discord.Attachment] = (),
     applicable: frozenset[str] | None = None,
+    parent_job_id: str | None = None,
     **extra: object,
 ) -> Job:
     """Apply the member's defaults and style, queue the job, and say where it went."""
@@ -76,6 +82,7 @@ async def queue_composed(
         origin=origin,
         request=composed.request,
         attachments=attachments,
+        parent_job_id=parent_job_id,
         private=composed.private,
     )
     text = accepted_message(job)

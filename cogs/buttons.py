@@ -16,16 +16,16 @@ from typing import Any
 import discord
 from discord.ext import commands
 
+from bot.core.asked import Asked
 from bot.core.errors import JobNotFoundError, PermissionDeniedError, SeedreamError
 from bot.core.job import JobKind, JobOrigin
-from bot.core.request import GenerationRequest
 from bot.discord.app import Interaction, SeedreamBot
 from bot.discord.attachments import message_images
 from bot.discord.checks import check_door_permissions, is_moderator, server_gate
 from bot.discord.references import refresh_references
 from bot.discord.replies import report_error, send_to_member
 from bot.discord.views import CUSTOM_ID, Action, InstructionModal, custom_id
-from cogs._doors import accepted_message, slash_door
+from cogs._doors import EDIT_DEFAULTS, accepted_message, queue_composed, slash_door
 
 log = logging.getLogger(__name__)
 
@@ -149,15 +149,19 @@ class Buttons(commands.Cog):
         images = message_images(source) if source is not None else []
         if not images:
             raise SeedreamError("That result has no image left to edit.")
-        job = await self.bot.desk.start(
-            slash_door(interaction),
+        parent = await self._job(job_id)
+        # an edit of a spoilered result stays behind a spoiler
+        asked = Asked(prompt=instruction, spoiler=True if parent.request.spoiler else None)
+        await queue_composed(
+            interaction,
+            self.bot.desk,
+            asked,
             kind=JobKind.EDIT,
             origin=JobOrigin.BUTTON,
-            request=GenerationRequest(prompt=instruction),
             attachments=images,
+            applicable=EDIT_DEFAULTS,
             parent_job_id=job_id,
         )
-        await interaction.followup.send(accepted_message(job), ephemeral=True)
 
     async def _delete(self, interaction: Interaction, job_id: str) -> None:
         job = await self._job(job_id)

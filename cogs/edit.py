@@ -13,20 +13,15 @@ from discord.ext import commands
 from bot.core.asked import Asked
 from bot.core.errors import SeedreamError
 from bot.core.job import DoorContext, JobKind, JobOrigin
-from bot.core.request import GenerationRequest
 from bot.discord.app import Interaction, SeedreamBot
 from bot.discord.attachments import message_images
 from bot.discord.checks import check_door_permissions
 from bot.discord.desk import Door
 from bot.discord.replies import UNEXPECTED, reply_to_message, user_message_for
 from bot.discord.views import InstructionModal
-from cogs._doors import DELIVERY_OPTIONS, queue_composed
+from cogs._doors import DELIVERY_OPTIONS, EDIT_DEFAULTS, queue_composed
 
 log = logging.getLogger(__name__)
-
-#: what an edit takes from ``/settings``: where and how it is shown, and the model (its
-#: shape comes from the source image, its style from the instruction)
-EDIT_DEFAULTS = frozenset({"model", "private", "spoiler"})
 
 REPLY_HINT = (
     "Reply to a message that has images and mention me with what to change, "
@@ -172,12 +167,15 @@ class Edit(commands.Cog):
             context=DoorContext(upload_limit=guild.filesize_limit, reply_to=message.id),
             notify=partial(reply_to_message, message),
         )
-        job = await self.bot.desk.start(
+        desk = self.bot.desk
+        composed = await desk.compose(door, Asked(prompt=instruction), applicable=EDIT_DEFAULTS)
+        job = await desk.start(
             door,
             kind=JobKind.EDIT,
             origin=JobOrigin.REPLY,
-            request=GenerationRequest(prompt=instruction),
+            request=composed.request,
             attachments=attachments,
+            private=composed.private,
         )
         log.info("Job %s queued by reply %s", job.id, message.id)
 

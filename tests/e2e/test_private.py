@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.e2e.harness import World, job_id_in
+from tests.e2e.harness import World, answer_modal, job_id_in
 from tests.e2e.test_edit import photo
 
 CHANNEL_MESSAGES = r"/channels/\d+/messages"
@@ -118,3 +118,27 @@ async def test_buttons_under_a_private_result_answer_clearly_in_dms(world: World
         delete = await world.discord.click(result, f"sd:delete:{job_id}")
         await delete.response()
         await world.wait(lambda: not [m for m in world.discord.messages(dm) if m.attachments])
+
+
+async def test_editing_a_spoilered_result_keeps_the_spoiler(world: World) -> None:
+    async with world.running():
+        handle = await world.discord.slash("imagine", options={"prompt": "x", "spoiler": True})
+        job_id = job_id_in((await handle.followup(0)).content)
+        result = await world.result(job_id)
+        opener = await world.discord.click(result, f"sd:edit:{job_id}")
+        submitted = await answer_modal(world, opener, "now in winter")
+        edited = await world.result(job_id_in((await submitted.followup(0)).content))
+        assert edited.attachments[0].filename.startswith("SPOILER_")
+
+
+async def test_reply_door_follows_the_members_spoiler_default(world: World) -> None:
+    async with world.running():
+        await (await world.discord.slash("settings", options={"spoiler": True})).response()
+        original = await world.discord.user_message(content="my cat", attachments=[photo()])
+        reply = await world.discord.user_message(
+            content=f"{world.discord.bot_mention} make the sky purple", reference=original.message
+        )
+        card = await reply.response()
+        job_id = card.embeds[0]["footer"]["text"].split()[-1]
+        result = await world.result(job_id)
+        assert result.attachments[0].filename.startswith("SPOILER_")
