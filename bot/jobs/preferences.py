@@ -15,6 +15,9 @@ from bot.core.asked import (
 from bot.core.errors import ConfigError, RequestValidationError
 from bot.storage.protocols import PreferenceStore
 
+#: a server's own styles: enough for any community, few enough to list and autocomplete
+MAX_SERVER_STYLES = 50
+
 
 def load_styles(path: Path | None) -> dict[str, str]:
     """The operator's styles from ``STYLES_PATH`` (TOML), or the shipped set when unset."""
@@ -74,7 +77,15 @@ class Preferences:
     async def add_style(self, guild_id: int, name: str, template: str, by: int) -> tuple[str, bool]:
         """Add or replace a server style: its checked name, and whether it replaced one."""
         key = check_style_name(name)
-        replaced = await self._store.put_guild_style(guild_id, key, check_template(template), by)
+        template = check_template(template)
+        server = await self._store.guild_styles(guild_id)
+        if key not in server and len(server) >= MAX_SERVER_STYLES:
+            raise RequestValidationError(
+                "name",
+                f"this server has {MAX_SERVER_STYLES} styles, the most it may keep; "
+                "remove one first.",
+            )
+        replaced = await self._store.put_guild_style(guild_id, key, template, by)
         return key, replaced
 
     async def remove_style(self, guild_id: int, name: str) -> bool:

@@ -216,3 +216,21 @@ def test_a_bad_styles_file_stops_the_start_with_a_clear_error(
         load_styles(path)
     assert caught.value.variable == "STYLES_PATH"
     assert says in str(caught.value)
+
+
+async def test_a_server_keeps_at_most_50_styles(world: World) -> None:
+    async with world.running():
+        assert world.bot is not None
+        desk = world.bot.desk
+        guild = world.discord.guild.id
+        for number in range(50):
+            await desk.preferences.add_style(guild, f"s{number}", "{prompt}", 1)
+        mod = moderator(world)
+        handle = await world.discord.slash(
+            "style add", user=mod, options={"name": "one-more", "template": "{prompt}, more"}
+        )
+        assert "50 styles" in (await handle.response()).content
+        handle = await world.discord.slash(
+            "style add", user=mod, options={"name": "s7", "template": "{prompt}, replaced"}
+        )
+        assert "replaced" in (await handle.response()).content
