@@ -64,6 +64,9 @@ def with_options(
     and ``--frames`` (a storyboard); malformed values raise RequestValidationError."""
     update: dict[str, object] = {}
     style = getattr(args, "style", None)
+    frames = getattr(args, "frames", None)
+    if (style is not None or frames is not None) and not request.prompt:
+        raise RequestValidationError("prompt", "must not be empty.")
     if style is not None:
         key = style.strip().lower()
         if key not in styles:
@@ -77,7 +80,6 @@ def with_options(
         update["enhance"] = args.enhance
     if getattr(args, "format", None) is not None:
         update["output_format"] = args.format.strip().lower()
-    frames = getattr(args, "frames", None)
     if frames is not None:
         if args.count != 1:
             raise RequestValidationError("frames", "give --frames or --count, not both.")

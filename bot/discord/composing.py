@@ -32,6 +32,8 @@ async def compose(
 
     ``extra`` are request fields no default touches (seed, enhance, output_format, …).
     """
+    if not asked.prompt.strip():  # before a style or a storyboard adds words to it
+        raise RequestValidationError("prompt", "must not be empty.")
     defaults = await preferences.defaults(guild_id, user_id)
     asked, used = with_defaults(asked, defaults, applicable)
     prompt, member_prompt, style = asked.prompt, None, None

@@ -63,6 +63,20 @@ async def test_styles_path_is_read(
     assert fake.last().body["prompt"] == "a cat, film noir"
 
 
+@pytest.mark.parametrize("option", [["--frames", "3"], ["--style", "anime"]])
+async def test_a_blank_prompt_stays_refused_with_a_style_or_frames(
+    option: list[str],
+    make_fake: MakeFake,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    fake = await make_fake("ark")
+    assert await in_process(["   ", *option], fake.env(), monkeypatch, tmp_path) == 2
+    assert "PROMPT: must not be empty" in one_line(capsys.readouterr().err)
+    assert fake.count() == 0
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [

@@ -404,6 +404,8 @@ CASES += [
     Case("storyboard-spaces-prompt", command("storyboard", {"prompt": "   ", "frames": 3}),
          "prompt"),
     Case("imagine-unknown-style", imagine({"style": "no-such-style"}), "style"),
+    Case("imagine-spaces-prompt-with-style", imagine({"prompt": "   ", "style": "anime"}),
+         "prompt"),
     Case("imagine-enhance-unoffered", imagine({"enhance": True}), "enhance"),
     Case("imagine-format-unoffered", imagine({"format": "png"}), "format"),
     Case("settings-count-0", command("settings", {"count": 0}), "count"),
