@@ -6,11 +6,13 @@
 
 from typing import Any
 
+import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.core.job import JobKind, JobOrigin
 from bot.core.request import GenerationRequest
+from bot.core.shapes import parse_size
 from bot.discord.app import Interaction, SeedreamBot
 from bot.discord.desk import JobDesk
 from cogs._doors import accepted_message, choices, slash_door
@@ -26,11 +28,17 @@ def imagine_command(desk: JobDesk) -> app_commands.Command[Any, ..., None]:
     @app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
     @app_commands.describe(
         prompt="What to draw",
-        ratio="Aspect ratio",
+        ratio="Aspect ratio: pick one, or type any W:H such as 5:4",
         resolution="Resolution tier",
         count="How many images",
-        seed="Seed, for models that take one",
+        seed="Seed, for models that take one (-1: random, where the model documents it)",
         model="Model",
+        size="Exact size WIDTHxHEIGHT, e.g. 2560x1440 (instead of ratio and resolution)",
+        guidance="How closely to follow the prompt, 1-10 (Seedream 3.0 only)",
+        image="An image prompt: a reference the new image follows (PNG, JPEG or WebP)",
+        image2="Another image prompt",
+        image3="Another image prompt",
+        image4="Another image prompt",
     )
     async def imagine(
         interaction: Interaction,
@@ -38,24 +46,37 @@ def imagine_command(desk: JobDesk) -> app_commands.Command[Any, ..., None]:
         ratio: str | None = None,
         resolution: str | None = None,
         count: app_commands.Range[int, 1, most] = 1,
-        seed: app_commands.Range[int, 0, 2147483647] | None = None,
+        seed: app_commands.Range[int, -1, 2147483647] | None = None,
         model: str | None = None,
+        size: str | None = None,
+        guidance: app_commands.Range[float, 1.0, 10.0] | None = None,
+        image: discord.Attachment | None = None,
+        image2: discord.Attachment | None = None,
+        image3: discord.Attachment | None = None,
+        image4: discord.Attachment | None = None,
     ) -> None:
-        """Queue a text-to-image job and tell the member where its card is."""
+        """Queue a text-to-image job (guided by any image prompts) and say where its card is."""
         await interaction.response.defer(ephemeral=True, thinking=True)
+        width, height = parse_size(size) if size is not None else (None, None)
+        images = [a for a in (image, image2, image3, image4) if a is not None]
         request = GenerationRequest(
             prompt=prompt,
-            aspect_ratio=ratio,
+            aspect_ratio=ratio.strip() if ratio else None,
             resolution=resolution,
             count=count,
             seed=seed,
             model=model,
+            width=width,
+            height=height,
+            guidance_scale=guidance,
+            guided=bool(images),
         )
         job = await desk.start(
             slash_door(interaction),
             kind=JobKind.IMAGINE,
             origin=JobOrigin.SLASH,
             request=request,
+            attachments=images,
         )
         await interaction.followup.send(accepted_message(job), ephemeral=True)
 
