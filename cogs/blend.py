@@ -37,6 +37,7 @@ class Blend(commands.Cog):
         image6="Another image",
         prompt="How to combine them (default: blend them into one coherent image)",
         ratio="Aspect ratio: pick one, or type any W:H such as 5:4",
+        model="Model",
     )
     async def blend(
         self,
@@ -49,6 +50,7 @@ class Blend(commands.Cog):
         image6: discord.Attachment | None = None,
         prompt: app_commands.Range[str, 1, 6000] | None = None,
         ratio: str | None = None,
+        model: str | None = None,
     ) -> None:
         """Queue one image made from the attached ones (as many as the model takes)."""
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -56,6 +58,7 @@ class Blend(commands.Cog):
         request = GenerationRequest(
             prompt=(prompt or "").strip() or DEFAULT_BLEND_PROMPT,
             aspect_ratio=ratio.strip() if ratio else None,
+            model=model,
             guided=True,
         )
         job = await self.bot.desk.start(

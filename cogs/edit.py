@@ -13,13 +13,14 @@ from discord.ext import commands
 from bot.core.errors import SeedreamError
 from bot.core.job import DoorContext, JobKind, JobOrigin
 from bot.core.request import GenerationRequest
+from bot.core.shapes import parse_size
 from bot.discord.app import Interaction, SeedreamBot
 from bot.discord.attachments import message_images
 from bot.discord.checks import check_door_permissions
 from bot.discord.desk import Door
 from bot.discord.replies import UNEXPECTED, reply_to_message, user_message_for
 from bot.discord.views import InstructionModal
-from cogs._doors import accepted_message, slash_door
+from cogs._doors import accepted_message, choices, slash_door
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,8 @@ class Edit(commands.Cog):
         image2="Another reference image",
         image3="Another reference image",
         image4="Another reference image",
+        ratio="Aspect ratio (default: the first image's), a preset or any W:H",
+        size="Exact size WIDTHxHEIGHT (default: the first image's shape)",
     )
     async def edit(
         self,
@@ -66,11 +69,26 @@ class Edit(commands.Cog):
         image2: discord.Attachment | None = None,
         image3: discord.Attachment | None = None,
         image4: discord.Attachment | None = None,
+        ratio: str | None = None,
+        size: str | None = None,
     ) -> None:
         """Queue an edit of the attached images."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         attachments = [a for a in (image, image2, image3, image4) if a is not None]
-        await self._start_from_interaction(interaction, prompt, attachments, JobOrigin.SLASH)
+        width, height = parse_size(size) if size is not None else (None, None)
+        request = GenerationRequest(
+            prompt=prompt,
+            aspect_ratio=ratio.strip() if ratio else None,
+            width=width,
+            height=height,
+        )
+        await self._start_from_interaction(interaction, request, attachments, JobOrigin.SLASH)
+
+    @edit.autocomplete("ratio")
+    async def _ratio(
+        self, interaction: Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return choices(self.bot.desk.model_spec(None).ratios, current)
 
     async def edit_image_menu(self, interaction: Interaction, message: discord.Message) -> None:
         """Open the instruction modal at once (3 s window); the work happens on submit."""
@@ -85,12 +103,13 @@ class Edit(commands.Cog):
         self, interaction: Interaction, instruction: str, *, images: list[discord.Attachment]
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await self._start_from_interaction(interaction, instruction, images, JobOrigin.CONTEXT_MENU)
+        request = GenerationRequest(prompt=instruction)
+        await self._start_from_interaction(interaction, request, images, JobOrigin.CONTEXT_MENU)
 
     async def _start_from_interaction(
         self,
         interaction: Interaction,
-        prompt: str,
+        request: GenerationRequest,
         attachments: list[discord.Attachment],
         origin: JobOrigin,
     ) -> None:
@@ -98,7 +117,7 @@ class Edit(commands.Cog):
             slash_door(interaction),
             kind=JobKind.EDIT,
             origin=origin,
-            request=GenerationRequest(prompt=prompt),
+            request=request,
             attachments=attachments,
         )
         await interaction.followup.send(accepted_message(job), ephemeral=True)

@@ -101,6 +101,8 @@ class Provider(ABC):
     display_name: ClassVar[str]
     default_base_url: ClassVar[str]
     default_model: ClassVar[str]
+    #: callbacks reach it only at ``https://`` URLs (else its jobs are polled)
+    https_callbacks_only: ClassVar[bool] = False
 
     config: ProviderConfig
     client: httpx.AsyncClient

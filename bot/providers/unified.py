@@ -98,8 +98,6 @@ class UnifiedProvider(HttpProvider):
     """PoYo-family adapter: task-based, with callbacks."""
 
     supports_callbacks: ClassVar[bool] = True
-    #: Vidgo delivers callbacks to HTTPS receivers only (PROVIDERS.md §2, V4)
-    https_callbacks_only: ClassVar[bool] = False
 
     async def submit(
         self, request: GenerationRequest, *, callback_url: str | None = None
