@@ -16,6 +16,7 @@ from bot.discord.cards import Notify
 from bot.discord.checks import check_post_permissions
 from bot.discord.posting import DiscordPosting
 from bot.jobs.engine import JobEngine
+from bot.jobs.pipeline import first_candidate
 from bot.providers.base import ModelSpec, Provider
 from bot.quotas.admission import Admission
 
@@ -106,6 +107,9 @@ class JobDesk:
             dry_run=bool(attachments),
         )
         if attachments:
+            # every bound, the references counted, is checked before anything is downloaded
+            urls = tuple(attachment.url for attachment in attachments)
+            first_candidate(self.providers, request.model_copy(update={"reference_images": urls}))
             request = await self.with_references(
                 request, attachments, keep_shape=kind is JobKind.EDIT
             )

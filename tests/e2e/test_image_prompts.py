@@ -96,7 +96,7 @@ async def test_one_image_too_many_is_refused_before_any_download(world: World) -
             "image2": picture(world, "b.png"),
         }
         text = await refusal(world, "imagine", options)
-        assert "2 images given; this model takes at most 1." in text
+        assert "2 reference images given; seedream-next takes at most 1." in text
         assert world.discord.requests_to("GET", CDN) == []
         assert world.provider.count() == 0
         assert await left_today(world) == "10 of 10"
@@ -150,7 +150,7 @@ async def test_blend_beyond_the_models_limit_is_refused_before_any_download(
     async with world.running(provider_model="seedream-next"):
         options = {"image1": picture(world, "a.png"), "image2": picture(world, "b.png")}
         text = await refusal(world, "blend", options)
-        assert "this model takes at most 1" in text
+        assert "2 reference images given; seedream-next takes at most 1." in text
         assert world.discord.requests_to("GET", CDN) == []
         assert world.provider.count() == 0
 
@@ -193,3 +193,15 @@ async def test_pixazo_b64_json_answers_are_delivered(world_of: MakeWorld) -> Non
         assert len(result.attachments) == 1
         Image.open(io.BytesIO(result.attachments[0].data)).load()
         assert world.provider.count("image") == 0  # the image came in the answer itself
+
+
+async def test_a_bad_ratio_with_image_prompts_is_refused_before_any_download(
+    world: World,
+) -> None:
+    async with world.running():
+        options = {"prompt": "x", "image": picture(world, "a.png"), "ratio": "40:1"}
+        text = await refusal(world, "imagine", options)
+        assert "`40:1` is too narrow or too wide" in text
+        assert world.discord.requests_to("GET", CDN) == []
+        assert world.provider.count() == 0
+        assert await left_today(world) == "10 of 10"
