@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from functools import partial
 
@@ -13,6 +14,9 @@ from bot.core.job import DoorContext, Job
 from bot.discord.app import Interaction
 from bot.discord.desk import Door
 from bot.discord.replies import send_to_member
+
+#: a typed ``W:H`` of whole numbers, offered back as a choice
+RATIO_TYPED = re.compile(r"[1-9]\d{0,4}:[1-9]\d{0,4}")
 
 
 def slash_door(interaction: Interaction, *, reply_to: int | None = None) -> Door:
@@ -45,3 +49,13 @@ def choices(values: Iterable[str], current: str) -> list[app_commands.Choice[str
     return [
         app_commands.Choice(name=value, value=value) for value in values if needle in value.lower()
     ][:25]
+
+
+def ratio_choices(presets: Iterable[str], current: str) -> list[app_commands.Choice[str]]:
+    """The presets matching what the member typed, led by the typed ``W:H`` itself when it is
+    one (any ratio may be sent; the model's bounds are checked on submit)."""
+    found = choices(presets, current)
+    typed = current.strip()
+    if RATIO_TYPED.fullmatch(typed) and typed not in {choice.value for choice in found}:
+        found.insert(0, app_commands.Choice(name=typed, value=typed))
+    return found[:25]

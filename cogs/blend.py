@@ -9,7 +9,7 @@ from discord.ext import commands
 from bot.core.job import JobKind, JobOrigin
 from bot.core.request import GenerationRequest
 from bot.discord.app import Interaction, SeedreamBot
-from cogs._doors import accepted_message, choices, slash_door
+from cogs._doors import accepted_message, choices, ratio_choices, slash_door
 
 #: what a blend asks for when the member gives no prompt
 DEFAULT_BLEND_PROMPT = (
@@ -74,7 +74,14 @@ class Blend(commands.Cog):
     async def _ratio(
         self, interaction: Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return choices(self.bot.desk.model_spec(None).ratios, current)
+        spec = self.bot.desk.model_spec(interaction.namespace.model)
+        return ratio_choices(spec.ratios, current)
+
+    @blend.autocomplete("model")
+    async def _model(
+        self, interaction: Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return choices(self.bot.desk.model_ids(), current)
 
 
 async def setup(bot: SeedreamBot) -> None:

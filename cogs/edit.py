@@ -20,7 +20,7 @@ from bot.discord.checks import check_door_permissions
 from bot.discord.desk import Door
 from bot.discord.replies import UNEXPECTED, reply_to_message, user_message_for
 from bot.discord.views import InstructionModal
-from cogs._doors import accepted_message, choices, slash_door
+from cogs._doors import accepted_message, ratio_choices, slash_door
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class Edit(commands.Cog):
     async def _ratio(
         self, interaction: Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return choices(self.bot.desk.model_spec(None).ratios, current)
+        return ratio_choices(self.bot.desk.model_spec(None).ratios, current)
 
     async def edit_image_menu(self, interaction: Interaction, message: discord.Message) -> None:
         """Open the instruction modal at once (3 s window); the work happens on submit."""

@@ -15,7 +15,7 @@ from bot.core.request import GenerationRequest
 from bot.core.shapes import parse_size
 from bot.discord.app import Interaction, SeedreamBot
 from bot.discord.desk import JobDesk
-from cogs._doors import accepted_message, choices, slash_door
+from cogs._doors import accepted_message, choices, ratio_choices, slash_door
 
 
 def imagine_command(desk: JobDesk) -> app_commands.Command[Any, ..., None]:
@@ -82,7 +82,7 @@ def imagine_command(desk: JobDesk) -> app_commands.Command[Any, ..., None]:
 
     @imagine.autocomplete("ratio")
     async def _ratio(interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
-        return choices(desk.model_spec(interaction.namespace.model).ratios, current)
+        return ratio_choices(desk.model_spec(interaction.namespace.model).ratios, current)
 
     @imagine.autocomplete("resolution")
     async def _resolution(interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:

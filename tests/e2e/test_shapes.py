@@ -146,3 +146,13 @@ def _png(size: tuple[int, int]) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", size, (10, 20, 30)).save(buffer, "PNG")
     return buffer.getvalue()
+
+
+async def test_ratio_autocomplete_offers_a_typed_ratio_back(world: World) -> None:
+    async with world.running():
+        auto = await world.discord.autocomplete("imagine", focused="ratio", value="5:4")
+        offered = [c["value"] for c in (await auto.response()).data["choices"]]
+        assert offered == ["5:4"]
+        auto = await world.discord.autocomplete("blend", focused="ratio", value="16:9")
+        offered = [c["value"] for c in (await auto.response()).data["choices"]]
+        assert offered == ["16:9"]
