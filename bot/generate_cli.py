@@ -60,11 +60,28 @@ def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
         "the bot does)",
     )
     parser.add_argument("--model", metavar="M", help="model id (default: <PROVIDER>_MODEL)")
-    parser.add_argument("--ratio", metavar="W:H", help="aspect ratio, e.g. 16:9")
+    parser.add_argument(
+        "--ratio", metavar="W:H", help="aspect ratio: a preset such as 16:9, or any W:H"
+    )
     parser.add_argument("--resolution", metavar="TIER", help="1K, 2K, 3K or 4K")
-    parser.add_argument("--size", metavar="WIDTHxHEIGHT", help="exact size, e.g. 2560x1440")
+    parser.add_argument(
+        "--size",
+        metavar="WIDTHxHEIGHT",
+        help="exact size, e.g. 2560x1440, within the model's pixel and ratio bounds",
+    )
     parser.add_argument("--count", type=int, default=1, metavar="N", help="images wanted")
-    parser.add_argument("--seed", type=int, metavar="S", help="random seed, where supported")
+    parser.add_argument(
+        "--seed", type=int, metavar="S", help="random seed, where supported (-1: random)"
+    )
+    parser.add_argument(
+        "--guidance", type=float, metavar="G", help="guidance scale 1-10 (Seedream 3.0 only)"
+    )
+    parser.add_argument(
+        "--guide",
+        action="store_true",
+        help="the --image references guide a new image (as /imagine image: and /blend) "
+        "instead of being edited",
+    )
     parser.add_argument(
         "--image",
         action="append",
@@ -123,7 +140,7 @@ async def generate_command(args: argparse.Namespace, settings: Settings) -> int:
                 config,
                 configs,
                 pinned=args.provider is not None,
-                inline=any(ref.startswith("data:") for ref in references),
+                inline=any(ref.startswith("data:") for ref in references.urls),
             )
             _redact(chain)
             async with make_http_client() as client:

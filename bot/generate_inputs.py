@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from bot.core.asked import apply_style, storyboard_prompt
@@ -16,11 +16,11 @@ from bot.core.errors import (
     RequestValidationError,
 )
 from bot.core.request import GenerationRequest
-from bot.images.validate import inspect_image_async
+from bot.core.shapes import parse_size
+from bot.images.validate import ImageInfo, inspect_image_async
 from bot.providers import PROVIDER_TYPES
 from bot.providers.base import ProviderConfig
 
-_SIZE = re.compile(r"(\d+)\s*[xX×]\s*(\d+)")
 #: providers whose API takes a reference image inline, as a ``data:`` URL: only Ark documents
 #: it (PROVIDERS.md §6.2); PoYo, Vidgo, Pixazo, Apikley and APIYI take URLs only (§1-5)
 INLINE_IMAGE_PROVIDERS = frozenset({"ark"})
@@ -29,27 +29,40 @@ MAX_INLINE_BYTES = 10 * 2**20
 MAX_INLINE_PIXELS = 6000 * 6000
 
 
-def build_request(args: argparse.Namespace, references: Sequence[str] = ()) -> GenerationRequest:
+@dataclass(frozen=True)
+class References:
+    """``--image`` values as sent, and what is known of them (local files only)."""
+
+    urls: tuple[str, ...] = ()
+    #: the format of each, where read (a URL is not fetched before the provider does)
+    formats: tuple[str, ...] = ()
+    #: the first reference's displayed size, when it is a local file
+    first_size: tuple[int, int] | None = None
+
+
+def build_request(
+    args: argparse.Namespace, references: References | None = None
+) -> GenerationRequest:
     """The request from the options and the resolved ``--image`` values (``load_references``);
-    malformed values raise RequestValidationError."""
-    width = height = None
-    if args.size is not None:
-        match = _SIZE.fullmatch(args.size.strip())
-        if match is None or 0 in (int(match[1]), int(match[2])):
-            raise RequestValidationError(
-                "size", f"'{args.size}' is not WIDTHxHEIGHT, e.g. 2048x2048."
-            )
-        width, height = int(match[1]), int(match[2])
+    malformed values raise RequestValidationError (the same parser as ``/imagine size:``)."""
+    refs = references or References()
+    width, height = parse_size(args.size) if args.size is not None else (None, None)
+    guided = bool(getattr(args, "guide", False)) and bool(refs.urls)
     return GenerationRequest(
         prompt=args.prompt,
         model=args.model,
-        aspect_ratio=args.ratio,
+        aspect_ratio=args.ratio.strip() if args.ratio else None,
         resolution=args.resolution.upper() if args.resolution else None,
         width=width,
         height=height,
         count=args.count,
         seed=args.seed,
-        reference_images=tuple(references),
+        guidance_scale=getattr(args, "guidance", None),
+        reference_images=refs.urls,
+        reference_formats=refs.formats if len(refs.formats) == len(refs.urls) else (),
+        guided=guided,
+        # an edit keeps its source's shape, as in Discord
+        source_size=None if guided else refs.first_size,
     )
 
 
@@ -97,7 +110,7 @@ def with_options(
 
 async def load_references(
     values: Sequence[str], config: ProviderConfig, configs: Sequence[ProviderConfig] = ()
-) -> tuple[str, ...]:
+) -> References:
     """``--image`` values as the provider takes them: URLs as given, local files inline.
 
     A local file is read and validated (PNG, JPEG or WebP, within Ark's size limits) and sent
@@ -107,6 +120,8 @@ async def load_references(
     display = PROVIDER_TYPES[config.name].display_name
     inline = config.name in INLINE_IMAGE_PROVIDERS
     references: list[str] = []
+    infos: list[ImageInfo] = []
+    first_size: tuple[int, int] | None = None
     for value in values:
         if value.startswith(("http://", "https://")) or (
             inline and value.startswith("data:image/")
@@ -121,8 +136,13 @@ async def load_references(
         elif not inline:
             raise RequestValidationError("image", _needs_url(display, value, configs))
         else:
-            references.append(await inline_image(value))
-    return tuple(references)
+            url, info = await inline_image(value)
+            references.append(url)
+            infos.append(info)
+            if len(references) == 1:
+                first_size = (info.width, info.height)
+    formats = tuple(info.format for info in infos)
+    return References(tuple(references), formats, first_size)
 
 
 def _needs_url(display: str, value: str, configs: Sequence[ProviderConfig]) -> str:
@@ -138,14 +158,15 @@ def _needs_url(display: str, value: str, configs: Sequence[ProviderConfig]) -> s
     )
 
 
-async def inline_image(value: str) -> str:
-    """The local image file ``value`` as a ``data:`` URL, validated like a member's upload."""
+async def inline_image(value: str) -> tuple[str, ImageInfo]:
+    """The local image file ``value`` as a ``data:`` URL, validated like a member's upload
+    (off the event loop), and what it is."""
     data = await asyncio.to_thread(_read_image_file, value)
     try:
         info = await inspect_image_async(data, max_pixels=MAX_INLINE_PIXELS, label=f"'{value}'")
     except ImageError as exc:
         raise RequestValidationError("image", exc.user_message) from None
-    return f"data:{info.mime_type};base64,{base64.b64encode(data).decode('ascii')}"
+    return f"data:{info.mime_type};base64,{base64.b64encode(data).decode('ascii')}", info
 
 
 def _read_image_file(value: str) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from functools import partial
 
@@ -14,6 +15,9 @@ from bot.core.job import DoorContext, Job, JobKind, JobOrigin
 from bot.discord.app import Interaction
 from bot.discord.desk import Door, JobDesk
 from bot.discord.replies import send_to_member
+
+#: a typed ``W:H`` of whole numbers, offered back as a choice
+RATIO_TYPED = re.compile(r"[1-9]\d{0,4}:[1-9]\d{0,4}")
 
 
 def slash_door(interaction: Interaction, *, reply_to: int | None = None) -> Door:
@@ -100,3 +104,13 @@ async def style_choices(
         return []
     styles = await desk.preferences.styles(interaction.guild_id)
     return choices(styles, current)
+
+
+def ratio_choices(presets: Iterable[str], current: str) -> list[app_commands.Choice[str]]:
+    """The presets matching what the member typed, led by the typed ``W:H`` itself when it is
+    one (any ratio may be sent; the model's bounds are checked on submit)."""
+    found = choices(presets, current)
+    typed = current.strip()
+    if RATIO_TYPED.fullmatch(typed) and typed not in {choice.value for choice in found}:
+        found.insert(0, app_commands.Choice(name=typed, value=typed))
+    return found[:25]

@@ -13,13 +13,14 @@ from discord.ext import commands
 from bot.core.asked import Asked
 from bot.core.errors import SeedreamError
 from bot.core.job import DoorContext, JobKind, JobOrigin
+from bot.core.shapes import parse_size
 from bot.discord.app import Interaction, SeedreamBot
 from bot.discord.attachments import message_images
 from bot.discord.checks import check_door_permissions
 from bot.discord.desk import Door
 from bot.discord.replies import UNEXPECTED, reply_to_message, user_message_for
 from bot.discord.views import InstructionModal
-from cogs._doors import DELIVERY_OPTIONS, EDIT_DEFAULTS, queue_composed
+from cogs._doors import DELIVERY_OPTIONS, EDIT_DEFAULTS, queue_composed, ratio_choices
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,8 @@ class Edit(commands.Cog):
         image2="Another reference image",
         image3="Another reference image",
         image4="Another reference image",
+        ratio="Aspect ratio (default: the first image's), a preset or any W:H",
+        size="Exact size WIDTHxHEIGHT (default: the first image's shape)",
         **DELIVERY_OPTIONS,
     )
     async def edit(
@@ -67,14 +70,27 @@ class Edit(commands.Cog):
         image2: discord.Attachment | None = None,
         image3: discord.Attachment | None = None,
         image4: discord.Attachment | None = None,
+        ratio: str | None = None,
+        size: str | None = None,
         private: bool | None = None,
         spoiler: bool | None = None,
     ) -> None:
         """Queue an edit of the attached images."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         attachments = [a for a in (image, image2, image3, image4) if a is not None]
-        asked = Asked(prompt=prompt, private=private, spoiler=spoiler)
-        await self._start_from_interaction(interaction, asked, attachments, JobOrigin.SLASH)
+        width, height = parse_size(size) if size is not None else (None, None)
+        asked = Asked(
+            prompt=prompt, ratio=ratio.strip() if ratio else None, private=private, spoiler=spoiler
+        )
+        await self._start_from_interaction(
+            interaction, asked, attachments, JobOrigin.SLASH, width=width, height=height
+        )
+
+    @edit.autocomplete("ratio")
+    async def _ratio(
+        self, interaction: Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return ratio_choices(self.bot.desk.model_spec(None).ratios, current)
 
     async def edit_image_menu(self, interaction: Interaction, message: discord.Message) -> None:
         """Open the instruction modal at once (3 s window); the work happens on submit."""
@@ -98,6 +114,9 @@ class Edit(commands.Cog):
         asked: Asked,
         attachments: list[discord.Attachment],
         origin: JobOrigin,
+        *,
+        width: int | None = None,
+        height: int | None = None,
     ) -> None:
         await queue_composed(
             interaction,
@@ -107,6 +126,8 @@ class Edit(commands.Cog):
             origin=origin,
             attachments=attachments,
             applicable=EDIT_DEFAULTS,
+            width=width,
+            height=height,
         )
 
     @commands.Cog.listener()

@@ -56,6 +56,16 @@ class GenerationRequest(BaseModel):
     spoiler: bool = False
     #: options taken from the member's ``/settings`` defaults (shown as "(your default)")
     defaults: tuple[str, ...] = ()
+    # Issue 15: image prompts and shapes.
+    #: only on models that document it (Seedream 3.0 on Pixazo and Ark), in [1, 10]
+    guidance_scale: float | None = None
+    #: the references guide a new image (``/imagine image:``, ``/blend``) rather than being
+    #: edited: sent to the text-to-image model where it accepts references
+    guided: bool = False
+    #: the first reference's displayed size: an edit with no ratio or size keeps its shape
+    source_size: tuple[int, int] | None = None
+    #: the references' formats (``png``, ``jpeg``, ``webp``) where known, in order
+    reference_formats: tuple[str, ...] = ()
 
     @field_validator("prompt", mode="before")
     @classmethod

@@ -164,21 +164,23 @@ class JobDesk:
                 dry_run=bool(attachments) or private,
                 private=private,
             )
-            if private or request.sequential:
-                # the model's bounds before DMs are opened or images downloaded
-                pending = ("pending",) * len(attachments)
+            if private or request.sequential or attachments:
+                # every bound, the references counted, is checked before DMs are opened or
+                # anything is downloaded
+                urls = tuple(attachment.url for attachment in attachments)
                 first_candidate(
                     self.providers,
                     request.model_copy(
-                        update={"reference_images": request.reference_images + pending}
+                        update={"reference_images": request.reference_images + urls}
                     ),
                 )
             if private:
                 dm = await open_dm(door.member, "storyboard" if request.sequential else "job")
                 spec = dataclasses.replace(spec, channel_id=dm.id, door=dm_context(spec.door))
             if attachments:
-                references = await self.references(attachments, request.model)
-                request = request.model_copy(update={"reference_images": references})
+                request = await self.with_references(
+                    request, attachments, keep_shape=kind is JobKind.EDIT
+                )
                 spec = dataclasses.replace(spec, request=request)
             job = await self.jobs.create_job(spec)
         except RequestValidationError as exc:
@@ -237,3 +239,23 @@ class JobDesk:
         """
         max_refs = self.model_spec(model).max_refs
         return await self.reference_checker.check(attachments, max_refs=max_refs)
+
+    async def with_references(
+        self,
+        request: GenerationRequest,
+        attachments: Sequence[discord.Attachment],
+        *,
+        keep_shape: bool,
+    ) -> GenerationRequest:
+        """The request with the checked attachments as its references (one too many is
+        refused before any download), their formats, and (``keep_shape``, an edit) the first
+        one's displayed size, read off the event loop while checking it."""
+        max_refs = self.model_spec(request.model).max_refs
+        infos = await self.reference_checker.inspect(attachments, max_refs=max_refs)
+        update: dict[str, object] = {
+            "reference_images": tuple(attachment.url for attachment in attachments),
+            "reference_formats": tuple(info.format for info in infos),
+        }
+        if keep_shape and request.source_size is None:
+            update["source_size"] = (infos[0].width, infos[0].height)
+        return request.model_copy(update=update)

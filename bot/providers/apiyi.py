@@ -35,7 +35,9 @@ def _spec(
 
 PNG_JPEG = ("png", "jpeg")
 
-#: Seedream 5.0 has no 4K; its pixel ceiling is a secondary source (PROVIDERS.md §9)
+#: Seedream 5.0 has no 4K; its pixel ceiling is a secondary source (PROVIDERS.md §9). Each
+#: model's bounds lie within the endpoint's "total ∈ [1280×720, 4096×4096] and aspect ratio
+#: ∈ [1/16, 16]" (seed 004, l.52), which any W:H ratio and exact size are checked against.
 MODELS = (
     _spec("seedream-5-0-260128", "Seedream 5.0", ("2K", "3K"), (3_686_400, 10_404_496), PNG_JPEG),
     _spec(

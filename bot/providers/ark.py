@@ -42,6 +42,9 @@ MODELS = (
         max_count=1,
         max_refs=0,
         supports_seed=True,
+        # seed [-1, 2147483647] and guidance_scale [1, 10] on 3.0 only (PROVIDERS.md §6.2, B1)
+        seed_min=-1,
+        guidance_bounds=(1.0, 10.0),
     ),
     ModelSpec(
         id="seedream-5-0-260128",

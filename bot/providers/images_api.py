@@ -127,6 +127,8 @@ class ImagesApiProvider(HttpProvider):
             body["size"] = size
         if request.seed is not None:
             body["seed"] = request.seed
+        if request.guidance_scale is not None:
+            body["guidance_scale"] = request.guidance_scale
         if request.reference_images:
             body["image"] = self.image_field(request.reference_images)
         if request.sequential:

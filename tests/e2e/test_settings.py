@@ -97,7 +97,7 @@ async def test_a_default_the_model_cannot_take_is_refused_and_nothing_is_saved(
     world: World,
 ) -> None:
     async with world.running():
-        answer = await settings(world, ratio="7:3")
+        answer = await settings(world, ratio="40:1")
         assert answer.ephemeral
         assert "ratio" in answer.content
         assert "16:9" in answer.content

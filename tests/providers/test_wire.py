@@ -103,7 +103,9 @@ async def test_apikley_input(
     [
         ("seedream-4-5-251128", {"aspect_ratio": "16:9"}, "2560x1440"),
         ("seedream-4-5-251128", {}, "2048x2048"),
-        ("seedream-4-5-251128", {"resolution": "4K"}, "4096x4096"),
+        # 4K is kept off Pixazo: "Must be between 512x512 and 2048x2048" (seed 001, l.26)
+        ("seedream-4-5-251128", {"aspect_ratio": "3:2"}, "2496x1664"),
+        ("seedream-4-5-251128", {"aspect_ratio": "5:4"}, "2288x1832"),
         ("seedream-4-0-250828", {"aspect_ratio": "21:9", "resolution": "1K"}, "1568x672"),
         ("seedream-3-0-t2i-250415", {"aspect_ratio": "16:9"}, "1280x720"),
         ("seedream-3-0-t2i-250415", {"width": 512, "height": 512}, "512x512"),

@@ -320,8 +320,12 @@ CASES = [
     Case("imagine-6001-chars", imagine({"prompt": LONG}), "prompt"),
     Case("imagine-20000-chars", imagine({"prompt": "y" * 20000}), "prompt"),
     Case("imagine-blocked-term", imagine({"prompt": f"a {BLOCKED_TERM.upper()} cat"}), "blocked"),
-    # /imagine: ratio and resolution the model does not offer
-    Case("imagine-ratio-7:3", imagine({"ratio": "7:3"}), "ratio"),
+    # /imagine: ratio and resolution the model does not offer (any W:H within 1:16-16:1 is)
+    Case("imagine-ratio-40:1", imagine({"ratio": "40:1"}), "ratio"),
+    Case("imagine-size-word", imagine({"size": "huge"}), "WIDTHxHEIGHT"),
+    Case("imagine-size-tiny", imagine({"size": "64x64"}), "3,686,400"),
+    Case("imagine-size-and-ratio", imagine({"size": "2560x1440", "ratio": "1:1"}), "not both"),
+    Case("imagine-guidance-4.5", imagine({"guidance": 5.0}), "guidance"),
     Case("imagine-ratio-word", imagine({"ratio": "banana"}), "ratio"),
     Case("imagine-ratio-three-parts", imagine({"ratio": "16:9:1"}), "ratio"),
     Case("imagine-ratio-zero", imagine({"ratio": "0:0"}), "ratio"),
@@ -409,7 +413,7 @@ CASES += [
     Case("imagine-enhance-unoffered", imagine({"enhance": True}), "enhance"),
     Case("imagine-format-unoffered", imagine({"format": "png"}), "format"),
     Case("settings-count-0", command("settings", {"count": 0}), "count"),
-    Case("settings-bad-ratio", command("settings", {"ratio": "7:3"}), "ratio"),
+    Case("settings-bad-ratio", command("settings", {"ratio": "40:1"}), "ratio"),
     Case("settings-unknown-model", command("settings", {"model": "nope"}), "model"),
     Case("settings-reset-with-options", command("settings", {"reset": True, "count": 2}),
          "alone"),
