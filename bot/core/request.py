@@ -40,6 +40,9 @@ class GenerationRequest(BaseModel):
     #: empty for text-to-image; URLs (or data: URIs) of references for an edit
     reference_images: tuple[str, ...] = ()
     watermark: bool = False
+    #: the references guide a new image (an image prompt: "Use as reference") rather than
+    #: being edited: sent to the text-to-image model where it accepts references
+    guided: bool = False
 
     @field_validator("prompt", mode="before")
     @classmethod

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import discord
 
 from bot.core.errors import RequestValidationError
-from bot.core.job import DoorContext, Job, JobKind, JobOrigin, JobSpec
+from bot.core.job import DoorContext, Job, JobAction, JobKind, JobOrigin, JobSpec
 from bot.core.request import GenerationRequest
 from bot.discord.attachments import ReferenceChecker
 from bot.discord.cards import Notify
@@ -90,6 +90,8 @@ class JobDesk:
         request: GenerationRequest,
         attachments: Sequence[discord.Attachment] = (),
         parent_job_id: str | None = None,
+        source_index: int | None = None,
+        action: JobAction | None = None,
     ) -> Job:
         """Check, reserve quota and queue the job; raise a user-safe error otherwise.
 
@@ -103,6 +105,8 @@ class JobDesk:
             origin=origin,
             request=request,
             parent_job_id=parent_job_id,
+            source_index=source_index,
+            action=action,
             dry_run=bool(attachments),
         )
         if attachments:
@@ -123,6 +127,8 @@ class JobDesk:
         origin: JobOrigin,
         request: GenerationRequest,
         parent_job_id: str | None = None,
+        source_index: int | None = None,
+        action: JobAction | None = None,
         dry_run: bool = True,
     ) -> JobSpec:
         """The cheap refusals, before anything costly: permissions, count, and (``dry_run``)
@@ -142,6 +148,8 @@ class JobDesk:
             origin=origin,
             request=request,
             parent_job_id=parent_job_id,
+            source_index=source_index,
+            action=action,
             door=door.context,
         )
         if dry_run:

@@ -9,6 +9,7 @@ import discord
 
 from bot.core.job import Job
 from bot.core.states import JobState
+from bot.discord.lineage_render import action_label
 from bot.images.fit import FittedImage
 from bot.quotas.rules import QuotaStatus
 
@@ -19,6 +20,11 @@ COLOUR_FAILED = discord.Colour.red()
 COLOUR_CANCELLED = discord.Colour.light_grey()
 
 _TITLES = {"imagine": "Imagine", "edit": "Edit", "reroll": "Re-roll"}
+
+
+def _title(job: Job) -> str:
+    """What the member asked for: the action on a parent's image, else the job's kind."""
+    return action_label(job) or _TITLES.get(job.kind, "Imagine")
 
 
 def short_prompt(prompt: str, limit: int = PROMPT_PREVIEW) -> str:
@@ -54,7 +60,7 @@ def card_embed(
     """The job card while the job is on its way."""
     line = progress_line(job, position=position, progress=progress)
     embed = discord.Embed(
-        title=f"{_TITLES.get(job.kind, 'Imagine')} · {line}",
+        title=f"{_title(job)} · {line}",
         description=short_prompt(job.request.prompt),
         colour=COLOUR_WORKING,
     )
@@ -70,7 +76,7 @@ def card_embed(
 def delayed_embed(job: Job, retry_until: datetime) -> discord.Embed:
     """The card of a job whose images are ready but Discord won't take yet."""
     embed = card_embed(job)
-    embed.title = f"{_TITLES.get(job.kind, 'Imagine')} · Delivery delayed"
+    embed.title = f"{_title(job)} · Delivery delayed"
     embed.add_field(
         name="Delivery delayed",
         value="Discord isn't taking the images right now. They are kept and posted as soon as "
@@ -90,7 +96,7 @@ def result_embed(
     """The result card: prompt, model, provider, size, seed, cost and job id."""
     request = job.request
     embed = discord.Embed(
-        title=_TITLES.get(job.kind, "Imagine"),
+        title=_title(job),
         description=short_prompt(request.prompt),
         colour=COLOUR_DONE,
     )
@@ -107,7 +113,7 @@ def result_embed(
 def failure_embed(job: Job, *, refunded: int | None = None) -> discord.Embed:
     """The card of a job that failed, saying what was refunded."""
     embed = discord.Embed(
-        title=f"{_TITLES.get(job.kind, 'Imagine')} · Failed",
+        title=f"{_title(job)} · Failed",
         description=short_prompt(job.request.prompt),
         colour=COLOUR_FAILED,
     )
@@ -126,7 +132,7 @@ def failure_text(job: Job, reason: str, refunded: int) -> str:
 def cancelled_embed(job: Job) -> discord.Embed:
     """The card of a job cancelled while it waited."""
     embed = discord.Embed(
-        title=f"{_TITLES.get(job.kind, 'Imagine')} · Cancelled",
+        title=f"{_title(job)} · Cancelled",
         description=short_prompt(job.request.prompt),
         colour=COLOUR_CANCELLED,
     )

@@ -41,6 +41,8 @@ class ModelSpec:
     supports_seed: bool = False
     #: the model needs references (an edit-only model)
     requires_refs: bool = False
+    #: the text-to-image ``id`` itself takes references (used for guided generation)
+    base_takes_refs: bool = False
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,8 @@ SEEDREAM_4 = ModelSpec(
     resolutions=("1K", "2K", "4K"),
     max_count=15,
     max_refs=10,
+    # PoYo seed 000: "seedream-4 - Text-to-image generation, optionally with reference images"
+    base_takes_refs=True,
 )
 SEEDREAM_45 = ModelSpec(
     id="seedream-4.5",
@@ -63,6 +65,8 @@ SEEDREAM_45 = ModelSpec(
     pixel_bounds=(3_686_400, 16_777_216),
     max_count=15,
     max_refs=10,
+    # Vidgo seed 003: "seedream-4.5 - High-quality text-to-image and image-to-image generation"
+    base_takes_refs=True,
 )
 SEEDREAM_5_LITE = ModelSpec(
     id="seedream-5.0-lite",
