@@ -172,6 +172,14 @@ async def test_a_double_click_makes_one_job(world: World) -> None:
         assert world.provider.count("submit") == 2
         assert await left_today(world) == 10 - 2
 
+        # a double click on Remix opens two forms; sent alike, they make one job
+        forms = [await world.discord.click(result, f"sd:remix:{parent}") for _ in range(2)]
+        first, _ = await prompt_modal(world, forms[0], "a blue fox", "")
+        second, _ = await prompt_modal(world, forms[1], "a blue fox", "")
+        await world.result(job_id_in((await first.followup(0)).content))
+        assert "Already" in ((await second.response()).content or "")
+        assert world.provider.count("submit") == 3
+
 
 async def test_picking_and_acting_work_after_a_restart(world: World) -> None:
     async with world.running():
