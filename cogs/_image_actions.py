@@ -1,5 +1,4 @@
-"""The creative loop under a result: pick an image, vary it, re-render it at 4K, edit it, use it
-as a reference, or remix the whole job. Each action is a job through the desk like any other."""
+"""The creative loop under a result: pick an image; vary, 4K, edit or reuse it; remix the job."""
 
 from __future__ import annotations
 
