@@ -11,7 +11,7 @@ from discord import app_commands
 
 from bot.core.asked import Asked
 from bot.core.errors import PermissionDeniedError
-from bot.core.job import DoorContext, Job, JobKind, JobOrigin
+from bot.core.job import DoorContext, Job, JobAction, JobKind, JobOrigin
 from bot.discord.app import Interaction
 from bot.discord.desk import Door, JobDesk
 from bot.discord.replies import send_to_member
@@ -75,6 +75,7 @@ async def queue_composed(
     attachments: Sequence[discord.Attachment] = (),
     applicable: frozenset[str] | None = None,
     parent_job_id: str | None = None,
+    action: JobAction | None = None,
     **extra: object,
 ) -> Job:
     """Apply the member's defaults and style, queue the job, and say where it went."""
@@ -87,6 +88,7 @@ async def queue_composed(
         request=composed.request,
         attachments=attachments,
         parent_job_id=parent_job_id,
+        action=action,
         private=composed.private,
     )
     text = accepted_message(job)

@@ -10,7 +10,7 @@ import discord
 
 from bot.core.asked import Asked, MemberDefaults
 from bot.core.errors import RequestValidationError
-from bot.core.job import DoorContext, Job, JobKind, JobOrigin, JobSpec
+from bot.core.job import DoorContext, Job, JobAction, JobKind, JobOrigin, JobSpec
 from bot.core.request import GenerationRequest
 from bot.discord.attachments import ReferenceChecker
 from bot.discord.cards import Notify
@@ -146,6 +146,8 @@ class JobDesk:
         attachments: Sequence[discord.Attachment] = (),
         parent_job_id: str | None = None,
         private: bool = False,
+        source_index: int | None = None,
+        action: JobAction | None = None,
     ) -> Job:
         """Check, reserve quota and queue the job; raise a user-safe error otherwise.
 
@@ -161,6 +163,8 @@ class JobDesk:
                 origin=origin,
                 request=request,
                 parent_job_id=parent_job_id,
+                source_index=source_index,
+                action=action,
                 dry_run=bool(attachments) or private,
                 private=private,
             )
@@ -198,6 +202,8 @@ class JobDesk:
         origin: JobOrigin,
         request: GenerationRequest,
         parent_job_id: str | None = None,
+        source_index: int | None = None,
+        action: JobAction | None = None,
         dry_run: bool = True,
         private: bool = False,
     ) -> JobSpec:
@@ -223,6 +229,8 @@ class JobDesk:
             origin=origin,
             request=request,
             parent_job_id=parent_job_id,
+            source_index=source_index,
+            action=action,
             door=door.context,
         )
         if dry_run:

@@ -10,6 +10,7 @@ import discord
 from bot.core.asked import MemberDefaults
 from bot.core.job import Job
 from bot.core.states import JobState
+from bot.discord.lineage_render import action_label
 from bot.images.fit import FittedImage
 from bot.quotas.rules import QuotaStatus
 
@@ -71,10 +72,10 @@ def card_embed(
 
 
 def title(job: Job) -> str:
-    """The card's title word: the command the member used."""
+    """The card's title: the action on a parent's image, else the command the member used."""
     if job.request.sequential:
         return "Storyboard"
-    return _TITLES.get(job.kind, "Imagine")
+    return action_label(job) or _TITLES.get(job.kind, "Imagine")
 
 
 def _marked(job: Job, option: str, value: str) -> str:

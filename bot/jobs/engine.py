@@ -172,6 +172,10 @@ class JobEngine:
             raise JobNotFoundError()
         return job
 
+    async def child_jobs(self, job_id: str) -> list[Job]:
+        """The jobs made from this job's results (its lineage's children), oldest first."""
+        return await self._ledger.children(job_id)
+
     async def recent_jobs(self, guild_id: int, user_id: int, limit: int = 5) -> list[Job]:
         """The member's latest jobs in the guild, newest first (for autocomplete)."""
         return await self._ledger.recent(guild_id, user_id, limit)

@@ -87,6 +87,10 @@ class JobStore(Protocol):
         """A member's latest jobs in a guild, newest first."""
         ...
 
+    async def children(self, job_id: str) -> list[Job]:
+        """The jobs made from this job's results (``parent_job_id``), oldest first."""
+        ...
+
     async def by_callback_key(self, key: str) -> Job | None:
         """The job whose current callback secret hashes to ``key``."""
         ...

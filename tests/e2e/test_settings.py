@@ -100,7 +100,7 @@ async def test_a_default_the_model_cannot_take_is_refused_and_nothing_is_saved(
         answer = await settings(world, ratio="40:1")
         assert answer.ephemeral
         assert "ratio" in answer.content
-        assert "16:9" in answer.content
+        assert "1:16 to 16:1" in answer.content
         answer = await settings(world, style="no-such-style")
         assert "style" in answer.content
         assert "None set" in fields_of((await settings(world)).embeds[0])

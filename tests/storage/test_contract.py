@@ -24,7 +24,7 @@ from bot.core.accounts import (
 )
 from bot.core.asked import MemberDefaults
 from bot.core.errors import QuotaExceededError
-from bot.core.job import Job, JobImage, JobKind, JobOrigin, JobSpec
+from bot.core.job import Job, JobAction, JobImage, JobKind, JobOrigin, JobSpec
 from bot.core.request import GenerationRequest
 from bot.core.states import IllegalTransitionError, JobState
 from bot.quotas.rules import (
@@ -319,6 +319,32 @@ async def test_unfinished_lists_open_jobs_oldest_first(
         1,
         1,
     )
+
+
+async def test_lineage_is_kept_and_children_are_listed_oldest_first(
+    store: Store, rules: QuotaService, clock: FakeClock
+) -> None:
+    parent = await create(store, rules, 1)
+    assert (parent.parent_job_id, parent.source_index, parent.action) == (None, None, None)
+    made = []
+    for index, action in [(1, JobAction.VARY_STRONG), (None, JobAction.REMIX)]:
+        clock.advance(seconds=1)
+        asked = replace(spec(1), parent_job_id=parent.id, source_index=index, action=action)
+        made.append(await store.jobs.create(asked, asked.request, rules))
+    await create(store, rules, 1)  # unrelated
+    got = await store.jobs.get(made[0].id)
+    assert got is not None
+    assert (got.parent_job_id, got.source_index, got.action) == (
+        parent.id,
+        1,
+        JobAction.VARY_STRONG,
+    )
+    children = await store.jobs.children(parent.id)
+    assert [(c.id, c.source_index, c.action) for c in children] == [
+        (made[0].id, 1, JobAction.VARY_STRONG),
+        (made[1].id, None, JobAction.REMIX),
+    ]
+    assert await store.jobs.children(made[0].id) == []
 
 
 async def test_callbacks_find_the_job_by_its_current_key(store: Store, rules: QuotaService) -> None:

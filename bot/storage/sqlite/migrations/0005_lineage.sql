@@ -1,2 +1,6 @@
--- Placeholder: number 0005 belongs to issue 14 (branch i14, 0005_lineage.sql). This empty
--- file only fills the gap on branch i15b so 0006 applies; the lead keeps i14's file at merge.
+-- 0005_lineage: where a job came from. parent_job_id (0001) names the parent job; these say
+-- which of its images (0-based) and what was done to it (reroll, edit, vary_subtle,
+-- vary_strong, 4k, reference, remix). The index finds a job's children for /status.
+ALTER TABLE jobs ADD COLUMN source_index INTEGER CHECK (source_index IS NULL OR source_index >= 0);
+ALTER TABLE jobs ADD COLUMN action TEXT;
+CREATE INDEX jobs_by_parent ON jobs (parent_job_id, created_at) WHERE parent_job_id IS NOT NULL;
