@@ -136,6 +136,20 @@ def _print_summary(settings: Settings, providers: list[ProviderConfig]) -> None:
         print("  none")
     for warning in unknown_model_warnings(providers):
         print(f"warning: {warning}")
+    for note in callback_notes(settings.public_url, providers):
+        print(f"note: {note}")
+
+
+def callback_notes(public_url: str | None, providers: list[ProviderConfig]) -> list[str]:
+    """Providers that will not get callbacks at this ``PUBLIC_URL`` and are polled instead."""
+    if not public_url or public_url.startswith("https://"):
+        return []
+    return [
+        f"{cls.display_name} sends callbacks to https:// URLs only; with PUBLIC_URL "
+        f"{public_url} its jobs are polled"
+        for cls in (PROVIDER_TYPES.get(config.name) for config in providers)
+        if cls is not None and cls.https_callbacks_only
+    ]
 
 
 def startup_providers(

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     max_jobs_per_user: int = Field(default=2, ge=1)
     provider_concurrency: int = Field(default=8, ge=1)
     max_images_per_job: int = Field(default=4, ge=1, le=15)
+    # Issue 15: storyboard frames (not capped by MAX_IMAGES_PER_JOB); the operator's styles
+    max_storyboard_frames: int = Field(default=15, ge=2, le=15)
+    styles_path: Path | None = None
     job_deadline_seconds: float = Field(default=900.0, gt=0)
     #: how long results Discord won't take are kept and retried before a refund
     delivery_retry_hours: float = Field(default=24.0, gt=0)

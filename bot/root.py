@@ -34,6 +34,7 @@ from bot.jobs.image_store import ImageStore
 from bot.jobs.job_runner import JobRunner
 from bot.jobs.ledger import JobLedger
 from bot.jobs.options import Downloader, RunnerConfig, TaskWaiter
+from bot.jobs.preferences import Preferences, load_styles
 from bot.jobs.scheduler import Scheduler, SchedulerSlots
 from bot.jobs.waiting import Sleep
 from bot.metrics import EngineMetrics
@@ -134,7 +135,10 @@ def build_engine(
         store=images,
         quota=quota,
         providers=providers,
-        limits=EngineLimits(max_images_per_job=settings.max_images_per_job),
+        limits=EngineLimits(
+            max_images_per_job=settings.max_images_per_job,
+            max_storyboard_frames=settings.max_storyboard_frames,
+        ),
         events=sink,
         metrics=metrics,
         stop_timeout=options.stop_timeout,
@@ -191,6 +195,7 @@ class Root:
         Nothing talks to Discord or the providers yet: ``SeedreamBot.setup_hook`` calls
         :meth:`start` once logged in. A problem the operator can fix raises ``ConfigError``.
         """
+        styles = load_styles(settings.styles_path)  # a bad file stops the start, before I/O
         timeout = (
             DEFAULT_TIMEOUT
             if overrides.http_timeout is None
@@ -244,6 +249,8 @@ class Root:
             admission=Admission(quotas),
             reference_checker=ReferenceChecker(),
             max_count=settings.max_images_per_job,
+            preferences=Preferences(store.preferences, styles),
+            max_frames=settings.max_storyboard_frames,
         )
         root = cls(http=http, store=store, engine=engine, web=web, bot=bot)
         bot.provide(

@@ -30,6 +30,7 @@ from bot.core.accounts import (
     Settlement,
     UsageReport,
 )
+from bot.core.asked import MemberDefaults
 from bot.core.job import Job, JobImage, JobSpec, StoredImage
 from bot.core.request import GenerationRequest
 from bot.core.states import JobState
@@ -84,6 +85,10 @@ class JobStore(Protocol):
 
     async def recent(self, guild_id: int, user_id: int, limit: int) -> list[Job]:
         """A member's latest jobs in a guild, newest first."""
+        ...
+
+    async def children(self, job_id: str) -> list[Job]:
+        """The jobs made from this job's results (``parent_job_id``), oldest first."""
         ...
 
     async def by_callback_key(self, key: str) -> Job | None:
@@ -273,6 +278,36 @@ class ResultImageStore(Protocol):
         ...
 
 
+class PreferenceStore(Protocol):
+    """Members' own ``/settings`` defaults and the styles a server's moderators added."""
+
+    async def member_defaults(self, guild_id: int, user_id: int) -> MemberDefaults:
+        """The member's defaults in the guild (all unset when none were saved)."""
+        ...
+
+    async def set_member_defaults(
+        self, guild_id: int, user_id: int, defaults: MemberDefaults
+    ) -> None:
+        """Replace the member's defaults in the guild with ``defaults``."""
+        ...
+
+    async def clear_member_defaults(self, guild_id: int, user_id: int) -> bool:
+        """Forget the member's defaults in the guild; True when there were any."""
+        ...
+
+    async def guild_styles(self, guild_id: int) -> dict[str, str]:
+        """The guild's styles, name to template, sorted by name."""
+        ...
+
+    async def put_guild_style(self, guild_id: int, name: str, template: str, by: int) -> bool:
+        """Add or replace a style; True when it replaced one of that name."""
+        ...
+
+    async def remove_guild_style(self, guild_id: int, name: str) -> bool:
+        """Remove a style; True when it existed."""
+        ...
+
+
 class Store(Protocol):
     """One opened store: its repositories, a health check and closing."""
 
@@ -294,6 +329,11 @@ class Store(Protocol):
     @property
     def state(self) -> StateStore:
         """Process state."""
+        ...
+
+    @property
+    def preferences(self) -> PreferenceStore:
+        """Members' defaults and server styles."""
         ...
 
     async def ping(self) -> bool:

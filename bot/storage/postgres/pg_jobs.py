@@ -49,6 +49,8 @@ class PgJobStore:
                     kind=spec.kind,
                     origin=spec.origin,
                     parent_job_id=spec.parent_job_id,
+                    source_index=spec.source_index,
+                    action=spec.action,
                     door=spec.door,
                     request=request,
                     state=JobState.QUEUED,
@@ -99,6 +101,10 @@ class PgJobStore:
         return await read(
             self._pool, lambda conn: PgJobsRepo(conn).recent(guild_id, user_id, limit)
         )
+
+    async def children(self, job_id: str) -> list[Job]:
+        """The jobs made from this job's results, oldest first."""
+        return await read(self._pool, lambda conn: PgJobsRepo(conn).children(job_id))
 
     async def by_callback_key(self, key: str) -> Job | None:
         """The job whose current callback secret hashes to ``key``."""

@@ -12,7 +12,7 @@ from typing import Any, LiteralString
 from psycopg import AsyncConnection, AsyncCursor, sql
 from psycopg.rows import TupleRow, dict_row
 
-from bot.core.job import DoorContext, Job, JobImage, JobKind, JobOrigin
+from bot.core.job import DoorContext, Job, JobAction, JobImage, JobKind, JobOrigin
 from bot.core.request import GenerationRequest
 from bot.core.states import UNFINISHED_STATES, JobState, sources
 
@@ -54,8 +54,8 @@ class PgJobsRepo:
             """
             INSERT INTO jobs (id, guild_id, channel_id, user_id, kind, origin, parent_job_id,
                 request, state, provider, quota_day, reserved_daily, reserved_bonus,
-                created_at, updated_at, upload_limit, reply_to_message_id)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                created_at, updated_at, upload_limit, reply_to_message_id, source_index, action)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
             ON CONFLICT (id) DO NOTHING RETURNING id
             """,
             (
@@ -76,6 +76,8 @@ class PgJobsRepo:
                 job.updated_at,
                 job.door.upload_limit,
                 job.door.reply_to,
+                job.source_index,
+                job.action.value if job.action is not None else None,
             ),
         )
 
@@ -110,6 +112,10 @@ class PgJobsRepo:
             "WHERE guild_id = %s AND user_id = %s ORDER BY created_at DESC, seq DESC LIMIT %s",
             (guild_id, user_id, limit),
         )
+
+    async def children(self, job_id: str) -> list[Job]:
+        """The jobs made from this job's results, oldest first."""
+        return await self._select("WHERE parent_job_id = %s ORDER BY created_at, seq", (job_id,))
 
     async def count_by_state(self) -> dict[JobState, int]:
         """How many jobs are in each state (every state present, zero included)."""
@@ -226,6 +232,8 @@ def _hydrate(row: dict[str, Any], images: tuple[JobImage, ...], messages: tuple[
         kind=JobKind(row["kind"]),
         origin=JobOrigin(row["origin"]),
         parent_job_id=row["parent_job_id"],
+        source_index=row["source_index"],
+        action=JobAction(row["action"]) if row["action"] is not None else None,
         door=DoorContext(upload_limit=row["upload_limit"], reply_to=row["reply_to_message_id"]),
         request=GenerationRequest.model_validate_json(row["request"]),
         state=JobState(row["state"]),

@@ -1,4 +1,4 @@
--- 0001_initial: the whole schema of SQLite's 0001-0004 (ledger, quotas, moderation, audit log,
+-- 0001_initial: the whole schema of SQLite's 0001-0006 (ledger, quotas, moderation, audit log,
 -- bot state, bot-wide usage, the job's door), plus result images as bytea. The guild's and
 -- the bot-wide counters are not tables here: they are sums of daily_usage (see below).
 -- Shipped migrations are never edited; add 0002_*.sql instead.
@@ -99,13 +99,17 @@ CREATE TABLE jobs (
     submitted_at        TIMESTAMPTZ,
     finished_at         TIMESTAMPTZ,
     upload_limit        INTEGER CHECK (upload_limit IS NULL OR upload_limit > 0),
-    reply_to_message_id BIGINT
+    reply_to_message_id BIGINT,
+    -- lineage (SQLite 0005): which of the parent's images, and what was done to it
+    source_index        INTEGER CHECK (source_index IS NULL OR source_index >= 0),
+    action              TEXT
 );
 
 CREATE INDEX jobs_by_member ON jobs (guild_id, user_id, created_at);
 CREATE INDEX jobs_unfinished ON jobs (state, created_at)
     WHERE state IN ('queued', 'submitted', 'running', 'delivering');
 CREATE INDEX jobs_by_guild_day ON jobs (guild_id, created_at);
+CREATE INDEX jobs_by_parent ON jobs (parent_job_id, created_at) WHERE parent_job_id IS NOT NULL;
 
 -- Result images of a job, and the message that posted them.
 CREATE TABLE job_images (
@@ -135,6 +139,31 @@ CREATE TABLE job_messages (
     job_id     TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
     message_id BIGINT NOT NULL,
     PRIMARY KEY (job_id, message_id)
+);
+
+-- A member's own /settings defaults per server, and the styles a server's moderators
+-- added with /style add (SQLite 0006).
+CREATE TABLE member_defaults (
+    guild_id    BIGINT NOT NULL,
+    user_id     BIGINT NOT NULL,
+    model       TEXT,
+    ratio       TEXT,
+    resolution  TEXT,
+    count       INTEGER CHECK (count IS NULL OR count >= 1),
+    style       TEXT,
+    private     BOOLEAN,
+    spoiler     BOOLEAN,
+    updated_at  TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (guild_id, user_id)
+);
+
+CREATE TABLE guild_styles (
+    guild_id    BIGINT NOT NULL,
+    name        TEXT NOT NULL,
+    template    TEXT NOT NULL,
+    added_by    BIGINT NOT NULL,
+    updated_at  TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (guild_id, name)
 );
 
 CREATE TABLE bot_state (
