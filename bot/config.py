@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
@@ -37,6 +38,9 @@ class Settings(BaseSettings):
     discord_api_base: str = "https://discord.com/api/v10"
     dev_guild_id: int | None = None
     database_path: Path = Path("data/seedream-bot.sqlite3")
+    # PostgreSQL shared by several processes and hosts; unset: SQLite at DATABASE_PATH.
+    # A secret: it holds the password (only host:port/db is ever shown).
+    database_url: SecretStr | None = None
     # NoDecode: PROVIDERS is "poyo,apiyi", not JSON.
     providers: Annotated[list[str] | None, NoDecode] = None
     public_url: str | None = None
@@ -55,6 +59,9 @@ class Settings(BaseSettings):
     max_jobs_per_user: int = Field(default=2, ge=1)
     provider_concurrency: int = Field(default=8, ge=1)
     max_images_per_job: int = Field(default=4, ge=1, le=15)
+    # Issue 15: storyboard frames (not capped by MAX_IMAGES_PER_JOB); the operator's styles
+    max_storyboard_frames: int = Field(default=15, ge=2, le=15)
+    styles_path: Path | None = None
     job_deadline_seconds: float = Field(default=900.0, gt=0)
     #: how long results Discord won't take are kept and retried before a refund
     delivery_retry_hours: float = Field(default=24.0, gt=0)
@@ -105,6 +112,28 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value
 
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _postgres_url(cls, value: Any) -> Any:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if not isinstance(value, str) or not value.strip():
+            return None
+        url = value.strip()
+        # the messages never quote the value: it holds the password
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError:
+            raise ValueError("is not a valid URL (check the port and brackets)") from None
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise ValueError(
+                "must be a PostgreSQL URL: postgresql://user:password@host:5432/database"
+            )
+        if not parts.path.strip("/"):
+            raise ValueError("names no database: postgresql://user:password@host:5432/database")
+        return url
+
     @field_validator("dev_guild_id", "public_url", "global_daily_budget", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
@@ -124,6 +153,10 @@ class Settings(BaseSettings):
                 )
             )
         return found
+
+    def postgres_url(self) -> str | None:
+        """``DATABASE_URL`` in the clear (to connect with, never to show), or None: SQLite."""
+        return None if self.database_url is None else self.database_url.get_secret_value()
 
     def require_token(self) -> str:
         """The Discord token, or a ConfigError naming ``DISCORD_TOKEN``."""

@@ -29,9 +29,16 @@ from bot.core.errors import (
     SeedreamError,
 )
 from bot.generate_errors import RetryCauses, describe_transport_error, usage_message
-from bot.generate_inputs import build_request, choose_provider, failover_chain, load_references
+from bot.generate_inputs import (
+    build_request,
+    choose_provider,
+    failover_chain,
+    load_references,
+    with_options,
+)
 from bot.images.validate import sniff_image_type
 from bot.jobs.pipeline import GenerationResult, candidates, first_candidate, generate
+from bot.jobs.preferences import load_styles
 from bot.log import RedactingFilter
 from bot.providers.base import ProviderConfig
 from bot.providers.configure import build_provider, configured_providers
@@ -53,11 +60,28 @@ def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
         "the bot does)",
     )
     parser.add_argument("--model", metavar="M", help="model id (default: <PROVIDER>_MODEL)")
-    parser.add_argument("--ratio", metavar="W:H", help="aspect ratio, e.g. 16:9")
+    parser.add_argument(
+        "--ratio", metavar="W:H", help="aspect ratio: a preset such as 16:9, or any W:H"
+    )
     parser.add_argument("--resolution", metavar="TIER", help="1K, 2K, 3K or 4K")
-    parser.add_argument("--size", metavar="WIDTHxHEIGHT", help="exact size, e.g. 2560x1440")
+    parser.add_argument(
+        "--size",
+        metavar="WIDTHxHEIGHT",
+        help="exact size, e.g. 2560x1440, within the model's pixel and ratio bounds",
+    )
     parser.add_argument("--count", type=int, default=1, metavar="N", help="images wanted")
-    parser.add_argument("--seed", type=int, metavar="S", help="random seed, where supported")
+    parser.add_argument(
+        "--seed", type=int, metavar="S", help="random seed, where supported (-1: random)"
+    )
+    parser.add_argument(
+        "--guidance", type=float, metavar="G", help="guidance scale 1-10 (Seedream 3.0 only)"
+    )
+    parser.add_argument(
+        "--guide",
+        action="store_true",
+        help="the --image references guide a new image (as /imagine image: and /blend) "
+        "instead of being edited",
+    )
     parser.add_argument(
         "--image",
         action="append",
@@ -65,6 +89,23 @@ def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="URL|FILE",
         help="reference image: an http(s) URL, or a local PNG/JPEG/WebP file where the "
         "provider takes inline images (ark); repeatable",
+    )
+    parser.add_argument(
+        "--frames",
+        type=int,
+        metavar="N",
+        help="a storyboard: N (2-15) frames of one consistent sequence, instead of --count",
+    )
+    parser.add_argument("--style", metavar="NAME", help="a style from STYLES_PATH (or shipped)")
+    parser.add_argument(
+        "--enhance",
+        nargs="?",
+        const="standard",
+        metavar="MODE",
+        help="prompt enhancement where the model offers it: standard (default) or fast",
+    )
+    parser.add_argument(
+        "--format", metavar="FMT", help="output format where the model offers it: png or jpeg"
     )
     parser.add_argument("--out", default="./out", metavar="DIR", help="output directory")
     parser.add_argument(
@@ -89,12 +130,17 @@ async def generate_command(args: argparse.Namespace, settings: Settings) -> int:
             if not (deadline > 0 and math.isfinite(deadline)):
                 raise RequestValidationError("timeout", "must be a positive number of seconds.")
             references = await load_references(args.image, config, configs)
-            request = build_request(args, references)
+            request = with_options(
+                build_request(args, references),
+                args,
+                load_styles(settings.styles_path),
+                max_frames=settings.max_storyboard_frames,
+            )
             chain = failover_chain(
                 config,
                 configs,
                 pinned=args.provider is not None,
-                inline=any(ref.startswith("data:") for ref in references),
+                inline=any(ref.startswith("data:") for ref in references.urls),
             )
             _redact(chain)
             async with make_http_client() as client:

@@ -5,21 +5,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from bot.core.asked import apply_style, storyboard_prompt
 from bot.core.errors import (
     ConfigError,
     ImageError,
     RequestValidationError,
 )
 from bot.core.request import GenerationRequest
-from bot.images.validate import inspect_image_async
+from bot.core.shapes import parse_size
+from bot.images.validate import ImageInfo, inspect_image_async
 from bot.providers import PROVIDER_TYPES
 from bot.providers.base import ProviderConfig
 
-_SIZE = re.compile(r"(\d+)\s*[xX×]\s*(\d+)")
 #: providers whose API takes a reference image inline, as a ``data:`` URL: only Ark documents
 #: it (PROVIDERS.md §6.2); PoYo, Vidgo, Pixazo, Apikley and APIYI take URLs only (§1-5)
 INLINE_IMAGE_PROVIDERS = frozenset({"ark"})
@@ -28,33 +29,88 @@ MAX_INLINE_BYTES = 10 * 2**20
 MAX_INLINE_PIXELS = 6000 * 6000
 
 
-def build_request(args: argparse.Namespace, references: Sequence[str] = ()) -> GenerationRequest:
+@dataclass(frozen=True)
+class References:
+    """``--image`` values as sent, and what is known of them (local files only)."""
+
+    urls: tuple[str, ...] = ()
+    #: the format of each, where read (a URL is not fetched before the provider does)
+    formats: tuple[str, ...] = ()
+    #: the first reference's displayed size, when it is a local file
+    first_size: tuple[int, int] | None = None
+
+
+def build_request(
+    args: argparse.Namespace, references: References | None = None
+) -> GenerationRequest:
     """The request from the options and the resolved ``--image`` values (``load_references``);
-    malformed values raise RequestValidationError."""
-    width = height = None
-    if args.size is not None:
-        match = _SIZE.fullmatch(args.size.strip())
-        if match is None or 0 in (int(match[1]), int(match[2])):
-            raise RequestValidationError(
-                "size", f"'{args.size}' is not WIDTHxHEIGHT, e.g. 2048x2048."
-            )
-        width, height = int(match[1]), int(match[2])
+    malformed values raise RequestValidationError (the same parser as ``/imagine size:``)."""
+    refs = references or References()
+    width, height = parse_size(args.size) if args.size is not None else (None, None)
+    guided = bool(getattr(args, "guide", False)) and bool(refs.urls)
     return GenerationRequest(
         prompt=args.prompt,
         model=args.model,
-        aspect_ratio=args.ratio,
+        aspect_ratio=args.ratio.strip() if args.ratio else None,
         resolution=args.resolution.upper() if args.resolution else None,
         width=width,
         height=height,
         count=args.count,
         seed=args.seed,
-        reference_images=tuple(references),
+        guidance_scale=getattr(args, "guidance", None),
+        reference_images=refs.urls,
+        reference_formats=refs.formats if len(refs.formats) == len(refs.urls) else (),
+        guided=guided,
+        # an edit keeps its source's shape, as in Discord
+        source_size=None if guided else refs.first_size,
     )
+
+
+def with_options(
+    request: GenerationRequest,
+    args: argparse.Namespace,
+    styles: Mapping[str, str],
+    *,
+    max_frames: int = 15,
+) -> GenerationRequest:
+    """Issue 15's options on top of the request: ``--style``, ``--enhance``, ``--format``
+    and ``--frames`` (a storyboard); malformed values raise RequestValidationError."""
+    update: dict[str, object] = {}
+    style = getattr(args, "style", None)
+    frames = getattr(args, "frames", None)
+    if (style is not None or frames is not None) and not request.prompt:
+        raise RequestValidationError("prompt", "must not be empty.")
+    if style is not None:
+        key = style.strip().lower()
+        if key not in styles:
+            raise RequestValidationError("style", f"there is no style `{style}`.", sorted(styles))
+        update.update(
+            prompt=apply_style(styles[key], request.prompt),
+            member_prompt=request.prompt,
+            style=key,
+        )
+    if getattr(args, "enhance", None) is not None:
+        update["enhance"] = args.enhance
+    if getattr(args, "format", None) is not None:
+        update["output_format"] = args.format.strip().lower()
+    if frames is not None:
+        if args.count != 1:
+            raise RequestValidationError("frames", "give --frames or --count, not both.")
+        if not 2 <= frames <= max_frames:
+            raise RequestValidationError("frames", f"must be between 2 and {max_frames}.")
+        prompt = str(update.get("prompt", request.prompt))
+        update.update(
+            sequential=True,
+            count=frames,
+            prompt=storyboard_prompt(prompt, frames),
+            member_prompt=request.prompt,
+        )
+    return request.model_copy(update=update) if update else request
 
 
 async def load_references(
     values: Sequence[str], config: ProviderConfig, configs: Sequence[ProviderConfig] = ()
-) -> tuple[str, ...]:
+) -> References:
     """``--image`` values as the provider takes them: URLs as given, local files inline.
 
     A local file is read and validated (PNG, JPEG or WebP, within Ark's size limits) and sent
@@ -64,6 +120,8 @@ async def load_references(
     display = PROVIDER_TYPES[config.name].display_name
     inline = config.name in INLINE_IMAGE_PROVIDERS
     references: list[str] = []
+    infos: list[ImageInfo] = []
+    first_size: tuple[int, int] | None = None
     for value in values:
         if value.startswith(("http://", "https://")) or (
             inline and value.startswith("data:image/")
@@ -78,8 +136,13 @@ async def load_references(
         elif not inline:
             raise RequestValidationError("image", _needs_url(display, value, configs))
         else:
-            references.append(await inline_image(value))
-    return tuple(references)
+            url, info = await inline_image(value)
+            references.append(url)
+            infos.append(info)
+            if len(references) == 1:
+                first_size = (info.width, info.height)
+    formats = tuple(info.format for info in infos)
+    return References(tuple(references), formats, first_size)
 
 
 def _needs_url(display: str, value: str, configs: Sequence[ProviderConfig]) -> str:
@@ -95,14 +158,15 @@ def _needs_url(display: str, value: str, configs: Sequence[ProviderConfig]) -> s
     )
 
 
-async def inline_image(value: str) -> str:
-    """The local image file ``value`` as a ``data:`` URL, validated like a member's upload."""
+async def inline_image(value: str) -> tuple[str, ImageInfo]:
+    """The local image file ``value`` as a ``data:`` URL, validated like a member's upload
+    (off the event loop), and what it is."""
     data = await asyncio.to_thread(_read_image_file, value)
     try:
         info = await inspect_image_async(data, max_pixels=MAX_INLINE_PIXELS, label=f"'{value}'")
     except ImageError as exc:
         raise RequestValidationError("image", exc.user_message) from None
-    return f"data:{info.mime_type};base64,{base64.b64encode(data).decode('ascii')}"
+    return f"data:{info.mime_type};base64,{base64.b64encode(data).decode('ascii')}", info
 
 
 def _read_image_file(value: str) -> bytes:

@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
+from psycopg_pool import PoolTimeout
 
 from bot.config import Settings
 from bot.core.clock import Clock, utc_now
-from bot.core.errors import ConfigError
+from bot.core.errors import ConfigError, SchemaTooNewError
 from bot.discord.app import BotConfig, BotServices, SeedreamBot
 from bot.discord.attachments import ReferenceChecker
 from bot.discord.desk import JobDesk
@@ -37,6 +39,7 @@ from bot.jobs.image_store import ImageStore
 from bot.jobs.job_runner import JobRunner
 from bot.jobs.ledger import JobLedger
 from bot.jobs.options import Downloader, ProviderSlots, RunnerConfig, TaskWaiter
+from bot.jobs.preferences import Preferences, load_styles
 from bot.jobs.scheduler import Scheduler, SchedulerSlots
 from bot.jobs.waiting import Sleep
 from bot.metrics import EngineMetrics
@@ -46,9 +49,10 @@ from bot.providers.configure import build_provider
 from bot.providers.transport import DEFAULT_TIMEOUT, make_http_client
 from bot.quotas.admission import Admission
 from bot.quotas.rules import QuotaService
+from bot.storage.postgres.pg_images import PgImageStore
+from bot.storage.postgres.pg_pool import describe_url, explain
 from bot.storage.postgres.pg_store import PgStore
-from bot.storage.protocols import Store
-from bot.storage.sqlite.connection import SchemaTooNewError
+from bot.storage.protocols import ResultImageStore, Store
 from bot.storage.sqlite.store import SqliteStore
 from bot.web.server import ListenError, WebServer
 
@@ -103,7 +107,7 @@ def build_engine(
 ) -> JobEngine:
     """The job engine and what it runs on: ledger, image store, scheduler, job runner."""
     ledger = ledger or JobLedger(store.jobs, quota)
-    images = ImageStore(options.image_root or settings.database_path.parent / "images")
+    images = build_image_store(settings, store, options)
     scheduler = Scheduler(
         max_per_user=settings.max_jobs_per_user, provider_limit=settings.provider_concurrency
     )
@@ -150,7 +154,10 @@ def build_engine(
         store=images,
         quota=quota,
         providers=providers,
-        limits=EngineLimits(max_images_per_job=settings.max_images_per_job),
+        limits=EngineLimits(
+            max_images_per_job=settings.max_images_per_job,
+            max_storyboard_frames=settings.max_storyboard_frames,
+        ),
         events=sink,
         metrics=metrics,
     )
@@ -197,6 +204,14 @@ def _cluster_execution(
     return execution
 
 
+def build_image_store(settings: Settings, store: Store, options: EngineOptions) -> ResultImageStore:
+    """Where result images wait: in PostgreSQL when the store is (so any host can post them),
+    else files beside the SQLite database."""
+    if isinstance(store, PgStore):
+        return PgImageStore(store.pool)
+    return ImageStore(options.image_root or settings.database_path.parent / "images")
+
+
 def build_quotas(settings: Settings, store: Store, clock: Clock = utc_now) -> QuotaService:
     """The quota rules over the store."""
     return QuotaService(
@@ -214,7 +229,7 @@ class Root:
         self,
         *,
         http: httpx.AsyncClient,
-        store: SqliteStore,
+        store: Store,
         engine: JobEngine,
         web: WebServer,
         bot: SeedreamBot,
@@ -239,6 +254,7 @@ class Root:
         Nothing talks to Discord or the providers yet: ``SeedreamBot.setup_hook`` calls
         :meth:`start` once logged in. A problem the operator can fix raises ``ConfigError``.
         """
+        styles = load_styles(settings.styles_path)  # a bad file stops the start, before I/O
         timeout = (
             DEFAULT_TIMEOUT
             if overrides.http_timeout is None
@@ -246,7 +262,7 @@ class Root:
         )
         http = make_http_client(timeout=timeout)
         try:
-            store = await _open_store(settings.database_path)
+            store = await open_store(settings)
         except BaseException:
             await http.aclose()
             raise
@@ -292,6 +308,8 @@ class Root:
             admission=Admission(quotas),
             reference_checker=ReferenceChecker(),
             max_count=settings.max_images_per_job,
+            preferences=Preferences(store.preferences, styles),
+            max_frames=settings.max_storyboard_frames,
         )
         root = cls(http=http, store=store, engine=engine, web=web, bot=bot)
         bot.provide(
@@ -342,8 +360,29 @@ def _card_recorder(ledger: JobLedger) -> Callable[[str, int], Any]:
     return record
 
 
-async def _open_store(path: Path) -> SqliteStore:
-    """Open and migrate the database; a problem the operator can fix names DATABASE_PATH."""
+async def open_store(settings: Settings) -> Store:
+    """PostgreSQL when ``DATABASE_URL`` is set, else SQLite at ``DATABASE_PATH``; opened and
+    migrated. A problem the operator can fix names the setting (never the password)."""
+    url = settings.postgres_url()
+    if url is not None:
+        return await _open_postgres(url)
+    return await _open_sqlite(settings.database_path)
+
+
+async def _open_postgres(url: str) -> PgStore:
+    try:
+        return await PgStore.open(url)
+    except SchemaTooNewError:
+        raise ConfigError(
+            "DATABASE_URL",
+            f"{describe_url(url)} was written by a newer seedream-bot; upgrade the bot",
+        ) from None
+    except (psycopg.Error, PoolTimeout, OSError) as exc:
+        raise ConfigError("DATABASE_URL", explain(exc, url)) from None
+
+
+async def _open_sqlite(path: Path) -> SqliteStore:
+    """Open and migrate the file; a problem the operator can fix names DATABASE_PATH."""
     try:
         return await SqliteStore.open(path)
     except SchemaTooNewError:

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 from functools import partial
 
 import discord
 from discord import app_commands
 
+from bot.core.asked import Asked
 from bot.core.errors import PermissionDeniedError
-from bot.core.job import DoorContext, Job
+from bot.core.job import DoorContext, Job, JobAction, JobKind, JobOrigin
 from bot.discord.app import Interaction
-from bot.discord.desk import Door
+from bot.discord.desk import Door, JobDesk
 from bot.discord.replies import send_to_member
+
+#: a typed ``W:H`` of whole numbers, offered back as a choice
+RATIO_TYPED = re.compile(r"[1-9]\d{0,4}:[1-9]\d{0,4}")
 
 
 def slash_door(interaction: Interaction, *, reply_to: int | None = None) -> Door:
@@ -45,3 +50,69 @@ def choices(values: Iterable[str], current: str) -> list[app_commands.Choice[str
     return [
         app_commands.Choice(name=value, value=value) for value in values if needle in value.lower()
     ][:25]
+
+
+#: ``@app_commands.describe(**DELIVERY_OPTIONS)`` for a command that takes ``private`` and
+#: ``spoiler`` (``bool | None = None`` parameters, so a ``/settings`` default can fill them)
+DELIVERY_OPTIONS = {
+    "private": "Send the card and images to your DMs instead of this channel",
+    "spoiler": "Post the images behind Discord's spoiler",
+}
+
+
+#: what an edit takes from ``/settings``: where and how it is shown, and the model (its
+#: shape comes from the source image, its style from the instruction)
+EDIT_DEFAULTS = frozenset({"model", "private", "spoiler"})
+
+
+async def queue_composed(
+    interaction: Interaction,
+    desk: JobDesk,
+    asked: Asked,
+    *,
+    kind: JobKind,
+    origin: JobOrigin = JobOrigin.SLASH,
+    attachments: Sequence[discord.Attachment] = (),
+    applicable: frozenset[str] | None = None,
+    parent_job_id: str | None = None,
+    action: JobAction | None = None,
+    **extra: object,
+) -> Job:
+    """Apply the member's defaults and style, queue the job, and say where it went."""
+    door = slash_door(interaction)
+    composed = await desk.compose(door, asked, applicable=applicable, **extra)
+    job = await desk.start(
+        door,
+        kind=kind,
+        origin=origin,
+        request=composed.request,
+        attachments=attachments,
+        parent_job_id=parent_job_id,
+        action=action,
+        private=composed.private,
+    )
+    text = accepted_message(job)
+    if composed.private:
+        text = text.replace("will appear below.", "will arrive in your DMs.")
+    await interaction.followup.send(text, ephemeral=True)
+    return job
+
+
+async def style_choices(
+    desk: JobDesk, interaction: Interaction, current: str
+) -> list[app_commands.Choice[str]]:
+    """The styles usable in this server (its own, then the operator's), for autocomplete."""
+    if interaction.guild_id is None:
+        return []
+    styles = await desk.preferences.styles(interaction.guild_id)
+    return choices(styles, current)
+
+
+def ratio_choices(presets: Iterable[str], current: str) -> list[app_commands.Choice[str]]:
+    """The presets matching what the member typed, led by the typed ``W:H`` itself when it is
+    one (any ratio may be sent; the model's bounds are checked on submit)."""
+    found = choices(presets, current)
+    typed = current.strip()
+    if RATIO_TYPED.fullmatch(typed) and typed not in {choice.value for choice in found}:
+        found.insert(0, app_commands.Choice(name=typed, value=typed))
+    return found[:25]

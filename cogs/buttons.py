@@ -1,4 +1,5 @@
-"""The buttons under cards and results: Re-roll, Edit, Delete, Cancel.
+"""The buttons under cards and results: Re-roll, Remix, Edit, Delete, Cancel, the image picker
+and each image's Vary, 4K, Edit and Use as reference.
 
 They are ``DynamicItem``s keyed by ``custom_id``, so a result posted before a restart still
 answers after it.
@@ -9,40 +10,37 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-import time
 from functools import partial
 from typing import Any
 
 import discord
 from discord.ext import commands
 
-from bot.core.errors import JobNotFoundError, PermissionDeniedError, SeedreamError
-from bot.core.job import JobKind, JobOrigin
-from bot.core.request import GenerationRequest
+from bot.core.asked import Asked
+from bot.core.errors import PermissionDeniedError, SeedreamError
+from bot.core.job import Job, JobAction, JobKind, JobOrigin
 from bot.discord.app import Interaction, SeedreamBot
 from bot.discord.attachments import message_images
 from bot.discord.checks import check_door_permissions, is_moderator, server_gate
-from bot.discord.references import refresh_references
 from bot.discord.replies import report_error, send_to_member
-from bot.discord.views import CUSTOM_ID, Action, InstructionModal, custom_id
-from cogs._doors import accepted_message, slash_door
+from bot.discord.views import CHOOSE_ID, CUSTOM_ID, Action, InstructionModal, choose_id, custom_id
+from cogs._doors import EDIT_DEFAULTS, queue_composed
+from cogs._image_actions import ImageActions, RecentClicks
 
 log = logging.getLogger(__name__)
-
-#: a second click on the same button within this many seconds is the same click
-DOUBLE_CLICK_WINDOW = 10.0
 
 
 class JobButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
     template=CUSTOM_ID.pattern,
 ):
-    """Any job button; the action and the job id come from the custom id."""
+    """Any job button; the action, the job id and the image (if any) come from the custom id."""
 
-    def __init__(self, action: Action, job_id: str) -> None:
-        super().__init__(discord.ui.Button(custom_id=custom_id(action, job_id)))
+    def __init__(self, action: Action, job_id: str, index: int | None = None) -> None:
+        super().__init__(discord.ui.Button(custom_id=custom_id(action, job_id, index)))
         self.action = action
         self.job_id = job_id
+        self.index = index
 
     @classmethod
     async def from_custom_id(
@@ -53,7 +51,8 @@ class JobButton(
         /,
     ) -> JobButton:
         """Rebuild the button from its custom id (after a restart too)."""
-        return cls(Action(match["action"]), match["job_id"])
+        index = match["index"]
+        return cls(Action(match["action"]), match["job_id"], int(index) if index else None)
 
     async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
         """The operator's server gate, as for commands (clicks bypass the command tree)."""
@@ -65,10 +64,49 @@ class JobButton(
         try:
             if not isinstance(cog, Buttons):
                 raise SeedreamError("The bot is still starting; try again in a moment.")
-            await cog.clicked(interaction, self.action, self.job_id)
+            await cog.clicked(interaction, self.action, self.job_id, self.index)
         except Exception as exc:
             where = f"the {self.action} button (job {self.job_id})"
             await report_error(interaction, exc, where=where)
+
+
+class ImagePicker(
+    discord.ui.DynamicItem[discord.ui.Select[Any]],
+    template=CHOOSE_ID.pattern,
+):
+    """The select menu that picks one image of a result with more than four."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(discord.ui.Select(custom_id=choose_id(job_id)))
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> ImagePicker:
+        """Rebuild the picker from its custom id (after a restart too)."""
+        return cls(match["job_id"])
+
+    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
+        """The operator's server gate, as for commands (clicks bypass the command tree)."""
+        return await server_gate(interaction)
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        """Open the picked image's actions; every error reaches the member through ``replies``."""
+        cog = interaction.client.get_cog(Buttons.__cog_name__)
+        try:
+            if not isinstance(cog, Buttons):
+                raise SeedreamError("The bot is still starting; try again in a moment.")
+            picked = self.item.values
+            if not picked or not picked[0].isdigit():
+                raise SeedreamError("Pick one image from the list.")
+            await cog.actions.panel(interaction, self.job_id, int(picked[0]))
+        except Exception as exc:
+            await report_error(interaction, exc, where=f"the image picker (job {self.job_id})")
 
 
 class Buttons(commands.Cog):
@@ -76,88 +114,86 @@ class Buttons(commands.Cog):
 
     def __init__(self, bot: SeedreamBot) -> None:
         self.bot = bot
-        self._recent_clicks: dict[tuple[str, str, int], float] = {}
+        self.clicks = RecentClicks()
+        self.actions = ImageActions(bot, self.clicks)
 
     async def cog_load(self) -> None:
-        """Route every matching custom id to ``JobButton``."""
-        self.bot.add_dynamic_items(JobButton)
+        """Route every matching custom id to ``JobButton`` and ``ImagePicker``."""
+        self.bot.add_dynamic_items(JobButton, ImagePicker)
 
     async def cog_unload(self) -> None:
         """Stop routing."""
-        self.bot.remove_dynamic_items(JobButton)
+        self.bot.remove_dynamic_items(JobButton, ImagePicker)
 
-    async def clicked(self, interaction: Interaction, action: Action, job_id: str) -> None:
-        """Dispatch one click."""
-        if action is Action.EDIT:
+    async def clicked(
+        self, interaction: Interaction, action: Action, job_id: str, index: int | None = None
+    ) -> None:
+        """Dispatch one click. Modals must be the first answer, within 3 s: they open before
+        anything slow."""
+        actions = self.actions
+        if action is Action.EDIT and index is None:
             check_door_permissions(interaction)
-            # A modal must be the first answer, within 3 s: open it before anything slow.
             handler = partial(self._edit_submitted, job_id=job_id)
             await interaction.response.send_modal(InstructionModal(handler))
             return
-        if self._double_click(action, job_id, interaction.user.id):
+        if action is Action.EDIT and index is not None:
+            await actions.open_edit(interaction, job_id, index)
+            return
+        if action is Action.REFERENCE and index is not None:
+            await actions.open_reference(interaction, job_id, index)
+            return
+        if action is Action.REMIX:
+            await actions.open_remix(interaction, job_id)
+            return
+        if action is Action.PICK and index is not None:
+            await actions.panel(interaction, job_id, index)
+            return
+        if self.clicks.repeated(action.value, job_id, interaction.user.id, index):
             await send_to_member(interaction, "Already on it.")
             return
-        if action is Action.REROLL:
-            await self._reroll(interaction, job_id)
+        if action in (Action.VARY_SUBTLE, Action.VARY_STRONG) and index is not None:
+            strong = action is Action.VARY_STRONG
+            await actions.vary(interaction, job_id, index, strong=strong)
+        elif action is Action.UPSCALE and index is not None:
+            await actions.upscale(interaction, job_id, index)
+        elif action is Action.REROLL:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            parent = await actions.job(job_id)
+            await actions.again(
+                interaction, parent, parent.request, JobKind.REROLL, JobAction.REROLL
+            )
         elif action is Action.DELETE:
             await self._delete(interaction, job_id)
-        else:
+        elif action is Action.CANCEL:
             await self._cancel(interaction, job_id)
-
-    def _double_click(self, action: Action, job_id: str, user_id: int) -> bool:
-        now = time.monotonic()
-        self._recent_clicks = {
-            key: at for key, at in self._recent_clicks.items() if now - at < DOUBLE_CLICK_WINDOW
-        }
-        key = (action.value, job_id, user_id)
-        if key in self._recent_clicks:
-            return True
-        self._recent_clicks[key] = now
-        return False
-
-    async def _reroll(self, interaction: Interaction, job_id: str) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        parent = await self._job(job_id)
-        request = parent.request
-        door = slash_door(interaction)
-        if request.reference_images:
-            # refuse cheaply (permissions, quota, blocklist) before touching any image
-            await self.bot.desk.screen(
-                door, kind=JobKind.REROLL, origin=JobOrigin.BUTTON, request=request
-            )
-            # an edit's reference URLs expire after about a day: read them again
-            refreshed = await refresh_references(
-                self.bot, self.bot.http_client, parent.guild_id, request.reference_images
-            )
-            if refreshed.attachments:
-                await self.bot.desk.references(list(refreshed.attachments), request.model)
-                request = request.model_copy(update={"reference_images": refreshed.urls})
-        job = await self.bot.desk.start(
-            door,
-            kind=JobKind.REROLL,
-            origin=JobOrigin.BUTTON,
-            request=request,
-            parent_job_id=parent.id,
-        )
-        await interaction.followup.send(accepted_message(job), ephemeral=True)
+        else:
+            raise SeedreamError("That button no longer does anything.")
 
     async def _edit_submitted(
         self, interaction: Interaction, instruction: str, *, job_id: str
     ) -> None:
+        if self.clicks.repeated(f"edit:{instruction}", job_id, interaction.user.id):
+            await send_to_member(interaction, "Already on it.")
+            return
         await interaction.response.defer(ephemeral=True, thinking=True)
         source = interaction.message
         images = message_images(source) if source is not None else []
         if not images:
             raise SeedreamError("That result has no image left to edit.")
-        job = await self.bot.desk.start(
-            slash_door(interaction),
+        parent = await self._job(job_id)
+        # an edit of a spoilered result stays behind a spoiler
+        asked = Asked(prompt=instruction, spoiler=True if parent.request.spoiler else None)
+        await queue_composed(
+            interaction,
+            self.bot.desk,
+            asked,
             kind=JobKind.EDIT,
             origin=JobOrigin.BUTTON,
-            request=GenerationRequest(prompt=instruction),
             attachments=images,
+            applicable=EDIT_DEFAULTS,
             parent_job_id=job_id,
+            action=JobAction.EDIT,
         )
-        await interaction.followup.send(accepted_message(job), ephemeral=True)
 
     async def _delete(self, interaction: Interaction, job_id: str) -> None:
         job = await self._job(job_id)
@@ -188,11 +224,8 @@ class Buttons(commands.Cog):
             ephemeral=True,
         )
 
-    async def _job(self, job_id: str) -> Any:
-        job = await self.bot.jobs.get_job(job_id)
-        if job is None:
-            raise JobNotFoundError("That job no longer exists.")
-        return job
+    async def _job(self, job_id: str) -> Job:
+        return await self.actions.job(job_id)
 
 
 async def setup(bot: SeedreamBot) -> None:

@@ -10,16 +10,17 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.core.asked import Asked
 from bot.core.errors import SeedreamError
 from bot.core.job import DoorContext, JobKind, JobOrigin
-from bot.core.request import GenerationRequest
+from bot.core.shapes import parse_size
 from bot.discord.app import Interaction, SeedreamBot
 from bot.discord.attachments import message_images
 from bot.discord.checks import check_door_permissions
 from bot.discord.desk import Door
 from bot.discord.replies import UNEXPECTED, reply_to_message, user_message_for
 from bot.discord.views import InstructionModal
-from cogs._doors import accepted_message, slash_door
+from cogs._doors import DELIVERY_OPTIONS, EDIT_DEFAULTS, queue_composed, ratio_choices
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,9 @@ class Edit(commands.Cog):
         image2="Another reference image",
         image3="Another reference image",
         image4="Another reference image",
+        ratio="Aspect ratio (default: the first image's), a preset or any W:H",
+        size="Exact size WIDTHxHEIGHT (default: the first image's shape)",
+        **DELIVERY_OPTIONS,
     )
     async def edit(
         self,
@@ -66,11 +70,27 @@ class Edit(commands.Cog):
         image2: discord.Attachment | None = None,
         image3: discord.Attachment | None = None,
         image4: discord.Attachment | None = None,
+        ratio: str | None = None,
+        size: str | None = None,
+        private: bool | None = None,
+        spoiler: bool | None = None,
     ) -> None:
         """Queue an edit of the attached images."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         attachments = [a for a in (image, image2, image3, image4) if a is not None]
-        await self._start_from_interaction(interaction, prompt, attachments, JobOrigin.SLASH)
+        width, height = parse_size(size) if size is not None else (None, None)
+        asked = Asked(
+            prompt=prompt, ratio=ratio.strip() if ratio else None, private=private, spoiler=spoiler
+        )
+        await self._start_from_interaction(
+            interaction, asked, attachments, JobOrigin.SLASH, width=width, height=height
+        )
+
+    @edit.autocomplete("ratio")
+    async def _ratio(
+        self, interaction: Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return ratio_choices(self.bot.desk.model_spec(None).ratios, current)
 
     async def edit_image_menu(self, interaction: Interaction, message: discord.Message) -> None:
         """Open the instruction modal at once (3 s window); the work happens on submit."""
@@ -85,23 +105,30 @@ class Edit(commands.Cog):
         self, interaction: Interaction, instruction: str, *, images: list[discord.Attachment]
     ) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await self._start_from_interaction(interaction, instruction, images, JobOrigin.CONTEXT_MENU)
+        asked = Asked(prompt=instruction)
+        await self._start_from_interaction(interaction, asked, images, JobOrigin.CONTEXT_MENU)
 
     async def _start_from_interaction(
         self,
         interaction: Interaction,
-        prompt: str,
+        asked: Asked,
         attachments: list[discord.Attachment],
         origin: JobOrigin,
+        *,
+        width: int | None = None,
+        height: int | None = None,
     ) -> None:
-        job = await self.bot.desk.start(
-            slash_door(interaction),
+        await queue_composed(
+            interaction,
+            self.bot.desk,
+            asked,
             kind=JobKind.EDIT,
             origin=origin,
-            request=GenerationRequest(prompt=prompt),
             attachments=attachments,
+            applicable=EDIT_DEFAULTS,
+            width=width,
+            height=height,
         )
-        await interaction.followup.send(accepted_message(job), ephemeral=True)
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
@@ -161,12 +188,15 @@ class Edit(commands.Cog):
             context=DoorContext(upload_limit=guild.filesize_limit, reply_to=message.id),
             notify=partial(reply_to_message, message),
         )
-        job = await self.bot.desk.start(
+        desk = self.bot.desk
+        composed = await desk.compose(door, Asked(prompt=instruction), applicable=EDIT_DEFAULTS)
+        job = await desk.start(
             door,
             kind=JobKind.EDIT,
             origin=JobOrigin.REPLY,
-            request=GenerationRequest(prompt=instruction),
+            request=composed.request,
             attachments=attachments,
+            private=composed.private,
         )
         log.info("Job %s queued by reply %s", job.id, message.id)
 

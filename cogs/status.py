@@ -1,4 +1,4 @@
-"""``/status``: one job, or my recent jobs and my quota."""
+"""``/status``: one job with its lineage, or my recent jobs and my quota."""
 
 from __future__ import annotations
 
@@ -7,11 +7,15 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.core.errors import JobNotFoundError
+from bot.core.job import Job
 from bot.discord import render
 from bot.discord.app import Interaction, SeedreamBot
+from bot.discord.lineage_render import add_lineage
 from cogs._doors import slash_door
 
 RECENT = 5
+#: ancestors shown in a job's chain
+CHAIN = 10
 
 
 class Status(commands.Cog):
@@ -39,6 +43,8 @@ class Status(commands.Cog):
                 now=discord.utils.utcnow(),
                 provider=self.bot.desk.provider_label(found.provider),
             )
+            ancestors = await self._ancestors(found)
+            add_lineage(embed, found, ancestors, await jobs.child_jobs(found.id))
         else:
             recent = await jobs.recent_jobs(member.guild.id, member.id, limit=RECENT)
             quota = await self.bot.quotas.status(
@@ -46,6 +52,18 @@ class Status(commands.Cog):
             )
             embed = render.overview_embed(recent, quota)
         await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    async def _ancestors(self, job: Job) -> list[Job]:
+        """The job's parent, its parent's parent… (nearest first, at most ``CHAIN``)."""
+        chain: list[Job] = []
+        parent_id = job.parent_job_id
+        while parent_id is not None and len(chain) < CHAIN:
+            parent = await self.bot.jobs.get_job(parent_id)
+            if parent is None or parent.guild_id != job.guild_id:
+                break
+            chain.append(parent)
+            parent_id = parent.parent_job_id
+        return chain
 
     @status.autocomplete("job")
     async def _job(self, interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:

@@ -370,3 +370,17 @@ def test_check_warns_when_the_dev_guild_is_not_allowed(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "warning: DEV_GUILD_ID 999 is not in ALLOWED_GUILD_IDS" in result.stdout
+
+
+def test_check_says_vidgo_is_polled_behind_an_http_public_url(tmp_path: Path) -> None:
+    keys = {"DISCORD_TOKEN": "t.o.k", "POYO_API_KEY": SECRET, "VIDGO_API_KEY": SECRET}
+    result = run_cli(tmp_path, "check", PUBLIC_URL="http://bot.example.org", **keys)
+    assert result.returncode == 0, result.stderr
+    notes = [line for line in result.stdout.splitlines() if line.startswith("note: ")]
+    assert notes == [
+        "note: Vidgo sends callbacks to https:// URLs only; with PUBLIC_URL "
+        "http://bot.example.org its jobs are polled"
+    ]
+    secure = run_cli(tmp_path, "check", PUBLIC_URL="https://bot.example.org", **keys)
+    assert secure.returncode == 0, secure.stderr
+    assert "note: " not in secure.stdout

@@ -19,6 +19,18 @@ class JobKind(StrEnum):
     REROLL = "reroll"
 
 
+class JobAction(StrEnum):
+    """What was done to a parent job's result to make this job (its lineage)."""
+
+    REROLL = "reroll"
+    EDIT = "edit"
+    VARY_SUBTLE = "vary_subtle"
+    VARY_STRONG = "vary_strong"
+    UPSCALE = "4k"
+    REFERENCE = "reference"
+    REMIX = "remix"
+
+
 class JobOrigin(StrEnum):
     """Which Discord surface started the job (for analytics and replies)."""
 
@@ -51,6 +63,9 @@ class JobSpec:
     request: GenerationRequest
     parent_job_id: str | None = None
     door: DoorContext = DoorContext()
+    #: lineage: the parent's image this job came from (0-based), and what was done to it
+    source_index: int | None = None
+    action: JobAction | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +133,9 @@ class Job:
     #: sha256 of the current callback secret (not secret itself; never shown)
     callback_key: str | None = field(default=None, repr=False)
     door: DoorContext = DoorContext()
+    #: lineage: the parent's image this job came from (0-based), and what was done to it
+    source_index: int | None = None
+    action: JobAction | None = None
 
     @property
     def cost_reserved(self) -> int:

@@ -40,6 +40,32 @@ class GenerationRequest(BaseModel):
     #: empty for text-to-image; URLs (or data: URIs) of references for an edit
     reference_images: tuple[str, ...] = ()
     watermark: bool = False
+    # Issue 15: a storyboard, prompt options, and how the result is shown. Kept in the request
+    # (stored as JSON) so every backend keeps them without a schema change.
+    #: a storyboard: ``count`` frames of one consistent sequence (Seedream's sequential mode)
+    sequential: bool = False
+    #: prompt enhancement mode (``standard`` or ``fast``) where the model offers it
+    enhance: str | None = None
+    #: ``png`` or ``jpeg`` where the model documents ``output_format``
+    output_format: str | None = None
+    #: the style's name when ``prompt`` was expanded from a style template
+    style: str | None = None
+    #: what the member typed, when a style expanded it into ``prompt``
+    member_prompt: str | None = None
+    #: post the images with Discord's spoiler flag
+    spoiler: bool = False
+    #: options taken from the member's ``/settings`` defaults (shown as "(your default)")
+    defaults: tuple[str, ...] = ()
+    # Issue 15: image prompts and shapes.
+    #: only on models that document it (Seedream 3.0 on Pixazo and Ark), in [1, 10]
+    guidance_scale: float | None = None
+    #: the references guide a new image (``/imagine image:``, ``/blend``) rather than being
+    #: edited: sent to the text-to-image model where it accepts references
+    guided: bool = False
+    #: the first reference's displayed size: an edit with no ratio or size keeps its shape
+    source_size: tuple[int, int] | None = None
+    #: the references' formats (``png``, ``jpeg``, ``webp``) where known, in order
+    reference_formats: tuple[str, ...] = ()
 
     @field_validator("prompt", mode="before")
     @classmethod
@@ -50,6 +76,11 @@ class GenerationRequest(BaseModel):
     def is_edit(self) -> bool:
         """An edit (or reference-guided generation) rather than text-to-image."""
         return bool(self.reference_images)
+
+    @property
+    def shown_prompt(self) -> str:
+        """The prompt as the member wrote it (``prompt`` holds the styled one sent)."""
+        return self.member_prompt if self.member_prompt is not None else self.prompt
 
     @property
     def exact_size(self) -> tuple[int, int] | None:

@@ -65,12 +65,16 @@ def intents() -> discord.Intents:
 #: the extensions loaded at start, in this order (RoboDanny's ``initial_extensions``);
 #: a new cog is listed here, and a test checks that none in ``cogs/`` is left out
 INITIAL_EXTENSIONS = (
+    "cogs.blend",
     "cogs.blocklist",
     "cogs.buttons",
     "cogs.edit",
     "cogs.imagine",
     "cogs.quota_admin",
+    "cogs.settings",
     "cogs.status",
+    "cogs.storyboard",
+    "cogs.style",
 )
 
 

@@ -10,7 +10,7 @@ from pathlib import PurePosixPath
 import discord
 
 from bot.core.errors import ImageError, RequestValidationError
-from bot.images.validate import DECODE_BUDGET, decode_cost, inspect_image_async
+from bot.images.validate import DECODE_BUDGET, ImageInfo, decode_cost, inspect_image_async
 
 #: providers take at most 10 MB per reference image (Ark, KIE/Apikley)
 MAX_REFERENCE_BYTES = 10 * 1024 * 1024
@@ -93,19 +93,28 @@ class ReferenceChecker:
         the provider adapters fetch or inline as they need. Raises a user-safe error naming
         the file; the first error stops the others.
         """
+        await self.inspect(attachments, max_refs=max_refs)
+        return tuple(attachment.url for attachment in attachments)
+
+    async def inspect(
+        self, attachments: Sequence[discord.Attachment], *, max_refs: int | None = None
+    ) -> tuple[ImageInfo, ...]:
+        """:meth:`check`, returning what each image is (format, displayed size) in order."""
         check_reference_metadata(attachments, max_refs=max_refs)
         downloads = asyncio.Semaphore(DOWNLOADS_PER_REQUEST)
         try:
             async with asyncio.TaskGroup() as group:
-                for attachment in attachments:
+                tasks = [
                     group.create_task(self._check_one(attachment, downloads))
+                    for attachment in attachments
+                ]
         except ExceptionGroup as errors:
             raise errors.exceptions[0] from None
-        return tuple(attachment.url for attachment in attachments)
+        return tuple(task.result() for task in tasks)
 
     async def _check_one(
         self, attachment: discord.Attachment, downloads: asyncio.Semaphore
-    ) -> None:
+    ) -> ImageInfo:
         name = f"`{discord.utils.escape_markdown(attachment.filename)}`"
         async with downloads:  # so one request holds at most this many files' bytes
             try:
@@ -117,7 +126,7 @@ class ReferenceChecker:
             # off the loop too: a JPEG's header walk can be long in a hostile file
             cost = await asyncio.to_thread(decode_cost, data, label=name)
             async with self.limiter.hold(cost):
-                await inspect_image_async(data, label=name)
+                return await inspect_image_async(data, label=name)
 
 
 def check_reference_metadata(
@@ -126,6 +135,8 @@ def check_reference_metadata(
     """What Discord already says about the attachments: count, size, type. Fetches nothing."""
     if not attachments:
         raise RequestValidationError("image", "attach at least one PNG, JPEG or WebP image.")
+    if max_refs == 0:
+        raise RequestValidationError("image", "this model takes no reference images.")
     if max_refs is not None and len(attachments) > max_refs:
         raise RequestValidationError(
             "image", f"{len(attachments)} images given; this model takes at most {max_refs}."

@@ -41,6 +41,7 @@ from bot.jobs.events import (
     JobRunning,
 )
 from bot.providers.base import Provider
+from bot.providers.sizes import higher_tier
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +143,18 @@ class DiscordPosting:
         except SeedreamError:
             return job.request.model
 
+    def upscale_tier(self, job: Job) -> str | None:
+        """The tier the 4K button offers for ``job``'s images: the serving model's highest,
+        when above the one used; None hides the button."""
+        provider = self._providers.get(job.provider or "")
+        if provider is None:
+            return None
+        try:
+            spec = provider.capabilities.model(job.request.model)
+        except SeedreamError:
+            return None
+        return higher_tier(job.request, spec)
+
     def _provider_label(self, job: Job) -> str | None:
         provider = self._providers.get(job.provider or "")
         return provider.display_name if provider is not None else job.provider
@@ -162,13 +175,34 @@ class DiscordPosting:
         embed = None
         if in_card or card.message_id is None:
             embed = render.result_embed(
-                job, group, model=self._model_used(job), provider=self._provider_label(job)
+                job,
+                group,
+                model=self._model_used(job),
+                provider=self._provider_label(job),
+                # a storyboard's frames span messages: the card counts them all
+                delivered=max(len(job.images), len(sources)),
             )
+        view = result_view(
+            job.id,
+            indexes=[image.index for image in sources],
+            total=max(len(job.images), len(sources)),
+            upscale_tier=self.upscale_tier(job),
+        )
         for _ in range(MAX_REFITS + 1):
-            files = [discord.File(io.BytesIO(f.data), filename=f.filename) for f in group]
+            spoiler = job.request.spoiler
+            files = [
+                discord.File(io.BytesIO(f.data), filename=f.filename, spoiler=spoiler)
+                for f in group
+            ]
             try:
                 return await self._send_files(
-                    job, card, embed, files, in_card=in_card, nonce=f"{job.id}-{sources[0].index}"
+                    job,
+                    card,
+                    embed,
+                    files,
+                    view,
+                    in_card=in_card,
+                    nonce=f"{job.id}-{sources[0].index}",
                 )
             except discord.RateLimited as exc:  # a 429 longer than discord.py will sleep
                 raise DeliveryError(
@@ -196,6 +230,7 @@ class DiscordPosting:
         card: Card,
         embed: discord.Embed | None,
         files: list[discord.File],
+        view: discord.ui.View,
         *,
         in_card: bool,
         nonce: str,
@@ -204,7 +239,7 @@ class DiscordPosting:
         if in_card and card.message_id is not None:
             try:
                 message = channel.get_partial_message(card.message_id)
-                await message.edit(embed=embed, attachments=files, view=result_view(job.id))
+                await message.edit(embed=embed, attachments=files, view=view)
                 card.last_edit = time.monotonic()
                 return card.message_id
             except discord.NotFound:
@@ -212,7 +247,7 @@ class DiscordPosting:
                 for file in files:
                     file.reset()
         # A stable nonce per batch: a restart that re-posts it gets the first message back.
-        kwargs: dict[str, object] = {"files": files, "view": result_view(job.id), "nonce": nonce}
+        kwargs: dict[str, object] = {"files": files, "view": view, "nonce": nonce}
         if embed is not None:
             kwargs["embed"] = embed
         sent = await channel.send(**kwargs)  # type: ignore[call-overload]

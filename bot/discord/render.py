@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import discord
 
+from bot.core.asked import MemberDefaults
 from bot.core.job import Job
 from bot.core.states import JobState
+from bot.discord.lineage_render import action_label
 from bot.images.fit import FittedImage
 from bot.quotas.rules import QuotaStatus
 
@@ -54,23 +56,56 @@ def card_embed(
     """The job card while the job is on its way."""
     line = progress_line(job, position=position, progress=progress)
     embed = discord.Embed(
-        title=f"{_TITLES.get(job.kind, 'Imagine')} · {line}",
-        description=short_prompt(job.request.prompt),
+        title=f"{title(job)} · {line}",
+        description=short_prompt(job.request.shown_prompt),
         colour=COLOUR_WORKING,
     )
     embed.add_field(name="Requested by", value=f"<@{job.user_id}>")
-    embed.add_field(name="Images", value=str(job.request.count))
+    frames = "Frames" if job.request.sequential else "Images"
+    embed.add_field(name=frames, value=_marked(job, "count", str(job.request.count)))
     embed.add_field(name="Size", value=_size_text(job, ()))
     if job.request.reference_images:
         embed.add_field(name="References", value=str(len(job.request.reference_images)))
+    add_request_options(embed, job)
     embed.set_footer(text=f"Job {job.id}")
     return embed
+
+
+def title(job: Job) -> str:
+    """The card's title: the action on a parent's image, else the command the member used."""
+    if job.request.sequential:
+        return "Storyboard"
+    return action_label(job) or _TITLES.get(job.kind, "Imagine")
+
+
+def _marked(job: Job, option: str, value: str) -> str:
+    """``value``, with "(your default)" when the member's ``/settings`` supplied it."""
+    return f"{value} (your default)" if option in job.request.defaults else value
+
+
+def add_request_options(
+    embed: discord.Embed, job: Job, marked: frozenset[str] = frozenset({"count", "style"})
+) -> None:
+    """The style, prompt enhancement, format and the member's defaults not ``marked`` in
+    another field."""
+    request = job.request
+    if request.style:
+        embed.add_field(name="Style", value=_marked(job, "style", request.style))
+    if request.enhance:
+        embed.add_field(name="Prompt enhancement", value=f"used ({request.enhance})")
+    if request.output_format:
+        embed.add_field(name="Format", value=request.output_format.upper())
+    rest = [name for name in request.defaults if name not in marked]
+    if rest:
+        embed.add_field(
+            name="Your defaults", value=", ".join(f"{name} (your default)" for name in rest)
+        )
 
 
 def delayed_embed(job: Job, retry_until: datetime) -> discord.Embed:
     """The card of a job whose images are ready but Discord won't take yet."""
     embed = card_embed(job)
-    embed.title = f"{_TITLES.get(job.kind, 'Imagine')} · Delivery delayed"
+    embed.title = f"{title(job)} · Delivery delayed"
     embed.add_field(
         name="Delivery delayed",
         value="Discord isn't taking the images right now. They are kept and posted as soon as "
@@ -86,20 +121,26 @@ def result_embed(
     *,
     model: str | None = None,
     provider: str | None = None,
+    delivered: int | None = None,
 ) -> discord.Embed:
-    """The result card: prompt, model, provider, size, seed, cost and job id."""
+    """The result card: prompt, model, provider, size, seed, cost and job id.
+
+    ``delivered``: every image the job delivers (more than ``images`` when they need
+    several messages)."""
     request = job.request
     embed = discord.Embed(
-        title=_TITLES.get(job.kind, "Imagine"),
-        description=short_prompt(request.prompt),
+        title=title(job),
+        description=short_prompt(request.shown_prompt),
         colour=COLOUR_DONE,
     )
     embed.add_field(name="Requested by", value=f"<@{job.user_id}>")
-    embed.add_field(name="Model", value=model or request.model or "default")
+    embed.add_field(name="Model", value=_marked(job, "model", model or request.model or "default"))
     embed.add_field(name="Provider", value=provider or job.provider or "?")
     embed.add_field(name="Size", value=_size_text(job, images))
     embed.add_field(name="Seed", value=str(request.seed) if request.seed is not None else "random")
-    embed.add_field(name="Cost", value=cost_text(job, delivered=len(images)))
+    shown = len(images) if delivered is None else delivered
+    embed.add_field(name="Cost", value=cost_text(job, delivered=shown))
+    add_request_options(embed, job, frozenset({"count", "style", "model"}))
     embed.set_footer(text=f"Job {job.id}")
     return embed
 
@@ -107,8 +148,8 @@ def result_embed(
 def failure_embed(job: Job, *, refunded: int | None = None) -> discord.Embed:
     """The card of a job that failed, saying what was refunded."""
     embed = discord.Embed(
-        title=f"{_TITLES.get(job.kind, 'Imagine')} · Failed",
-        description=short_prompt(job.request.prompt),
+        title=f"{title(job)} · Failed",
+        description=short_prompt(job.request.shown_prompt),
         colour=COLOUR_FAILED,
     )
     embed.add_field(name="Why", value=job.error_message or "The job failed.", inline=False)
@@ -126,8 +167,8 @@ def failure_text(job: Job, reason: str, refunded: int) -> str:
 def cancelled_embed(job: Job) -> discord.Embed:
     """The card of a job cancelled while it waited."""
     embed = discord.Embed(
-        title=f"{_TITLES.get(job.kind, 'Imagine')} · Cancelled",
-        description=short_prompt(job.request.prompt),
+        title=f"{title(job)} · Cancelled",
+        description=short_prompt(job.request.shown_prompt),
         colour=COLOUR_CANCELLED,
     )
     embed.add_field(name="Refunded", value=_images(job.cost_reserved))
@@ -150,6 +191,14 @@ def status_embed(
     embed.add_field(name="Elapsed", value=_duration((end - job.created_at).total_seconds()))
     embed.add_field(name="Cost", value=cost_text(job))
     embed.add_field(name="Started", value=timestamp(job.created_at))
+    if job.request.member_prompt is not None:
+        # the card shows the member's words; here is what the provider was sent
+        style = f" (style {job.request.style})" if job.request.style else ""
+        embed.add_field(
+            name=f"Prompt sent{style}",
+            value=short_prompt(job.request.prompt, 1000),
+            inline=False,
+        )
     if job.error_message and job.state is JobState.FAILED:
         embed.add_field(name="Why it failed", value=job.error_message, inline=False)
     return embed
@@ -217,3 +266,36 @@ def _state_colour(state: JobState) -> discord.Colour:
     if state is JobState.CANCELLED:
         return COLOUR_CANCELLED
     return COLOUR_WORKING
+
+
+def defaults_embed(defaults: MemberDefaults, note: str | None) -> discord.Embed:
+    """``/settings``: the member's defaults in this server."""
+    embed = discord.Embed(title="Your defaults here", description=note, colour=COLOUR_WORKING)
+    for name, value in defaults.items():
+        shown = ("on" if value else "off") if isinstance(value, bool) else str(value)
+        embed.add_field(name=name, value=f"`{shown}`")
+    if defaults.empty:
+        embed.add_field(
+            name="None set",
+            value="Commands use the server's defaults. Set yours with `/settings model:` "
+            "`ratio:` `resolution:` `count:` `style:` `private:` `spoiler:`.",
+            inline=False,
+        )
+    return embed
+
+
+def styles_embed(server: Mapping[str, str], operator: Mapping[str, str]) -> discord.Embed:
+    """``/style list``: this server's styles, then the bot's."""
+    embed = discord.Embed(title="Styles", colour=COLOUR_WORKING)
+    for heading, styles in (("This server's styles", server), ("The bot's styles", operator)):
+        lines = [f"**{name}** · `{_plain(template, 120)}`" for name, template in styles.items()]
+        text = "\n".join(lines) or "None."
+        embed.add_field(name=heading, value=text[:1024], inline=False)
+    embed.set_footer(text="Use one with /imagine style: — {prompt} is where your prompt goes.")
+    return embed
+
+
+def _plain(text: str, limit: int) -> str:
+    """Text for inline code: no backticks, shortened."""
+    text = text.replace("`", "'")
+    return text if len(text) <= limit else text[: limit - 1] + "…"

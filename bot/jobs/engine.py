@@ -27,13 +27,13 @@ from bot.core.states import IllegalTransitionError, JobState
 from bot.jobs.callbacks import CallbackOutcome, check_callback
 from bot.jobs.events import GuardedSink, JobCancelled, JobEvent, JobQueued
 from bot.jobs.execution import JobExecution
-from bot.jobs.image_store import ImageStore
 from bot.jobs.job_runner import JobRunner
 from bot.jobs.ledger import JobLedger
 from bot.jobs.pipeline import first_candidate
 from bot.metrics import EngineMetrics
 from bot.providers.base import Provider
 from bot.quotas.rules import QuotaService, QuotaStatus
+from bot.storage.protocols import ResultImageStore
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,8 @@ class EngineLimits:
     """The operator's limits the engine enforces itself."""
 
     max_images_per_job: int
+    #: a storyboard's frames are capped by this instead of ``max_images_per_job``
+    max_storyboard_frames: int = 15
 
 
 class JobEngine:
@@ -59,7 +61,7 @@ class JobEngine:
         ledger: JobLedger,
         runner: JobRunner,
         execution: JobExecution,
-        store: ImageStore,
+        store: ResultImageStore,
         quota: QuotaService,
         providers: Sequence[Provider],
         limits: EngineLimits,
@@ -131,8 +133,12 @@ class JobEngine:
         if self._workers.stopping:
             raise ShuttingDownError()
         request = spec.request
-        limit = self.limits.max_images_per_job
-        if not 1 <= request.count <= limit:
+        if request.sequential:
+            limit = self.limits.max_storyboard_frames
+            if not 2 <= request.count <= limit:
+                raise RequestValidationError("frames", f"must be between 2 and {limit}.")
+        elif not 1 <= request.count <= self.limits.max_images_per_job:
+            limit = self.limits.max_images_per_job
             raise RequestValidationError("count", f"must be between 1 and {limit}.")
         provider = self._first_provider(request)
         self._creating += 1
@@ -157,6 +163,10 @@ class JobEngine:
         if job is None or job.user_id != user_id:
             raise JobNotFoundError()
         return job
+
+    async def child_jobs(self, job_id: str) -> list[Job]:
+        """The jobs made from this job's results (its lineage's children), oldest first."""
+        return await self._ledger.children(job_id)
 
     async def recent_jobs(self, guild_id: int, user_id: int, limit: int = 5) -> list[Job]:
         """The member's latest jobs in the guild, newest first (for autocomplete)."""

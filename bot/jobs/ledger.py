@@ -49,6 +49,10 @@ class JobLedger:
         """A member's latest jobs in a guild."""
         return await self._jobs.recent(guild_id, user_id, limit)
 
+    async def children(self, job_id: str) -> list[Job]:
+        """The jobs made from this job's results, oldest first."""
+        return await self._jobs.children(job_id)
+
     async def by_callback_key(self, key: str) -> Job | None:
         """The job whose current callback secret hashes to ``key``."""
         return await self._jobs.by_callback_key(key)

@@ -103,10 +103,12 @@ class HttpProvider(Provider):
         )
 
     def prepare(self, request: GenerationRequest) -> tuple[GenerationRequest, ModelSpec, str]:
-        """Validate (the safety net), and pick the model id to send: ``edit_id`` with refs."""
+        """Validate (the safety net), and pick the model id to send: ``edit_id`` with refs,
+        unless the references only guide a new image and the base model takes them."""
         request = self.validate(request)
         spec = self.capabilities.model(request.model)
-        wire = spec.edit_id if request.is_edit and spec.edit_id else spec.id
+        base = request.guided and spec.base_takes_refs
+        wire = spec.edit_id if request.is_edit and spec.edit_id and not base else spec.id
         return request, spec, wire
 
     def callback_fields(

@@ -37,7 +37,7 @@ STATES: dict[str, TaskState] = {
     "success": TaskState.SUCCEEDED,
     "fail": TaskState.FAILED,
 }
-#: ratio → the v4 ``image_size`` enum (1:1 maps to the HD square)
+#: ratio → the v4 ``image_size`` enum; 1:1 is ``square`` or ``square_hd`` by tier (below)
 V4_IMAGE_SIZES: dict[str, str] = {
     "1:1": "square_hd",
     "4:3": "landscape_4_3",
@@ -50,6 +50,11 @@ V4_IMAGE_SIZES: dict[str, str] = {
 }
 #: 4.5 expresses the tier as a quality word
 V45_QUALITY: dict[str, str] = {"2K": "basic", "4K": "high"}
+#: "image_resolution ... default: 1K" (seed 002, l.104) unlike every other provider's 2K:
+#: the tier is always sent, so one request means the same everywhere
+DEFAULT_TIER = "2K"
+#: "you must also state the exact number you want in the prompt" (seed 002, l.110-112)
+COUNT_IN_PROMPT = " Generate exactly {count} images."
 
 SEEDREAM_45 = ModelSpec(
     id="seedream/4.5-text-to-image",
@@ -69,9 +74,18 @@ SEEDREAM_V4 = ModelSpec(
     resolutions=("1K", "2K", "4K"),
     max_count=6,
     max_refs=10,
-    prompt_max=5000,
+    # 5000 (seed 002, l.71) less the count sentence added to the prompt
+    prompt_max=5000 - len(COUNT_IN_PROMPT.format(count=6)),
     supports_seed=True,
 )
+
+
+def v4_image_size(ratio: str, tier: str) -> str:
+    """The ``image_size`` word: 1:1 is ``square`` at 1K and ``square_hd`` above (both in the
+    enum, seed 002, l.82-83), following the requested resolution."""
+    if ratio == "1:1" and tier == "1K":
+        return "square"
+    return V4_IMAGE_SIZES[ratio]
 
 
 class ApikleyProvider(HttpProvider):
@@ -156,11 +170,12 @@ class ApikleyProvider(HttpProvider):
             fields["aspect_ratio"] = request.aspect_ratio or "1:1"
             fields["quality"] = V45_QUALITY.get(request.resolution or "2K", "basic")
         else:
-            if request.aspect_ratio:
-                fields["image_size"] = V4_IMAGE_SIZES[request.aspect_ratio]
-            if request.resolution:
-                fields["image_resolution"] = request.resolution
+            tier = request.resolution or DEFAULT_TIER
+            fields["image_size"] = v4_image_size(request.aspect_ratio or "1:1", tier)
+            fields["image_resolution"] = tier
             fields["max_images"] = request.count
+            if request.count > 1:
+                fields["prompt"] += COUNT_IN_PROMPT.format(count=request.count)
             if request.seed is not None:
                 fields["seed"] = request.seed
         if request.reference_images:

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from bot.core.request import ASPECT_RATIOS
 from bot.providers.base import ModelSpec
-from bot.providers.images_api import ImagesApiProvider
+from bot.providers.images_api import ImagesApiProvider, sequential_fields
 
 MODELS = (
     ModelSpec(
@@ -18,6 +18,9 @@ MODELS = (
         pixel_bounds=(3_686_400, 16_777_216),
         max_count=15,
         max_refs=14,
+        sequential=True,
+        # optimize_prompt_options.mode: 4.5 takes only standard (PROVIDERS.md §6.2)
+        enhance_modes=("standard",),
     ),
     ModelSpec(
         id="seedream-4-0-250828",
@@ -27,6 +30,8 @@ MODELS = (
         pixel_bounds=(921_600, 16_777_216),
         max_count=15,
         max_refs=14,
+        sequential=True,
+        enhance_modes=("standard", "fast"),
     ),
     # 3.0 t2i: WxH only, one image, no references; the only one that honours a seed.
     ModelSpec(
@@ -37,6 +42,9 @@ MODELS = (
         max_count=1,
         max_refs=0,
         supports_seed=True,
+        # seed [-1, 2147483647] and guidance_scale [1, 10] on 3.0 only (PROVIDERS.md §6.2, B1)
+        seed_min=-1,
+        guidance_bounds=(1.0, 10.0),
     ),
     ModelSpec(
         id="seedream-5-0-260128",
@@ -46,6 +54,9 @@ MODELS = (
         pixel_bounds=(3_686_400, 10_404_496),
         max_count=15,
         max_refs=14,
+        sequential=True,
+        # output_format png/jpeg: 5.0 (lite) only (PROVIDERS.md §6.2)
+        output_formats=("png", "jpeg"),
     ),
 )
 
@@ -67,9 +78,4 @@ class ArkProvider(ImagesApiProvider):
 
     def count_fields(self, count: int) -> dict[str, Any]:
         """``n`` is not an Ark parameter: ask for a sequence of up to ``count`` images."""
-        if count <= 1:
-            return {}
-        return {
-            "sequential_image_generation": "auto",
-            "sequential_image_generation_options": {"max_images": count},
-        }
+        return sequential_fields(count) if count > 1 else {}

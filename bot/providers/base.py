@@ -11,11 +11,13 @@ from pydantic import SecretStr
 
 from bot.core.errors import RequestValidationError
 from bot.core.request import CallbackHint, GenerationRequest, TaskStatus
+from bot.core.shapes import nearest_ratio, parse_ratio, ratio_text, source_ratio
 
 #: Seedream counts reference images and outputs together (PROVIDERS.md section 9).
 MAX_REFS_PLUS_OUTPUTS = 15
-#: the seed range every Seedream API documents (PROVIDERS.md §3.2, §6.2)
-SEED_MIN, SEED_MAX = -1, 2_147_483_647
+#: the top of the seed range every Seedream API documents (PROVIDERS.md §3.2, §6.2); the
+#: bottom is per model (``ModelSpec.seed_min``)
+SEED_MAX = 2_147_483_647
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,21 @@ class ModelSpec:
     supports_seed: bool = False
     #: the model needs references (an edit-only model)
     requires_refs: bool = False
+    #: a consistent sequence (``/storyboard``) can be asked for
+    sequential: bool = False
+    #: prompt enhancement modes the provider documents (empty: not offered)
+    enhance_modes: tuple[str, ...] = ()
+    #: ``output_format`` values the model documents (empty: the provider's default only)
+    output_formats: tuple[str, ...] = ()
+    # Issue 15: image prompts, seeds and guidance as each seed documents them.
+    #: the text-to-image ``id`` itself takes references (used for guided generation)
+    base_takes_refs: bool = False
+    #: the reference formats the model takes; None: PNG, JPEG and WebP
+    ref_formats: frozenset[str] | None = None
+    #: the lowest seed: -1 ("random") where the provider documents it
+    seed_min: int = 0
+    #: inclusive bounds of ``guidance_scale``; None: not taken
+    guidance_bounds: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +107,8 @@ class Provider(ABC):
     display_name: ClassVar[str]
     default_base_url: ClassVar[str]
     default_model: ClassVar[str]
+    #: callbacks reach it only at ``https://`` URLs (else its jobs are polled)
+    https_callbacks_only: ClassVar[bool] = False
 
     config: ProviderConfig
     client: httpx.AsyncClient
@@ -131,6 +150,7 @@ def validate_request(request: GenerationRequest, caps: Capabilities) -> Generati
     ``RequestValidationError`` naming the field and the allowed values.
     """
     spec = caps.model(request.model)
+    request = keep_source_shape(request, spec)
     prompt = request.prompt
     if not prompt:
         raise RequestValidationError("prompt", "must not be empty.")
@@ -138,10 +158,7 @@ def validate_request(request: GenerationRequest, caps: Capabilities) -> Generati
         raise RequestValidationError(
             "prompt", f"is {len(prompt)} characters; {spec.label} takes at most {spec.prompt_max}."
         )
-    if request.aspect_ratio is not None and request.aspect_ratio not in spec.ratios:
-        raise RequestValidationError(
-            "ratio", f"`{request.aspect_ratio}` is not offered by {spec.label}.", spec.ratios
-        )
+    _validate_ratio(request, spec)
     if request.resolution is not None and request.resolution.upper() not in spec.resolutions:
         raise RequestValidationError(
             "resolution",
@@ -149,15 +166,20 @@ def validate_request(request: GenerationRequest, caps: Capabilities) -> Generati
             spec.resolutions,
         )
     _validate_exact_size(request, spec)
-    if not 1 <= request.count <= spec.max_count:
+    refs = len(request.reference_images)
+    if request.sequential:
+        _validate_frames(request, spec, refs)
+    elif not 1 <= request.count <= spec.max_count:
         raise RequestValidationError(
             "count", f"must be between 1 and {spec.max_count} for {spec.label}."
         )
-    refs = len(request.reference_images)
+    if refs and spec.max_refs == 0:
+        raise RequestValidationError("image", f"{spec.label} takes no reference images.")
     if refs > spec.max_refs:
         raise RequestValidationError(
             "image", f"{refs} reference images given; {spec.label} takes at most {spec.max_refs}."
         )
+    _validate_formats(request, spec)
     if spec.requires_refs and refs == 0:
         raise RequestValidationError("image", f"{spec.label} needs at least one reference image.")
     if refs + request.count > spec.max_total:
@@ -168,8 +190,13 @@ def validate_request(request: GenerationRequest, caps: Capabilities) -> Generati
         )
     if request.seed is not None and not spec.supports_seed:
         raise RequestValidationError("seed", f"{spec.label} here does not take a seed.")
-    if request.seed is not None and not SEED_MIN <= request.seed <= SEED_MAX:
-        raise RequestValidationError("seed", f"must be between {SEED_MIN} and {SEED_MAX}.")
+    if request.seed is not None and not spec.seed_min <= request.seed <= SEED_MAX:
+        random = " (-1: random)" if spec.seed_min < 0 else ""
+        raise RequestValidationError(
+            "seed", f"must be between {spec.seed_min} and {SEED_MAX}{random} for {spec.label}."
+        )
+    _validate_guidance(request, spec)
+    _validate_prompt_options(request, spec)
     resolution = request.resolution.upper() if request.resolution else None
     return request.model_copy(update={"model": spec.id, "resolution": resolution})
 
@@ -199,5 +226,129 @@ def _validate_exact_size(request: GenerationRequest, spec: ModelSpec) -> None:
     ratio_low, ratio_high = spec.ratio_bounds
     if not ratio_low <= width / height <= ratio_high:
         raise RequestValidationError(
-            "size", f"{width}x{height} is too narrow or too wide (ratio 1:16 to 16:1)."
+            "size",
+            f"{width}x{height} is too narrow or too wide; {spec.label} takes ratios "
+            f"{ratio_text(ratio_low)} to {ratio_text(ratio_high)}.",
+        )
+
+
+def keep_source_shape(request: GenerationRequest, spec: ModelSpec) -> GenerationRequest:
+    """An edit with no ratio or size keeps its (first) reference's shape: the exact size
+    where the model takes it, else its ratio, snapped to the nearest the model offers when
+    the model takes no other."""
+    source = request.source_size
+    if source is None or request.aspect_ratio is not None or request.exact_size is not None:
+        return request
+    if request.width is not None or request.height is not None:
+        return request
+    width, height = source
+    low_ratio, high_ratio = spec.ratio_bounds
+    if spec.pixel_bounds is not None and low_ratio <= width / height <= high_ratio:
+        low, high = spec.pixel_bounds
+        if request.resolution is None and low <= width * height <= high:
+            return request.model_copy(update={"width": width, "height": height})
+        return request.model_copy(update={"aspect_ratio": source_ratio(width, height, spec.ratios)})
+    if not spec.ratios:
+        return request
+    return request.model_copy(update={"aspect_ratio": source_ratio_snapped(source, spec)})
+
+
+def source_ratio_snapped(source: tuple[int, int], spec: ModelSpec) -> str:
+    """The offered ratio nearest to the source's."""
+    return nearest_ratio(*source, spec.ratios)
+
+
+def _validate_ratio(request: GenerationRequest, spec: ModelSpec) -> None:
+    """A preset the model offers, or any ``W:H`` within its ratio bounds where it takes
+    exact sizes (the adapter then asks for pixels of that ratio)."""
+    ratio = request.aspect_ratio
+    if ratio is None or ratio in spec.ratios:
+        return
+    across, down = parse_ratio(ratio)
+    if spec.pixel_bounds is None:
+        raise RequestValidationError(
+            "ratio", f"`{ratio}` is not offered by {spec.label} here.", spec.ratios
+        )
+    low, high = spec.ratio_bounds
+    if not low <= across / down <= high:
+        raise RequestValidationError(
+            "ratio",
+            f"`{ratio}` is too narrow or too wide; {spec.label} takes "
+            f"{ratio_text(low)} to {ratio_text(high)}.",
+        )
+
+
+def _validate_formats(request: GenerationRequest, spec: ModelSpec) -> None:
+    if spec.ref_formats is None:
+        return
+    for position, fmt in enumerate(request.reference_formats, start=1):
+        if fmt not in spec.ref_formats:
+            taken = " and ".join(sorted(f.upper() for f in spec.ref_formats))
+            raise RequestValidationError(
+                "image",
+                f"reference {position} is {fmt.upper()}; {spec.label} here takes {taken} only. "
+                "Convert it and attach it again.",
+            )
+
+
+def _validate_guidance(request: GenerationRequest, spec: ModelSpec) -> None:
+    value = request.guidance_scale
+    if value is None:
+        return
+    if spec.guidance_bounds is None:
+        raise RequestValidationError("guidance", f"{spec.label} here takes no guidance scale.")
+    low, high = spec.guidance_bounds
+    if not low <= value <= high:
+        raise RequestValidationError(
+            "guidance", f"must be between {low:g} and {high:g} for {spec.label}."
+        )
+
+
+#: a storyboard has at least two frames
+MIN_FRAMES = 2
+
+
+def max_frames(spec: ModelSpec, refs: int = 0) -> int:
+    """The most frames ``spec`` makes in one sequence beside ``refs`` references (0: none)."""
+    return max(0, spec.max_total - refs) if spec.sequential else 0
+
+
+def _validate_frames(request: GenerationRequest, spec: ModelSpec, refs: int) -> None:
+    if not spec.sequential:
+        raise RequestValidationError(
+            "frames", f"{spec.label} here cannot make a storyboard (a consistent sequence)."
+        )
+    most = max_frames(spec, refs)
+    if not MIN_FRAMES <= request.count <= most:
+        raise RequestValidationError(
+            "frames",
+            f"must be between {MIN_FRAMES} and {most} for {spec.label}"
+            + (
+                f" with {refs} reference images (references plus frames ≤ {spec.max_total})."
+                if refs
+                else "."
+            ),
+        )
+
+
+def _validate_prompt_options(request: GenerationRequest, spec: ModelSpec) -> None:
+    if request.enhance is not None and request.enhance not in spec.enhance_modes:
+        if not spec.enhance_modes:
+            raise RequestValidationError(
+                "enhance", f"{spec.label} here offers no prompt enhancement."
+            )
+        raise RequestValidationError(
+            "enhance",
+            f"`{request.enhance}` is not offered by {spec.label}.",
+            spec.enhance_modes,
+        )
+    if request.output_format is not None and request.output_format not in spec.output_formats:
+        if not spec.output_formats:
+            raise RequestValidationError(
+                "format", f"{spec.label} here has no choice of output format."
+            )
+        raise RequestValidationError(
+            "format",
+            f"`{request.output_format}` is not offered by {spec.label}.",
+            spec.output_formats,
         )

@@ -82,6 +82,14 @@ def _top_error(body: dict[str, Any], endpoint: Endpoint) -> TaskError | None:
     return task_error(code, message, endpoint.secrets)
 
 
+def sequential_fields(count: int) -> dict[str, Any]:
+    """Seedream's sequential generation: one consistent sequence of up to ``count`` images."""
+    return {
+        "sequential_image_generation": "auto",
+        "sequential_image_generation_options": {"max_images": count},
+    }
+
+
 def generation_timeout(
     client: httpx.AsyncClient, request: GenerationRequest, spec: ModelSpec
 ) -> httpx.Timeout:
@@ -119,9 +127,18 @@ class ImagesApiProvider(HttpProvider):
             body["size"] = size
         if request.seed is not None:
             body["seed"] = request.seed
+        if request.guidance_scale is not None:
+            body["guidance_scale"] = request.guidance_scale
         if request.reference_images:
             body["image"] = self.image_field(request.reference_images)
-        body.update(self.count_fields(request.count))
+        if request.sequential:
+            body.update(sequential_fields(request.count))
+        else:
+            body.update(self.count_fields(request.count))
+        if request.enhance is not None:
+            body["optimize_prompt_options"] = {"mode": request.enhance}
+        if request.output_format is not None:
+            body["output_format"] = request.output_format
         status = await self.call(
             "POST",
             self.generations_path,

@@ -39,12 +39,38 @@ POLL_STATES: dict[str, TaskState] = {
     "error": TaskState.FAILED,
 }
 
-#: The gateway forwards Ark's model ids (Seedream 5.0 is on routes of its own), one image per
-#: call, with at most 10 reference images (INFERRED cap).
+#: "size ... Must be between 512x512 and 2048x2048" (seed 001, l.26), read as total pixels
+#: as Ark words the same rule: 4K (4096x4096) and any larger size are kept off Pixazo
+SIZE_BOUNDS = (512 * 512, 2048 * 2048)
+#: "response_format ... "url" ..., "b64_json"" (seed 001, l.25): both are parsed
+#: (``parse_images``); URLs keep the gateway's answers small
+RESPONSE_FORMAT = "url"
+
+
+def _within_size_range(spec: ModelSpec) -> ModelSpec:
+    """One image per call, at most 10 references (INFERRED cap), and the documented size
+    range: the tiers whose sizes fit in it, the pixel bounds cut to it. The seed (001)
+    documents no sequences, prompt optimisation or output format, so none of Ark's are
+    offered here."""
+    low, high = spec.pixel_bounds or SIZE_BOUNDS
+    bounds = (max(low, SIZE_BOUNDS[0]), min(high, SIZE_BOUNDS[1]))
+    return dataclasses.replace(
+        spec,
+        max_count=1,
+        max_refs=min(spec.max_refs, 10),
+        resolutions=tuple(tier for tier in spec.resolutions if tier in ("1K", "2K")),
+        pixel_bounds=bounds,
+        sequential=False,
+        enhance_modes=(),
+        output_formats=(),
+    )
+
+
+#: The gateway forwards Ark's model ids (Seedream 5.0 is on routes of its own). Seeds in
+#: [-1, 2147483647] and guidance_scale in [1, 10] (seed 001, l.27-28) on the model that takes
+#: them, 3.0 (Ark: "not supported on 4.x", PROVIDERS.md §6.2).
 MODELS = tuple(
-    dataclasses.replace(spec, max_count=1, max_refs=min(spec.max_refs, 10))
-    for spec in ARK_MODELS
-    if not spec.id.startswith("seedream-5")
+    _within_size_range(spec) for spec in ARK_MODELS if not spec.id.startswith("seedream-5")
 )
 
 
@@ -77,11 +103,13 @@ class PixazoProvider(HttpProvider):
             "prompt": request.prompt,
             "model": wire_model,
             "size": pixel_size(request, spec),
-            "response_format": "url",
+            "response_format": RESPONSE_FORMAT,
             "watermark": request.watermark,
         }
         if request.seed is not None:
             body["seed"] = request.seed
+        if request.guidance_scale is not None:
+            body["guidance_scale"] = request.guidance_scale
         refs = request.reference_images
         path = TEXT_PATH
         if len(refs) == 1:

@@ -6,7 +6,10 @@ are the landscape ones transposed); 3K (Seedream 5.0) keeps about 3072² pixels.
 
 from __future__ import annotations
 
+import math
+
 from bot.core.request import ASPECT_RATIOS, GenerationRequest
+from bot.core.shapes import fit_ratio, parse_ratio
 from bot.providers.base import ModelSpec
 
 Size = tuple[int, int]
@@ -62,6 +65,17 @@ def preset_size(ratio: str | None, tier: str | None) -> Size:
     return TIER_SIZES[tier.upper()][ratio]
 
 
+def ratio_size(ratio: str | None, tier: str | None, spec: ModelSpec) -> Size:
+    """Pixels for any ratio at a tier: the recommended size of a preset, else the ratio at
+    the tier's square's pixel count, within the model's pixel bounds."""
+    ratio = ratio or "1:1"
+    table = SEEDREAM3_SIZES if tier is None else TIER_SIZES[tier.upper()]
+    if ratio in table:
+        return table[ratio]
+    square = table["1:1"]
+    return fit_ratio(*parse_ratio(ratio), square[0] * square[1], spec.pixel_bounds)
+
+
 def format_size(size: Size) -> str:
     """``(w, h)`` → ``"WxH"``."""
     return f"{size[0]}x{size[1]}"
@@ -71,7 +85,8 @@ def pixel_size(request: GenerationRequest, spec: ModelSpec) -> str:
     """Always a ``"WxH"``: the exact size, else ratio x tier with the model's defaults."""
     if request.exact_size is not None:
         return format_size(request.exact_size)
-    return format_size(preset_size(request.aspect_ratio, request.resolution or default_tier(spec)))
+    tier = request.resolution or default_tier(spec)
+    return format_size(ratio_size(request.aspect_ratio, tier, spec))
 
 
 def tier_or_pixels(request: GenerationRequest, spec: ModelSpec) -> str | None:
@@ -91,7 +106,42 @@ def request_pixels(request: GenerationRequest, spec: ModelSpec) -> int:
         width, height = request.exact_size
         return width * height
     try:
-        width, height = preset_size(request.aspect_ratio, request.resolution or default_tier(spec))
-    except KeyError:  # a tier or ratio outside our tables (an unknown model)
+        width, height = ratio_size(
+            request.aspect_ratio, request.resolution or default_tier(spec), spec
+        )
+    except (KeyError, ValueError):  # a tier or ratio outside our tables (an unknown model)
         width, height = TIER_SIZES["2K"]["1:1"]
     return width * height
+
+
+def tier_rank(tier: str) -> int:
+    """``"4K"`` → 4: tiers compare by their number."""
+    return int(tier.upper().rstrip("K") or 0)
+
+
+def higher_tier(request: GenerationRequest, spec: ModelSpec) -> str | None:
+    """The model's highest tier when it is above what ``request`` got (the 4K offer), else None.
+
+    An exact size counts as its pixels against the highest tier at the same ratio preset.
+    """
+    if not spec.resolutions:
+        return None
+    top = max(spec.resolutions, key=tier_rank).upper()
+    if top not in TIER_SIZES:
+        return None
+    if request.exact_size is not None:
+        width, height = TIER_SIZES[top]["1:1"]
+        return top if width * height > request_pixels(request, spec) else None
+    used = request.resolution or default_tier(spec)
+    return top if used is None or tier_rank(top) > tier_rank(used) else None
+
+
+def nearest_ratio(width: int, height: int, ratios: tuple[str, ...] = ASPECT_RATIOS) -> str:
+    """The preset ratio closest to ``width:height`` (compared as logarithms, so 2:1 and 1:2
+    are as far from 1:1)."""
+
+    def distance(ratio: str) -> float:
+        across, down = (int(part) for part in ratio.split(":"))
+        return abs(math.log((width / height) / (across / down)))
+
+    return min(ratios or ASPECT_RATIOS, key=distance)

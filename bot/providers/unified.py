@@ -24,7 +24,7 @@ from bot.providers.base import ModelSpec
 from bot.providers.calls import missing
 from bot.providers.failures import as_dict, task_error
 from bot.providers.parsing import error_in_body, percent, task_id_of
-from bot.providers.sizes import format_size, preset_size
+from bot.providers.sizes import default_tier, format_size, ratio_size
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,10 @@ SEEDREAM_4 = ModelSpec(
     resolutions=("1K", "2K", "4K"),
     max_count=15,
     max_refs=10,
+    # n 1-15 with image_urls + n <= 15 (000 l.49-50; Vidgo V2, V5): a storyboard is n frames
+    sequential=True,
+    # "seedream-4 - Text-to-image generation, optionally with reference images" (seed 000, l.42)
+    base_takes_refs=True,
 )
 SEEDREAM_45 = ModelSpec(
     id="seedream-4.5",
@@ -63,6 +67,10 @@ SEEDREAM_45 = ModelSpec(
     pixel_bounds=(3_686_400, 16_777_216),
     max_count=15,
     max_refs=10,
+    # n 1-15 with image_urls + n <= 15 (000 l.49-50; Vidgo V2, V5): a storyboard is n frames
+    sequential=True,
+    # "seedream-4.5 - ... text-to-image and image-to-image generation" (seed 003, l.41)
+    base_takes_refs=True,
 )
 SEEDREAM_5_LITE = ModelSpec(
     id="seedream-5.0-lite",
@@ -73,7 +81,13 @@ SEEDREAM_5_LITE = ModelSpec(
     pixel_bounds=(3_686_400, 10_404_496),
     max_count=15,
     max_refs=10,
+    # n 1-15 with image_urls + n <= 15 (000 l.49-50; Vidgo V2, V5): a storyboard is n frames
+    sequential=True,
     prompt_max=2000,
+    # image_urls optional on the base model, "1–10 JPEG/PNG" (PROVIDERS.md §2, V5): a WebP
+    # cannot be converted here (Vidgo takes URLs, not bytes), so it is refused clearly
+    base_takes_refs=True,
+    ref_formats=frozenset({"png", "jpeg"}),
 )
 
 
@@ -97,8 +111,8 @@ class UnifiedProvider(HttpProvider):
         """Create a task; returns QUEUED with the provider's task id."""
         request, spec, wire_model = self.prepare(request)
         body: dict[str, Any] = {"model": wire_model, "input": self._input(request, spec)}
-        if callback_url:
-            body["callback_url"] = callback_url
+        if callback_url and (callback_url.startswith("https://") or not self.https_callbacks_only):
+            body["callback_url"] = callback_url  # else polling alone (``check`` says so)
         return await self.call(
             "POST", SUBMIT_PATH, idempotent=False, json_body=body, parse=self._submitted
         )
@@ -146,8 +160,9 @@ class UnifiedProvider(HttpProvider):
         # 4.5 / 5.0 style: one size field taking a tier, a ratio preset or WxH.
         if request.exact_size is not None:
             return {"size": format_size(request.exact_size)}
-        if ratio and tier:
-            return {"size": format_size(preset_size(ratio, tier))}
+        if ratio and (tier or ratio not in ASPECT_RATIOS):
+            # any other W:H becomes pixels of that ratio at the tier (default 2K)
+            return {"size": format_size(ratio_size(ratio, tier or default_tier(spec), spec))}
         value = ratio or tier
         return {"size": value} if value else {}
 

@@ -16,3 +16,5 @@ class VidgoProvider(UnifiedProvider):
     default_base_url: ClassVar[str] = "https://api.vidgo.ai"
     default_model: ClassVar[str] = "seedream-4.5"
     model_specs: ClassVar[tuple[ModelSpec, ...]] = (SEEDREAM_45, SEEDREAM_4, SEEDREAM_5_LITE)
+    #: "Receiver rules: HTTPS only" (PROVIDERS.md §2, V4): with an http:// PUBLIC_URL it polls
+    https_callbacks_only: ClassVar[bool] = True

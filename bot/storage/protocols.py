@@ -30,7 +30,8 @@ from bot.core.accounts import (
     Settlement,
     UsageReport,
 )
-from bot.core.job import Job, JobImage, JobSpec
+from bot.core.asked import MemberDefaults
+from bot.core.job import Job, JobImage, JobSpec, StoredImage
 from bot.core.request import GenerationRequest
 from bot.core.states import JobState
 
@@ -84,6 +85,10 @@ class JobStore(Protocol):
 
     async def recent(self, guild_id: int, user_id: int, limit: int) -> list[Job]:
         """A member's latest jobs in a guild, newest first."""
+        ...
+
+    async def children(self, job_id: str) -> list[Job]:
+        """The jobs made from this job's results (``parent_job_id``), oldest first."""
         ...
 
     async def by_callback_key(self, key: str) -> Job | None:
@@ -252,6 +257,57 @@ class StateStore(Protocol):
         ...
 
 
+class ResultImageStore(Protocol):
+    """Where result images wait between download and posting, so a restart (or, on a shared
+    store, another host) can still post them: files beside SQLite, bytea in PostgreSQL."""
+
+    async def save(self, job_id: str, index: int, data: bytes, url: str | None) -> JobImage | None:
+        """Keep one image; None when the bytes are not a PNG, JPEG or WebP."""
+        ...
+
+    async def load(self, job_id: str, image: JobImage) -> StoredImage | None:
+        """The image's bytes, or None when they are gone."""
+        ...
+
+    async def discard(self, job_id: str) -> None:
+        """Delete the job's images (after delivery, failure or cancel)."""
+        ...
+
+    async def sweep(self, keep: set[str]) -> list[str]:
+        """Delete the images left by settled jobs not in ``keep``; the ids of the jobs swept."""
+        ...
+
+
+class PreferenceStore(Protocol):
+    """Members' own ``/settings`` defaults and the styles a server's moderators added."""
+
+    async def member_defaults(self, guild_id: int, user_id: int) -> MemberDefaults:
+        """The member's defaults in the guild (all unset when none were saved)."""
+        ...
+
+    async def set_member_defaults(
+        self, guild_id: int, user_id: int, defaults: MemberDefaults
+    ) -> None:
+        """Replace the member's defaults in the guild with ``defaults``."""
+        ...
+
+    async def clear_member_defaults(self, guild_id: int, user_id: int) -> bool:
+        """Forget the member's defaults in the guild; True when there were any."""
+        ...
+
+    async def guild_styles(self, guild_id: int) -> dict[str, str]:
+        """The guild's styles, name to template, sorted by name."""
+        ...
+
+    async def put_guild_style(self, guild_id: int, name: str, template: str, by: int) -> bool:
+        """Add or replace a style; True when it replaced one of that name."""
+        ...
+
+    async def remove_guild_style(self, guild_id: int, name: str) -> bool:
+        """Remove a style; True when it existed."""
+        ...
+
+
 class Store(Protocol):
     """One opened store: its repositories, a health check and closing."""
 
@@ -273,6 +329,11 @@ class Store(Protocol):
     @property
     def state(self) -> StateStore:
         """Process state."""
+        ...
+
+    @property
+    def preferences(self) -> PreferenceStore:
+        """Members' defaults and server styles."""
         ...
 
     async def ping(self) -> bool:

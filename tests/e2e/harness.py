@@ -84,12 +84,13 @@ class World:
         *,
         engine_options: EngineOptions | None = None,
         http_timeout: float | None = None,
+        provider_model: str | None = None,
         **settings_overrides: Any,
     ) -> AsyncIterator[SeedreamBot]:
         """Start the bot (a fresh process's worth of objects); stop it cleanly on exit.
 
         ``engine_options`` replaces ``fast_engine()``; ``http_timeout`` shortens the provider
-        HTTP client's timeouts (seconds)."""
+        HTTP client's timeouts (seconds); ``provider_model`` is the provider's ``_MODEL``."""
         settings = self.settings.model_copy(
             update={"discord_api_base": self.discord.api_base, **settings_overrides}
         )
@@ -98,7 +99,7 @@ class World:
             http_timeout=http_timeout,
             bot_options={"guild_ready_timeout": 0.1},
         )
-        root = await Root.open(settings, [self.provider.config()], overrides)
+        root = await Root.open(settings, [self.provider.config(provider_model)], overrides)
         bot = root.bot
         try:
             async with start_bot(bot, self.discord, token=BOT_TOKEN):

@@ -1,5 +1,5 @@
-"""A bot "process" for tests: a real SQLite file (or a PostgreSQL database), an engine, fake
-providers, fast polling."""
+"""A bot "process" for tests: a real store (a SQLite file, or a PostgreSQL database when
+``database_url`` is given), an engine, fake providers, fast polling."""
 
 from __future__ import annotations
 
@@ -22,12 +22,13 @@ from bot.jobs.waiting import PollSchedule
 from bot.providers.base import Provider
 from bot.root import EngineOptions, build_engine, build_quotas
 from bot.storage.postgres.pg_store import PgStore
+from bot.storage.protocols import Store
 from bot.storage.sqlite.connection import Database
 from bot.storage.sqlite.store import SqliteStore
 from tests.jobs.support import FakeClock, RecordingDeliverer, RecordingSink, request
 
 FAST = PollSchedule(first=0.001, interval=0.001, growth=1.0, max_interval=0.001)
-#: the cluster path's timings shrunk for tests (a dead worker is noticed within ~1.5 s)
+#: the cluster path's timings shrunk for tests (a dead worker is noticed within ~1.2 s)
 FAST_CLUSTER = ClusterTimings(
     stall_timeout=1.0, recovery_interval=0.2, fetch_interval=0.1, positions_interval=0.1
 )
@@ -74,19 +75,21 @@ class Harness:
     downloader: Any = None
     #: the engine's sleep (None: asyncio.sleep), e.g. one that advances ``clock`` instead
     sleep: Any = None
-    store: SqliteStore | PgStore | None = None
+    store: Store | None = None
     engine: JobEngine | None = None
-    #: a PostgreSQL database to run on (the cluster path) instead of the SQLite file
-    pg_url: str | None = None
     http: httpx.AsyncClient = field(default_factory=httpx.AsyncClient)
+    #: PostgreSQL instead of the SQLite file (every harness of a test shares the database)
+    database_url: str | None = None
 
     async def open(self, *, start: bool = True) -> JobEngine:
-        if self.pg_url is not None:
-            self.store = await PgStore.open(self.pg_url, clock=self.clock)
-            await install_procrastinate_schema(self.pg_url)
-        else:
+        extra: dict[str, Any] = {}
+        if self.database_url is None:
             self.store = await SqliteStore.open(self.tmp_path / "bot.sqlite3", clock=self.clock)
-        conf = settings(self.tmp_path, **self.settings_overrides)
+        else:
+            self.store = await PgStore.open(self.database_url, clock=self.clock)
+            await install_procrastinate_schema(self.database_url)
+            extra["database_url"] = self.database_url
+        conf = settings(self.tmp_path, **extra, **self.settings_overrides)
         runner = self.runner or RunnerConfig(
             deadline=conf.job_deadline_seconds,
             public_url=conf.public_url,
@@ -121,8 +124,20 @@ class Harness:
 
     @property
     def db(self) -> Database | None:
-        """The store's SQLite connection (for tests that look under the seam)."""
+        """The store's SQLite connection (for tests that look under the seam); None on
+        PostgreSQL."""
         return self.store.db if isinstance(self.store, SqliteStore) else None
+
+    async def images_kept(self, job_id: str) -> bool:
+        """Whether the job's result images are still stored (files, or bytea rows)."""
+        if isinstance(self.store, PgStore):
+            async with self.store.pool.connection() as conn:
+                cursor = await conn.execute(
+                    "SELECT count(*) FROM image_blobs WHERE job_id = %s", (job_id,)
+                )
+                row = await cursor.fetchone()
+            return bool(row and row[0])
+        return (self.tmp_path / "images" / job_id).exists()
 
     async def restart(self, **changes: Any) -> JobEngine:
         """Stop this process and start a fresh one on the same file."""

@@ -15,15 +15,15 @@ from bot.core.states import JobState
 from bot.providers.downloads import download_images
 from tests.jobs.harness import Harness, wait_until
 from tests.jobs.support import RecordingDeliverer, Script, fake_provider, request, running
+from tests.pg_support import BOTH_BACKENDS
 
 MakeHarness = Callable[..., Harness]
 
-# every test here runs on SQLite (the local path) and on PostgreSQL (the cluster path)
-pytestmark = pytest.mark.usefixtures("backend")
 
-
-@pytest.fixture(params=["sqlite", "pg"])
-def backend(request: pytest.FixtureRequest) -> str:
+@pytest.fixture(params=BOTH_BACKENDS)
+def harness_backend(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on SQLite (the local path) and on PostgreSQL (the cluster path:
+    procrastinate, stop hands the jobs back, the next engine claims them)."""
     return str(request.param)
 
 
@@ -36,8 +36,12 @@ async def assert_finished_once(
     assert indexes == list(range(count))  # every image posted, none twice
     status = await h.engine.quota_status(1, 7, [])
     assert status.used_today == count
-    # the files go right after the settlement (a restart in between sweeps them)
-    await wait_until(lambda: not (h.tmp_path / "images" / job_id).exists())
+    # the images go right after the settlement (a restart in between sweeps them)
+    await wait_until(lambda: _gone(h, job_id))
+
+
+async def _gone(h: Harness, job_id: str) -> bool:
+    return not await h.images_kept(job_id)
 
 
 async def test_resume_queued(make_harness: MakeHarness) -> None:

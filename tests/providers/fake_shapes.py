@@ -283,6 +283,8 @@ class ApiyiShape(ImagesShape):
     submit_paths = ("/v1/images/generations",)
 
     def requested(self, body: dict[str, Any]) -> int:
+        if body.get("sequential_image_generation") == "auto":  # a sequence (Y2)
+            return int(body.get("sequential_image_generation_options", {}).get("max_images", 15))
         return int(body.get("n", 1))
 
     def error(self, kind: str, status: int) -> tuple[int, Any]:

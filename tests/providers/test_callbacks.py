@@ -46,7 +46,11 @@ async def receiver() -> AsyncIterator[Receiver]:
     await runner.cleanup()
 
 
-@pytest.mark.parametrize("flavor", TASK_BASED)
+#: Vidgo calls https:// receivers only; the receiver here is plain http (see below)
+HTTP_CALLBACKS = [flavor for flavor in TASK_BASED if flavor != "vidgo"]
+
+
+@pytest.mark.parametrize("flavor", HTTP_CALLBACKS)
 @pytest.mark.parametrize("fail", [None, "Internal server error"])
 async def test_callback_wakes_the_wait_and_parses(
     flavor: str,
@@ -65,6 +69,24 @@ async def test_callback_wakes_the_wait_and_parses(
     assert final.state is (TaskState.FAILED if fail else TaskState.SUCCEEDED)
     assert fake.callbacks_sent == [(receiver.url, 200)]
     hint = provider.parse_callback(receiver.bodies[0])
+    assert hint.task_id == task.task_id
+    assert hint.state is final.state
+
+
+@pytest.mark.parametrize("fail", [None, "Internal server error"])
+async def test_vidgo_is_given_no_http_callback_and_parses_its_https_one(
+    fail: str | None, make_fake: MakeFake, client: httpx.AsyncClient, receiver: Receiver
+) -> None:
+    fake = await make_fake("vidgo", finish_after=0.05, fail=fail)
+    provider = fake.provider(client)
+    task = await provider.submit(GenerationRequest(prompt="a fox"), callback_url=receiver.url)
+    # "Receiver rules: HTTPS only" (PROVIDERS.md §2, V4): the job polls instead
+    assert "callback_url" not in fake.last("submit").body
+    await fake.finish(task.task_id)
+    final = await provider.status(task.task_id)
+    assert final.state is (TaskState.FAILED if fail else TaskState.SUCCEEDED)
+    assert fake.callbacks_sent == []
+    hint = provider.parse_callback(fake.callback_body(task.task_id))
     assert hint.task_id == task.task_id
     assert hint.state is final.state
 

@@ -102,7 +102,8 @@ async def invoke(run: Run, env: dict[str, str], *, guard: float = 60.0) -> None:
 
 #: usage errors checked in-process (same code path, no interpreter start-up each)
 INVALID: dict[str, tuple[list[str], str]] = {
-    "ratio": (["a fox", "--ratio", "7:3"], "--ratio: '7:3' is not offered by"),
+    "ratio": (["a fox", "--ratio", "40:1"], "--ratio: '40:1' is too narrow or too wide"),
+    "ratio-format": (["a fox", "--ratio", "wide"], "--ratio: 'wide' is not a ratio"),
     "resolution": (["a fox", "--resolution", "8K"], "--resolution:"),
     "count": (["a fox", "--count", "99"], "--count:"),
     "size-format": (["a fox", "--size", "big"], "--size: 'big' is not WIDTHxHEIGHT"),
@@ -152,7 +153,7 @@ async def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
         )
         bad = await fake(flavor)
         cases[f"invalid-{flavor}"] = (
-            Run(["a fox", "--ratio", "7:3"], bad, base / f"invalid-{flavor}"),
+            Run(["a fox", "--ratio", "40:1"], bad, base / f"invalid-{flavor}"),
             bad.env(),
         )
     denied = await fake("ark")
@@ -212,8 +213,10 @@ def test_edit_with_image_writes_images(runs: dict[str, Run], flavor: str) -> Non
 def test_invalid_option_fails_before_any_request(runs: dict[str, Run], flavor: str) -> None:
     run = runs[f"invalid-{flavor}"]
     assert run.returncode == 2
-    assert one_line(run.stderr).startswith("error: --ratio: '7:3' is not offered by Seedream")
-    assert "Allowed: 1:1," in run.stderr
+    line = one_line(run.stderr)
+    # a W:H outside the model's bounds: the bounds named where it takes any ratio, else the list
+    assert line.startswith("error: --ratio: '40:1' is ")
+    assert "1:16 to 16:1" in line or "Allowed: 1:1," in line
     assert run.stdout == ""
     assert run.fake is not None
     assert run.fake.count() == 0

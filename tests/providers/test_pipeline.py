@@ -61,7 +61,7 @@ async def test_no_provider_taking_the_request_sends_nothing(
     with pytest.raises(RequestValidationError) as caught:
         await generate(
             [first.provider(client), second.provider(client)],
-            GenerationRequest(prompt="a fox", aspect_ratio="7:3"),
+            GenerationRequest(prompt="a fox", aspect_ratio="40:1"),
             client=client,
         )
     assert caught.value.field == "ratio"

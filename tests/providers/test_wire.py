@@ -103,7 +103,9 @@ async def test_apikley_input(
     [
         ("seedream-4-5-251128", {"aspect_ratio": "16:9"}, "2560x1440"),
         ("seedream-4-5-251128", {}, "2048x2048"),
-        ("seedream-4-5-251128", {"resolution": "4K"}, "4096x4096"),
+        # 4K is kept off Pixazo: "Must be between 512x512 and 2048x2048" (seed 001, l.26)
+        ("seedream-4-5-251128", {"aspect_ratio": "3:2"}, "2496x1664"),
+        ("seedream-4-5-251128", {"aspect_ratio": "5:4"}, "2288x1832"),
         ("seedream-4-0-250828", {"aspect_ratio": "21:9", "resolution": "1K"}, "1568x672"),
         ("seedream-3-0-t2i-250415", {"aspect_ratio": "16:9"}, "1280x720"),
         ("seedream-3-0-t2i-250415", {"width": 512, "height": 512}, "512x512"),
@@ -201,3 +203,31 @@ async def test_requests_carry_user_agent_and_extra_headers(
     assert headers["user-agent"] == f"seedream-bot/{__version__}"
     assert headers["x-poyo-source"] == "cli"
     assert headers["authorization"] == f"Bearer {fake.api_key}"
+
+
+REF = "https://cdn.example/ref.png"
+
+
+@pytest.mark.parametrize(
+    ("flavor", "model", "guided", "wire_model"),
+    [
+        # PoYo seed 000 / Vidgo seed 003: the base model takes references itself
+        ("poyo", "seedream-4", True, "seedream-4"),
+        ("poyo", "seedream-4.5", True, "seedream-4.5"),
+        ("vidgo", "seedream-4.5", True, "seedream-4.5"),
+        ("poyo", "seedream-4.5", False, "seedream-4.5-edit"),
+        # Apikley's v4 text-to-image schema has no image field (seed 002): the edit model
+        ("apikley", "bytedance/seedream-v4-text-to-image", True, "bytedance/seedream-v4-edit"),
+    ],
+)
+async def test_guided_references_go_to_the_base_model_where_it_takes_them(
+    flavor: str,
+    model: str,
+    guided: bool,
+    wire_model: str,
+    make_fake: MakeFake,
+    client: httpx.AsyncClient,
+) -> None:
+    body = await sent(make_fake, client, flavor, model, reference_images=(REF,), guided=guided)
+    assert body["model"] == wire_model
+    assert body["input"]["image_urls"] == [REF]

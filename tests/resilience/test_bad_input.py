@@ -320,8 +320,12 @@ CASES = [
     Case("imagine-6001-chars", imagine({"prompt": LONG}), "prompt"),
     Case("imagine-20000-chars", imagine({"prompt": "y" * 20000}), "prompt"),
     Case("imagine-blocked-term", imagine({"prompt": f"a {BLOCKED_TERM.upper()} cat"}), "blocked"),
-    # /imagine: ratio and resolution the model does not offer
-    Case("imagine-ratio-7:3", imagine({"ratio": "7:3"}), "ratio"),
+    # /imagine: ratio and resolution the model does not offer (any W:H within 1:16-16:1 is)
+    Case("imagine-ratio-40:1", imagine({"ratio": "40:1"}), "ratio"),
+    Case("imagine-size-word", imagine({"size": "huge"}), "WIDTHxHEIGHT"),
+    Case("imagine-size-tiny", imagine({"size": "64x64"}), "3,686,400"),
+    Case("imagine-size-and-ratio", imagine({"size": "2560x1440", "ratio": "1:1"}), "not both"),
+    Case("imagine-guidance-4.5", imagine({"guidance": 5.0}), "guidance"),
     Case("imagine-ratio-word", imagine({"ratio": "banana"}), "ratio"),
     Case("imagine-ratio-three-parts", imagine({"ratio": "16:9:1"}), "ratio"),
     Case("imagine-ratio-zero", imagine({"ratio": "0:0"}), "ratio"),
@@ -394,6 +398,32 @@ CASES = [
     Case("reroll-without-quota", click("reroll", "broke"), "allowance"),
 ]
 
+# issue 15: storyboards, styles, prompt options, members' defaults
+CASES += [
+    Case("storyboard-frames-0", command("storyboard", {"prompt": "x", "frames": 0}), "frames"),
+    Case("storyboard-frames-1", command("storyboard", {"prompt": "x", "frames": 1}), "frames"),
+    Case("storyboard-frames-16", command("storyboard", {"prompt": "x", "frames": 16}), "frames"),
+    Case("storyboard-frames-negative", command("storyboard", {"prompt": "x", "frames": -2}),
+         "frames"),
+    Case("storyboard-spaces-prompt", command("storyboard", {"prompt": "   ", "frames": 3}),
+         "prompt"),
+    Case("imagine-unknown-style", imagine({"style": "no-such-style"}), "style"),
+    Case("imagine-spaces-prompt-with-style", imagine({"prompt": "   ", "style": "anime"}),
+         "prompt"),
+    Case("imagine-enhance-unoffered", imagine({"enhance": True}), "enhance"),
+    Case("imagine-format-unoffered", imagine({"format": "png"}), "format"),
+    Case("settings-count-0", command("settings", {"count": 0}), "count"),
+    Case("settings-bad-ratio", command("settings", {"ratio": "40:1"}), "ratio"),
+    Case("settings-unknown-model", command("settings", {"model": "nope"}), "model"),
+    Case("settings-reset-with-options", command("settings", {"reset": True, "count": 2}),
+         "alone"),
+    Case("style-add-no-placeholder",
+         command("style add", {"name": "x", "template": "plain"}, who="moderator"), "{prompt}"),
+    Case("style-add-bad-name",
+         command("style add", {"name": "a b!", "template": "{prompt}"}, who="moderator"),
+         "style name"),
+]  # fmt: skip
+
 NOT_A_MODERATOR = "You need the Manage Server permission"
 MODERATOR_COMMANDS: list[tuple[str, dict[str, Any]]] = [
     ("quota show", {"user": "@stranger"}),
@@ -410,6 +440,8 @@ MODERATOR_COMMANDS: list[tuple[str, dict[str, Any]]] = [
     ("blocklist add", {"term": "cat"}),
     ("blocklist remove", {"term": BLOCKED_TERM}),
     ("blocklist list", {}),
+    ("style add", {"name": "mine", "template": "{prompt}, mine"}),
+    ("style remove", {"name": "mine"}),
 ]
 CASES += [
     Case(f"non-moderator-{name.replace(' ', '-')}", command(name, options), NOT_A_MODERATOR)

@@ -22,8 +22,9 @@ from bot.core.accounts import (
     Reservation,
     Settlement,
 )
+from bot.core.asked import MemberDefaults
 from bot.core.errors import QuotaExceededError
-from bot.core.job import Job, JobImage, JobKind, JobOrigin, JobSpec
+from bot.core.job import Job, JobAction, JobImage, JobKind, JobOrigin, JobSpec
 from bot.core.request import GenerationRequest
 from bot.core.states import IllegalTransitionError, JobState
 from bot.quotas.rules import (
@@ -331,6 +332,32 @@ async def test_unfinished_lists_open_jobs_oldest_first(
     )
 
 
+async def test_lineage_is_kept_and_children_are_listed_oldest_first(
+    store: Store, rules: QuotaService, clock: FakeClock
+) -> None:
+    parent = await create(store, rules, 1)
+    assert (parent.parent_job_id, parent.source_index, parent.action) == (None, None, None)
+    made = []
+    for index, action in [(1, JobAction.VARY_STRONG), (None, JobAction.REMIX)]:
+        clock.advance(seconds=1)
+        asked = replace(spec(1), parent_job_id=parent.id, source_index=index, action=action)
+        made.append(await store.jobs.create(asked, asked.request, rules))
+    await create(store, rules, 1)  # unrelated
+    got = await store.jobs.get(made[0].id)
+    assert got is not None
+    assert (got.parent_job_id, got.source_index, got.action) == (
+        parent.id,
+        1,
+        JobAction.VARY_STRONG,
+    )
+    children = await store.jobs.children(parent.id)
+    assert [(c.id, c.source_index, c.action) for c in children] == [
+        (made[0].id, 1, JobAction.VARY_STRONG),
+        (made[1].id, None, JobAction.REMIX),
+    ]
+    assert await store.jobs.children(made[0].id) == []
+
+
 async def test_callbacks_find_the_job_by_its_current_key(store: Store, rules: QuotaService) -> None:
     job = await create(store, rules, 1)
     assert await store.jobs.by_callback_key("k1") is None
@@ -443,3 +470,40 @@ async def test_state_values_and_ping(store: Store) -> None:
     await store.state.set("tree", "def")
     assert await store.state.get("tree") == "def"
     assert await store.ping() is True
+
+
+# ------------------------------------------------------ member defaults and server styles
+
+
+async def test_member_defaults_are_per_member_per_server(store: Store) -> None:
+    prefs = store.preferences
+    assert await prefs.member_defaults(G, U) == MemberDefaults()
+    saved = MemberDefaults(model="m", ratio="16:9", count=3, style="anime", private=True)
+    await prefs.set_member_defaults(G, U, saved)
+    assert await prefs.member_defaults(G, U) == saved
+    assert await prefs.member_defaults(G + 1, U) == MemberDefaults()
+    assert await prefs.member_defaults(G, U + 1) == MemberDefaults()
+    changed = saved.updated(spoiler=False, ratio="1:1")
+    await prefs.set_member_defaults(G, U, changed)
+    got = await prefs.member_defaults(G, U)
+    assert (got.spoiler, got.private, got.ratio) == (False, True, "1:1")
+    assert await prefs.clear_member_defaults(G, U) is True
+    assert await prefs.clear_member_defaults(G, U) is False
+    assert await prefs.member_defaults(G, U) == MemberDefaults()
+
+
+async def test_server_styles_add_replace_remove(store: Store) -> None:
+    prefs = store.preferences
+    assert await prefs.guild_styles(G) == {}
+    assert await prefs.put_guild_style(G, "noir", "{prompt}, film noir", MOD) is False
+    assert await prefs.put_guild_style(G, "gold", "{prompt}, golden hour", MOD) is False
+    assert await prefs.put_guild_style(G, "noir", "{prompt}, noir, rain", MOD) is True
+    assert await prefs.guild_styles(G) == {
+        "gold": "{prompt}, golden hour",
+        "noir": "{prompt}, noir, rain",
+    }
+    assert list(await prefs.guild_styles(G)) == ["gold", "noir"]
+    assert await prefs.guild_styles(G + 1) == {}
+    assert await prefs.remove_guild_style(G, "noir") is True
+    assert await prefs.remove_guild_style(G, "noir") is False
+    assert await prefs.guild_styles(G) == {"gold": "{prompt}, golden hour"}

@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from datetime import datetime
 
-from bot.core.accounts import Ending
+from psycopg import AsyncCursor
+from psycopg.rows import TupleRow
+
+from bot.core.accounts import Ending, Reservation
 from bot.core.ids import new_job_id
 from bot.core.job import Job, JobImage, JobSpec
 from bot.core.request import GenerationRequest
@@ -38,7 +41,36 @@ class PgJobStore:
 
         async def create(conn: Conn) -> Job:
             now = self._clock()
-            reservation = await pg_quotas.reserve(
+            repo = PgJobsRepo(conn)
+
+            def job_for(held: Reservation) -> Job:
+                return Job(
+                    id=new_job_id(),
+                    guild_id=spec.guild_id,
+                    channel_id=spec.channel_id,
+                    user_id=spec.user_id,
+                    kind=spec.kind,
+                    origin=spec.origin,
+                    parent_job_id=spec.parent_job_id,
+                    source_index=spec.source_index,
+                    action=spec.action,
+                    door=spec.door,
+                    request=request,
+                    state=JobState.QUEUED,
+                    quota_day=held.day,
+                    reserved_daily=held.daily,
+                    reserved_bonus=held.bonus,
+                    created_at=now,
+                    updated_at=now,
+                )
+
+            jobs: list[Job] = []
+
+            async def insert(held: Reservation) -> AsyncCursor[TupleRow]:
+                jobs.append(job_for(held))
+                return await repo.send_insert(jobs[-1])
+
+            held, inserted = await pg_quotas.reserve(
                 conn,
                 rules,
                 guild_id=spec.guild_id,
@@ -47,32 +79,20 @@ class PgJobStore:
                 count=request.count,
                 prompt=request.prompt,
                 now=now,
+                along=insert,
             )
-            repo = PgJobsRepo(conn)
-            for _ in range(_ID_ATTEMPTS):
-                job = Job(
-                    id=new_job_id(),
-                    guild_id=spec.guild_id,
-                    channel_id=spec.channel_id,
-                    user_id=spec.user_id,
-                    kind=spec.kind,
-                    origin=spec.origin,
-                    parent_job_id=spec.parent_job_id,
-                    door=spec.door,
-                    request=request,
-                    state=JobState.QUEUED,
-                    quota_day=reservation.day,
-                    reserved_daily=reservation.daily,
-                    reserved_bonus=reservation.bonus,
-                    created_at=now,
-                    updated_at=now,
-                )
+            if await inserted.fetchone() is not None:
+                return await created(conn, jobs[-1])
+            for _ in range(_ID_ATTEMPTS):  # 40 random bits collided; draw again
+                job = job_for(held)
                 if await repo.insert(job):
-                    if self.on_created is not None:
-                        await self.on_created(conn, job)
-                    return job
-                # 40 random bits collided; draw again
+                    return await created(conn, job)
             raise RuntimeError("could not draw an unused job id")
+
+        async def created(conn: Conn, job: Job) -> Job:
+            if self.on_created is not None:
+                await self.on_created(conn, job)
+            return job
 
         return await transact(self._pool, create)
 
@@ -89,6 +109,10 @@ class PgJobStore:
         return await read(
             self._pool, lambda conn: PgJobsRepo(conn).recent(guild_id, user_id, limit)
         )
+
+    async def children(self, job_id: str) -> list[Job]:
+        """The jobs made from this job's results, oldest first."""
+        return await read(self._pool, lambda conn: PgJobsRepo(conn).children(job_id))
 
     async def by_callback_key(self, key: str) -> Job | None:
         """The job whose current callback secret hashes to ``key``."""

@@ -9,10 +9,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, LiteralString
 
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection, AsyncCursor, sql
 from psycopg.rows import TupleRow, dict_row
 
-from bot.core.job import DoorContext, Job, JobImage, JobKind, JobOrigin
+from bot.core.job import DoorContext, Job, JobAction, JobImage, JobKind, JobOrigin
 from bot.core.request import GenerationRequest
 from bot.core.states import UNFINISHED_STATES, JobState, sources
 
@@ -45,12 +45,17 @@ class PgJobsRepo:
 
     async def insert(self, job: Job) -> bool:
         """Insert a new job row; False when the id is taken (draw another)."""
-        cursor = await self._conn.execute(
+        return await (await self.send_insert(job)).fetchone() is not None
+
+    async def send_insert(self, job: Job) -> AsyncCursor[TupleRow]:
+        """Send the insert of a new job row; its cursor yields a row unless the id is taken
+        (it is read with the other statements of the reservation)."""
+        return await self._conn.execute(
             """
             INSERT INTO jobs (id, guild_id, channel_id, user_id, kind, origin, parent_job_id,
                 request, state, provider, quota_day, reserved_daily, reserved_bonus,
-                created_at, updated_at, upload_limit, reply_to_message_id)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                created_at, updated_at, upload_limit, reply_to_message_id, source_index, action)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
             ON CONFLICT (id) DO NOTHING RETURNING id
             """,
             (
@@ -71,9 +76,10 @@ class PgJobsRepo:
                 job.updated_at,
                 job.door.upload_limit,
                 job.door.reply_to,
+                job.source_index,
+                job.action.value if job.action is not None else None,
             ),
         )
-        return await cursor.fetchone() is not None
 
     async def exists(self, job_id: str) -> bool:
         """Whether a job with this id exists."""
@@ -106,6 +112,10 @@ class PgJobsRepo:
             "WHERE guild_id = %s AND user_id = %s ORDER BY created_at DESC, seq DESC LIMIT %s",
             (guild_id, user_id, limit),
         )
+
+    async def children(self, job_id: str) -> list[Job]:
+        """The jobs made from this job's results, oldest first."""
+        return await self._select("WHERE parent_job_id = %s ORDER BY created_at, seq", (job_id,))
 
     async def count_by_state(self) -> dict[JobState, int]:
         """How many jobs are in each state (every state present, zero included)."""
@@ -222,6 +232,8 @@ def _hydrate(row: dict[str, Any], images: tuple[JobImage, ...], messages: tuple[
         kind=JobKind(row["kind"]),
         origin=JobOrigin(row["origin"]),
         parent_job_id=row["parent_job_id"],
+        source_index=row["source_index"],
+        action=JobAction(row["action"]) if row["action"] is not None else None,
         door=DoorContext(upload_limit=row["upload_limit"], reply_to=row["reply_to_message_id"]),
         request=GenerationRequest.model_validate_json(row["request"]),
         state=JobState(row["state"]),

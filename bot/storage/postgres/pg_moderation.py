@@ -81,8 +81,7 @@ class PgModerationStore:
 
         async def apply(conn: Conn, now: datetime) -> tuple[int, int]:
             usage = PgUsageRepo(conn)
-            # the lock order of a reservation: a job created meanwhile waits, then counts
-            await usage.lock_guild(guild_id, day)
+            # the row a reservation locks: a job created meanwhile waits, then counts
             await usage.lock_daily(guild_id, user_id, day)
             before = await usage.daily_used(guild_id, user_id, day)
             after = await usage.in_flight_daily(guild_id, user_id, day)

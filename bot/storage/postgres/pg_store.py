@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from bot.storage.postgres.pg_jobs import PgJobStore
 from bot.storage.postgres.pg_moderation import PgModerationStore
 from bot.storage.postgres.pg_pool import Pool, describe_url, migrate, open_pool
+from bot.storage.postgres.pg_preferences import PgPreferencesRepo
 from bot.storage.postgres.pg_quotas import PgQuotaStore
 from bot.storage.postgres.pg_state import PgStateRepo
 
@@ -32,6 +33,7 @@ class PgStore:
         self._quotas = PgQuotaStore(pool)
         self._moderation = PgModerationStore(pool, clock)
         self._state = PgStateRepo(pool)
+        self._preferences = PgPreferencesRepo(pool)
 
     @classmethod
     async def open(
@@ -70,6 +72,11 @@ class PgStore:
     def state(self) -> PgStateRepo:
         """Process state."""
         return self._state
+
+    @property
+    def preferences(self) -> PgPreferencesRepo:
+        """Members' defaults and server styles."""
+        return self._preferences
 
     async def ping(self) -> bool:
         """True when a trivial query answers within 2 s."""

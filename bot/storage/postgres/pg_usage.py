@@ -1,7 +1,8 @@
 """SQL for the usage counters (per member, per guild, bot-wide, per UTC day) and usage reports.
 
-Every move is a conditional update (``used + n <= limit``) that says whether it happened, so
-a limit holds across processes without a serialisable transaction.
+One row per member and day holds both the allowance counter and the images the budgets
+count; the guild's and the bot-wide counts are sums over those rows, so no single row is
+updated by every reservation of every process.
 """
 
 from __future__ import annotations
@@ -38,28 +39,20 @@ class PgUsageRepo:
         )
 
     async def guild_used(self, guild_id: int, day: date) -> int:
-        """Images the whole guild took on ``day`` (reserved or charged)."""
+        """Images the whole guild took on ``day`` (reserved or charged): its members' sum."""
         return await self._one(
-            "SELECT used FROM guild_usage WHERE guild_id = %s AND day = %s", (guild_id, day)
+            "SELECT coalesce(sum(counted), 0) FROM daily_usage WHERE guild_id = %s AND day = %s",
+            (guild_id, day),
         )
 
     async def global_used(self, day: date) -> int:
         """Images every guild together took on ``day`` (reserved or charged)."""
-        return await self._one("SELECT used FROM global_usage WHERE day = %s", (day,))
-
-    async def lock_guild(self, guild_id: int, day: date) -> None:
-        """Create (if needed) and lock the guild's counter of ``day``: first in the lock order."""
-        await self._conn.execute(
-            "INSERT INTO guild_usage (guild_id, day) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-            (guild_id, day),
-        )
-        await self._conn.execute(
-            "SELECT used FROM guild_usage WHERE guild_id = %s AND day = %s FOR UPDATE",
-            (guild_id, day),
+        return await self._one(
+            "SELECT coalesce(sum(counted), 0) FROM daily_usage WHERE day = %s", (day,)
         )
 
     async def lock_daily(self, guild_id: int, user_id: int, day: date) -> None:
-        """Create (if needed) and lock the member's counter of ``day``: after the guild's."""
+        """Create (if needed) and lock the member's counter of ``day``."""
         await self._conn.execute(
             "INSERT INTO daily_usage (guild_id, user_id, day) VALUES (%s, %s, %s) "
             "ON CONFLICT DO NOTHING",
@@ -71,60 +64,27 @@ class PgUsageRepo:
             (guild_id, user_id, day),
         )
 
-    async def add_daily(
-        self, guild_id: int, user_id: int, day: date, delta: int, *, limit: int | None = None
-    ) -> bool:
-        """Add ``delta`` to the member's counter unless that passes ``limit``; False if refused.
+    async def refund(
+        self, guild_id: int, user_id: int, day: date, *, daily: int, counted: int
+    ) -> None:
+        """Give back ``daily`` allowance images and ``counted`` images in all (a settlement).
 
         A negative result violates the table's CHECK and raises: that would be a ledger bug.
         """
         await self._conn.execute(
-            "INSERT INTO daily_usage (guild_id, user_id, day) VALUES (%s, %s, %s) "
-            "ON CONFLICT DO NOTHING",
-            (guild_id, user_id, day),
+            "UPDATE daily_usage SET used = used - %s, counted = counted - %s "
+            "WHERE guild_id = %s AND user_id = %s AND day = %s",
+            (daily, counted, guild_id, user_id, day),
         )
-        cursor = await self._conn.execute(
-            "UPDATE daily_usage SET used = used + %(d)s "
-            "WHERE guild_id = %(g)s AND user_id = %(u)s AND day = %(day)s "
-            "AND (%(limit)s::integer IS NULL OR used + %(d)s <= %(limit)s::integer) RETURNING used",
-            {"d": delta, "g": guild_id, "u": user_id, "day": day, "limit": limit},
-        )
-        return await cursor.fetchone() is not None
 
     async def set_daily(self, guild_id: int, user_id: int, day: date, used: int) -> None:
-        """Overwrite the member's counter (a moderator reset)."""
+        """Overwrite the member's allowance counter (a moderator reset; the budgets' count
+        stays)."""
         await self._conn.execute(
             "INSERT INTO daily_usage (guild_id, user_id, day, used) VALUES (%s, %s, %s, %s) "
             "ON CONFLICT (guild_id, user_id, day) DO UPDATE SET used = excluded.used",
             (guild_id, user_id, day, used),
         )
-
-    async def add_guild(
-        self, guild_id: int, day: date, delta: int, *, limit: int | None = None
-    ) -> bool:
-        """Add ``delta`` to the guild's counter unless that passes ``limit``; False if refused."""
-        await self._conn.execute(
-            "INSERT INTO guild_usage (guild_id, day) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-            (guild_id, day),
-        )
-        cursor = await self._conn.execute(
-            "UPDATE guild_usage SET used = used + %(d)s WHERE guild_id = %(g)s AND day = %(day)s "
-            "AND (%(limit)s::integer IS NULL OR used + %(d)s <= %(limit)s::integer) RETURNING used",
-            {"d": delta, "g": guild_id, "day": day, "limit": limit},
-        )
-        return await cursor.fetchone() is not None
-
-    async def add_global(self, day: date, delta: int, *, limit: int | None = None) -> bool:
-        """Add ``delta`` to the bot-wide counter unless that passes ``limit``; False if refused."""
-        await self._conn.execute(
-            "INSERT INTO global_usage (day) VALUES (%s) ON CONFLICT DO NOTHING", (day,)
-        )
-        cursor = await self._conn.execute(
-            "UPDATE global_usage SET used = used + %(d)s WHERE day = %(day)s "
-            "AND (%(limit)s::integer IS NULL OR used + %(d)s <= %(limit)s::integer) RETURNING used",
-            {"d": delta, "day": day, "limit": limit},
-        )
-        return await cursor.fetchone() is not None
 
     async def in_flight_daily(self, guild_id: int, user_id: int, day: date) -> int:
         """Allowance images still reserved (not yet settled) by the member's jobs of ``day``."""

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from bot.core.job import DoorContext, Job, JobImage, JobKind, JobOrigin
+from bot.core.job import DoorContext, Job, JobAction, JobImage, JobKind, JobOrigin
 from bot.core.request import GenerationRequest
 from bot.core.states import UNFINISHED_STATES, JobState, sources
 from bot.storage.sqlite.codec import from_db_day, from_db_time, opt_time, to_db_day, to_db_time
@@ -47,8 +47,9 @@ class JobsRepo:
             """
             INSERT INTO jobs (id, guild_id, channel_id, user_id, kind, origin, parent_job_id,
                 request, state, provider, callback_key, quota_day, reserved_daily,
-                reserved_bonus, created_at, updated_at, upload_limit, reply_to_message_id)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                reserved_bonus, created_at, updated_at, upload_limit, reply_to_message_id,
+                source_index, action)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             (
                 job.id,
@@ -69,6 +70,8 @@ class JobsRepo:
                 to_db_time(job.updated_at),
                 job.door.upload_limit,
                 job.door.reply_to,
+                job.source_index,
+                job.action.value if job.action is not None else None,
             ),
         )
 
@@ -101,6 +104,13 @@ class JobsRepo:
             "SELECT * FROM jobs WHERE guild_id = ? AND user_id = ? "
             "ORDER BY created_at DESC, rowid DESC LIMIT ?",
             (guild_id, user_id, limit),
+        ).fetchall()
+        return [self._hydrate(row) for row in rows]
+
+    def children(self, job_id: str) -> list[Job]:
+        """The jobs made from this job's results, oldest first."""
+        rows = self._conn.execute(
+            "SELECT * FROM jobs WHERE parent_job_id = ? ORDER BY created_at, rowid", (job_id,)
         ).fetchall()
         return [self._hydrate(row) for row in rows]
 
@@ -197,6 +207,8 @@ class JobsRepo:
             kind=JobKind(row["kind"]),
             origin=JobOrigin(row["origin"]),
             parent_job_id=row["parent_job_id"],
+            source_index=row["source_index"],
+            action=JobAction(row["action"]) if row["action"] is not None else None,
             door=DoorContext(upload_limit=row["upload_limit"], reply_to=row["reply_to_message_id"]),
             request=GenerationRequest.model_validate_json(row["request"]),
             state=JobState(row["state"]),

@@ -69,6 +69,8 @@ class SqliteJobStore:
                     kind=spec.kind,
                     origin=spec.origin,
                     parent_job_id=spec.parent_job_id,
+                    source_index=spec.source_index,
+                    action=spec.action,
                     door=spec.door,
                     request=request,
                     state=JobState.QUEUED,
@@ -100,6 +102,10 @@ class SqliteJobStore:
     async def recent(self, guild_id: int, user_id: int, limit: int) -> list[Job]:
         """A member's latest jobs in a guild."""
         return await self._db.run_read(lambda conn: JobsRepo(conn).recent(guild_id, user_id, limit))
+
+    async def children(self, job_id: str) -> list[Job]:
+        """The jobs made from this job's results, oldest first."""
+        return await self._db.run_read(lambda conn: JobsRepo(conn).children(job_id))
 
     async def by_callback_key(self, key: str) -> Job | None:
         """The job whose current callback secret hashes to ``key``."""

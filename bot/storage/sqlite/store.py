@@ -9,6 +9,7 @@ from pathlib import Path
 from bot.storage.sqlite.connection import Database
 from bot.storage.sqlite.jobs_store import SqliteJobStore
 from bot.storage.sqlite.moderation_store import SqliteModerationStore
+from bot.storage.sqlite.preferences_repo import PreferencesRepo
 from bot.storage.sqlite.quota_store import SqliteQuotaStore
 from bot.storage.sqlite.state_repo import StateRepo
 
@@ -27,6 +28,7 @@ class SqliteStore:
         self._quotas = SqliteQuotaStore(db)
         self._moderation = SqliteModerationStore(db, clock)
         self._state = StateRepo(db)
+        self._preferences = PreferencesRepo(db)
 
     @classmethod
     async def open(cls, path: Path, *, clock: Callable[[], datetime] = _utc_now) -> SqliteStore:
@@ -61,6 +63,11 @@ class SqliteStore:
     def state(self) -> StateRepo:
         """Process state."""
         return self._state
+
+    @property
+    def preferences(self) -> PreferencesRepo:
+        """Members' defaults and server styles."""
+        return self._preferences
 
     async def ping(self) -> bool:
         """True when a trivial query answers."""

@@ -1,5 +1,6 @@
--- 0001_initial: the whole schema of SQLite's 0001-0004 (ledger, quotas, moderation, audit log,
--- bot state, bot-wide usage, the job's door), plus result images as bytea.
+-- 0001_initial: the whole schema of SQLite's 0001-0006 (ledger, quotas, moderation, audit log,
+-- bot state, bot-wide usage, the job's door), plus result images as bytea. The guild's and
+-- the bot-wide counters are not tables here: they are sums of daily_usage (see below).
 -- Shipped migrations are never edited; add 0002_*.sql instead.
 -- Times are timestamptz (UTC); days are UTC dates.
 
@@ -28,28 +29,23 @@ CREATE TABLE role_allowances (
     PRIMARY KEY (guild_id, role_id)
 );
 
--- Images taken from the daily allowance (reserved by jobs in flight plus charged).
+-- A member's images of a UTC day. ``used``: taken from the daily allowance (reserved by jobs
+-- in flight plus charged; a moderator's reset lowers it). ``counted``: every image, allowance
+-- and bonus alike, which the guild's and the bot-wide budgets count. The guild's count is
+-- the sum of its members' rows and the bot-wide count the sum of all rows of the day, so no
+-- single row is updated by every reservation of every process.
 CREATE TABLE daily_usage (
     guild_id BIGINT NOT NULL,
     user_id  BIGINT NOT NULL,
     day      DATE NOT NULL,
     used     INTEGER NOT NULL DEFAULT 0 CHECK (used >= 0),
+    counted  INTEGER NOT NULL DEFAULT 0 CHECK (counted >= 0),
     PRIMARY KEY (guild_id, user_id, day)
 );
 
--- Every image of the guild that day, allowance and bonus alike (for the guild budget).
-CREATE TABLE guild_usage (
-    guild_id BIGINT NOT NULL,
-    day      DATE NOT NULL,
-    used     INTEGER NOT NULL DEFAULT 0 CHECK (used >= 0),
-    PRIMARY KEY (guild_id, day)
-);
-
--- Every image of every guild per UTC day, for GLOBAL_DAILY_BUDGET.
-CREATE TABLE global_usage (
-    day  DATE PRIMARY KEY,
-    used INTEGER NOT NULL DEFAULT 0 CHECK (used >= 0)
-);
+-- The sums read only that day's rows, from the index alone.
+CREATE INDEX daily_usage_by_guild_day ON daily_usage (guild_id, day) INCLUDE (counted);
+CREATE INDEX daily_usage_by_day ON daily_usage (day) INCLUDE (counted);
 
 CREATE TABLE blocked_terms (
     guild_id BIGINT NOT NULL,
@@ -103,13 +99,17 @@ CREATE TABLE jobs (
     submitted_at        TIMESTAMPTZ,
     finished_at         TIMESTAMPTZ,
     upload_limit        INTEGER CHECK (upload_limit IS NULL OR upload_limit > 0),
-    reply_to_message_id BIGINT
+    reply_to_message_id BIGINT,
+    -- lineage (SQLite 0005): which of the parent's images, and what was done to it
+    source_index        INTEGER CHECK (source_index IS NULL OR source_index >= 0),
+    action              TEXT
 );
 
 CREATE INDEX jobs_by_member ON jobs (guild_id, user_id, created_at);
 CREATE INDEX jobs_unfinished ON jobs (state, created_at)
     WHERE state IN ('queued', 'submitted', 'running', 'delivering');
 CREATE INDEX jobs_by_guild_day ON jobs (guild_id, created_at);
+CREATE INDEX jobs_by_parent ON jobs (parent_job_id, created_at) WHERE parent_job_id IS NOT NULL;
 
 -- Result images of a job, and the message that posted them.
 CREATE TABLE job_images (
@@ -141,8 +141,86 @@ CREATE TABLE job_messages (
     PRIMARY KEY (job_id, message_id)
 );
 
+-- A member's own /settings defaults per server, and the styles a server's moderators
+-- added with /style add (SQLite 0006).
+CREATE TABLE member_defaults (
+    guild_id    BIGINT NOT NULL,
+    user_id     BIGINT NOT NULL,
+    model       TEXT,
+    ratio       TEXT,
+    resolution  TEXT,
+    count       INTEGER CHECK (count IS NULL OR count >= 1),
+    style       TEXT,
+    private     BOOLEAN,
+    spoiler     BOOLEAN,
+    updated_at  TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (guild_id, user_id)
+);
+
+CREATE TABLE guild_styles (
+    guild_id    BIGINT NOT NULL,
+    name        TEXT NOT NULL,
+    template    TEXT NOT NULL,
+    added_by    BIGINT NOT NULL,
+    updated_at  TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (guild_id, name)
+);
+
 CREATE TABLE bot_state (
     key        TEXT PRIMARY KEY,
     value      TEXT NOT NULL,
     updated_at TIMESTAMPTZ NOT NULL
 );
+
+-- A reservation's first step, in one statement: when the guild has a budget, take the
+-- guild's transaction-level advisory lock; then create (if needed) and lock the member's
+-- counter of the day and settings: always guild, then member. Every read comes after the
+-- locks, so none is stale.
+CREATE FUNCTION quota_lock_and_read(g BIGINT, u BIGINT, d DATE,
+    OUT guild_used BIGINT, OUT daily_used INTEGER, OUT global_used BIGINT,
+    OUT daily_override INTEGER, OUT bonus INTEGER, OUT blocked BOOLEAN,
+    OUT guild_quota INTEGER, OUT guild_budget INTEGER, OUT modlog_channel_id BIGINT,
+    OUT role_ids BIGINT[], OUT role_quotas INTEGER[], OUT terms TEXT[])
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    SELECT t.daily_quota, t.daily_budget, t.modlog_channel_id
+        INTO guild_quota, guild_budget, modlog_channel_id
+        FROM guild_settings t WHERE t.guild_id = g;
+    IF guild_budget IS NOT NULL THEN
+        PERFORM pg_advisory_xact_lock(hashtextextended('guild-budget:' || g::text, 0));
+    END IF;
+    INSERT INTO daily_usage (guild_id, user_id, day) VALUES (g, u, d) ON CONFLICT DO NOTHING;
+    SELECT t.used INTO daily_used FROM daily_usage t
+        WHERE t.guild_id = g AND t.user_id = u AND t.day = d FOR UPDATE;
+    INSERT INTO member_settings (guild_id, user_id, updated_at) VALUES (g, u, now())
+        ON CONFLICT DO NOTHING;
+    SELECT t.daily_override, t.bonus, t.blocked INTO daily_override, bonus, blocked
+        FROM member_settings t WHERE t.guild_id = g AND t.user_id = u FOR UPDATE;
+    SELECT coalesce(sum(t.counted), 0) INTO guild_used FROM daily_usage t
+        WHERE t.guild_id = g AND t.day = d;
+    SELECT coalesce(sum(t.counted), 0) INTO global_used FROM daily_usage t WHERE t.day = d;
+    SELECT coalesce(array_agg(t.role_id ORDER BY t.role_id), '{}'),
+           coalesce(array_agg(t.daily_quota ORDER BY t.role_id), '{}')
+        INTO role_ids, role_quotas FROM role_allowances t WHERE t.guild_id = g;
+    SELECT coalesce(array_agg(t.term ORDER BY t.term COLLATE "C"), '{}')
+        INTO terms FROM blocked_terms t WHERE t.guild_id = g;
+END
+$$;
+
+-- Whether the guild's images of the day (this transaction's included) fit ``budget``; the
+-- guild's advisory lock, taken by quota_lock_and_read, keeps others out until the COMMIT.
+CREATE FUNCTION quota_guild_fits(g BIGINT, d DATE, budget INTEGER) RETURNS BOOLEAN
+LANGUAGE sql VOLATILE AS $$
+    SELECT coalesce(sum(t.counted), 0) <= budget FROM daily_usage t
+        WHERE t.guild_id = g AND t.day = d;
+$$;
+
+-- With a bot-wide budget: queue on one transaction-level advisory lock (taken last, held to
+-- the COMMIT), then check the day's sum, which includes this transaction's own images.
+CREATE FUNCTION quota_global_fits(d DATE, budget INTEGER) RETURNS BOOLEAN
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(1592590338);  -- 0x5EED0002
+    RETURN (SELECT coalesce(sum(t.counted), 0) FROM daily_usage t WHERE t.day = d) <= budget;
+END
+$$;
