@@ -72,6 +72,8 @@ class Harness:
     deliverer: RecordingDeliverer = field(default_factory=RecordingDeliverer)
     settings_overrides: dict[str, Any] = field(default_factory=dict)
     runner: RunnerConfig | None = None
+    #: the cluster path's timings (PostgreSQL only)
+    cluster: ClusterTimings = FAST_CLUSTER
     downloader: Any = None
     #: the engine's sleep (None: asyncio.sleep), e.g. one that advances ``clock`` instead
     sleep: Any = None
@@ -106,7 +108,7 @@ class Harness:
             clock=self.clock,
             deliverer=self.deliverer,
             events=self.sink,
-            options=EngineOptions(runner=runner, stop_timeout=2.0, cluster=FAST_CLUSTER),
+            options=EngineOptions(runner=runner, stop_timeout=2.0, cluster=self.cluster),
             downloader=self.downloader,
             sleep=self.sleep or asyncio.sleep,
         )
