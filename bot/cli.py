@@ -117,6 +117,7 @@ def _print_summary(settings: Settings, providers: list[ProviderConfig]) -> None:
         print(f"Callbacks: {settings.public_url}/callbacks/<provider>/<secret>")
     else:
         print("Callbacks: off (PUBLIC_URL unset), jobs are polled")
+    print(f"Shards: {_shards(settings)}")
     print(f"Web server: {settings.http_host}:{settings.http_port}")
     print(f"Metrics: {settings.metrics_host}:{settings.metrics_port}")
     print(f"Daily quota: {settings.default_daily_quota} images per member")
@@ -128,6 +129,16 @@ def _print_summary(settings: Settings, providers: list[ProviderConfig]) -> None:
         print("  none")
     for warning in unknown_model_warnings(providers):
         print(f"warning: {warning}")
+
+
+def _shards(settings: Settings) -> str:
+    """Which gateway shards a ``run`` process connects."""
+    count = settings.shard_count
+    if count is None:
+        return "all, as many as Discord recommends (SHARD_COUNT unset)"
+    if settings.shard_ids is None:
+        return f"all {count} in this process"
+    return ", ".join(str(shard) for shard in settings.shard_ids) + f" of {count}"
 
 
 def startup_providers(

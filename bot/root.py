@@ -201,6 +201,8 @@ class Root:
                 allowed_guild_ids=settings.allowed_guild_ids,
                 dev_guild_id=settings.dev_guild_id,
                 discord_api_base=settings.discord_api_base,
+                shard_ids=settings.shard_ids,
+                shard_count=settings.shard_count,
             ),
             **overrides.bot_options,
         )

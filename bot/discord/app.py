@@ -81,6 +81,10 @@ class BotConfig:
     allowed_guild_ids: frozenset[int] | None = None
     dev_guild_id: int | None = None
     discord_api_base: str = DEFAULT_API_BASE
+    #: the shards this process connects (``SHARD_IDS``); None: all of them
+    shard_ids: tuple[int, ...] | None = None
+    #: the shards of the whole bot (``SHARD_COUNT``); None: as Discord recommends
+    shard_count: int | None = None
 
 
 class StateStore(Protocol):
@@ -136,6 +140,7 @@ class SeedreamBot(commands.AutoShardedBot):
             intents=intents(),
             tree_cls=SeedreamTree,
             allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
+            **_shard_options(config),
             **options,
         )
         self.config = config
@@ -270,6 +275,16 @@ class SeedreamBot(commands.AutoShardedBot):
     def discord_connected(self) -> bool:
         """True once READY and while the gateway is up (for ``/healthz``)."""
         return self.is_ready() and not self.is_closed()
+
+
+def _shard_options(config: BotConfig) -> dict[str, Any]:
+    """discord.py's ``shard_ids``/``shard_count``, only when set (unset: it asks Discord)."""
+    options: dict[str, Any] = {}
+    if config.shard_count is not None:
+        options["shard_count"] = config.shard_count
+    if config.shard_ids is not None:
+        options["shard_ids"] = list(config.shard_ids)
+    return options
 
 
 Interaction: TypeAlias = discord.Interaction[SeedreamBot]

@@ -361,7 +361,12 @@ class FakeRest:
         return json_response({"url": self.world.gateway_url})
 
     async def _get_gateway_bot(self, req: ApiRequest) -> web.Response:
-        limit = {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}
+        limit = {
+            "total": 1000,
+            "remaining": 999,
+            "reset_after": 0,
+            "max_concurrency": self.world.max_concurrency,
+        }
         body = {"url": self.world.gateway_url, "shards": self.world.shard_count}
         return json_response({**body, "session_start_limit": limit})
 
