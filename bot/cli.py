@@ -1,4 +1,4 @@
-"""The ``seedream-bot`` command: ``run``, ``generate`` and ``check``.
+"""The ``seedream-bot`` command: ``run``, ``worker``, ``generate`` and ``check``.
 
 Every failure the operator can fix prints one line on stderr and exits non-zero (2 for
 configuration and usage errors); no traceback, never a secret.
@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     sub.add_parser("run", help="start the bot (the default)", parents=[env_file])
     sub.add_parser(
+        "worker",
+        help="run jobs and the web server without a gateway connection (needs DATABASE_URL)",
+        parents=[env_file],
+    )
+    sub.add_parser(
         "check",
         help="validate the configuration and list the enabled providers",
         parents=[env_file],
@@ -80,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if problems:
                 raise ConfigErrors(problems)
         else:
+            if command == "worker":
+                problems = [*problems, *worker_problems(settings)]
             providers = startup_providers(settings, args.env_file, problems)
     except ConfigError as exc:
         return _report(exc, env_hint=default_env_file)
@@ -87,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "generate":
             setup_logging(settings.log_level, settings.log_format, secrets=_secrets(settings))
             return asyncio.run(generate_command(args, settings))
-        return run_command(settings, providers)
+        return run_command(settings, providers, gateway=command == "run")
     except ConfigError as exc:  # found while starting, e.g. the web server's port is taken
         return _report(exc, env_hint=False)
     except KeyboardInterrupt:
@@ -176,8 +183,21 @@ def _print_cost_control(settings: Settings) -> None:
     )
 
 
-def run_command(settings: Settings, providers: list[ProviderConfig]) -> int:
-    """Start the bot and block until it stops."""
+def worker_problems(settings: Settings) -> list[ConfigError]:
+    """Why ``worker`` cannot start with these settings: it needs a database it can share."""
+    return [
+        ConfigError(
+            "DATABASE_URL",
+            "the worker needs a PostgreSQL database shared with the run processes "
+            "(set DATABASE_URL); on SQLite one `seedream-bot run` process already runs the jobs",
+        )
+    ]
+
+
+def run_command(
+    settings: Settings, providers: list[ProviderConfig], *, gateway: bool = True
+) -> int:
+    """Start the bot (``gateway=False``: the worker) and block until it stops."""
     token = settings.require_token()
     setup_logging(
         settings.log_level,
@@ -185,7 +205,7 @@ def run_command(settings: Settings, providers: list[ProviderConfig]) -> int:
         secrets=[token, *(p.api_key.get_secret_value() for p in providers)],
     )
     with database_lock(settings.database_path):  # one process per database file
-        return asyncio.run(run_bot(settings, providers))
+        return asyncio.run(run_bot(settings, providers, gateway=gateway))
 
 
 def _collect(

@@ -173,11 +173,14 @@ class Root:
         settings: Settings,
         configs: Sequence[ProviderConfig],
         overrides: Overrides = NO_OVERRIDES,
+        *,
+        gateway: bool = True,
     ) -> Root:
         """Open the HTTP client and the database (migrated) and build everything on them.
 
         Nothing talks to Discord or the providers yet: ``SeedreamBot.setup_hook`` calls
         :meth:`start` once logged in. A problem the operator can fix raises ``ConfigError``.
+        ``gateway=False`` builds a ``worker``: healthy once logged in to the REST API.
         """
         timeout = (
             DEFAULT_TIMEOUT
@@ -221,7 +224,9 @@ class Root:
         web = WebServer(
             engine=engine,
             db=store,
-            discord_connected=lambda: bot.discord_connected,
+            discord_connected=(
+                (lambda: bot.discord_connected) if gateway else (lambda: bot.rest_ready)
+            ),
             host=settings.http_host,
             port=settings.http_port,
             metrics_host=settings.metrics_host,
