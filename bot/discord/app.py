@@ -11,11 +11,10 @@ from typing import Any, Protocol, TypeAlias
 
 import discord
 import httpx
-import yarl
 from discord.ext import commands
-from discord.gateway import DiscordWebSocket
 
 from bot.discord.desk import JobDesk
+from bot.discord.sharding import discover_gateway, identify_bucket, shard_options
 from bot.discord.tree import SeedreamTree
 from bot.jobs.engine import JobEngine
 from bot.moderation.actions import ModerationService
@@ -143,7 +142,7 @@ class SeedreamBot(commands.AutoShardedBot):
             intents=intents(),
             tree_cls=SeedreamTree,
             allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
-            **_shard_options(config),
+            **shard_options(config.shard_ids, config.shard_count),
             **options,
         )
         self.config = config
@@ -180,22 +179,12 @@ class SeedreamBot(commands.AutoShardedBot):
         await self.sync_commands()
 
     async def _discover_gateway(self) -> None:
-        """Ask ``GET /gateway/bot`` what the gateway needs, when anything here does.
-
-        Behind a custom ``DISCORD_API_BASE``, reconnect to the gateway it names: discord.py
-        falls back to Discord's own gateway after a session it cannot resume (and with
-        ``SHARD_COUNT`` set it never asks), so the discovered URL keeps every connection on
-        the configured endpoint. With IDENTIFYs shared between processes, learn how many
-        buckets Discord allows at once (``max_concurrency``).
-        """
+        """Ask ``GET /gateway/bot`` when the gateway URL is to be pinned (a custom
+        ``DISCORD_API_BASE``) or IDENTIFYs are shared between processes."""
         assert self._services is not None  # setup_hook checked
         pin = self.config.discord_api_base != DEFAULT_API_BASE
-        if not (pin or self._services.locks.shared):
-            return
-        _, url, limits = await self.http.get_bot_gateway()
-        if pin:
-            DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
-        self._max_concurrency = max(1, int(limits.get("max_concurrency", 1)))
+        if pin or self._services.locks.shared:
+            self._max_concurrency = await discover_gateway(self.http, pin=pin)
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
         """Space IDENTIFYs per ``max_concurrency`` bucket across every process of the bot.
@@ -206,7 +195,7 @@ class SeedreamBot(commands.AutoShardedBot):
         if locks is None or not locks.shared:
             await super().before_identify_hook(shard_id, initial=initial)
             return
-        bucket = (shard_id or 0) % self._max_concurrency
+        bucket = identify_bucket(shard_id, self._max_concurrency)
         await locks.identify_turn(bucket)
         log.debug("Shard %s: IDENTIFY (bucket %d of %d)", shard_id, bucket, self._max_concurrency)
 
@@ -311,16 +300,6 @@ class SeedreamBot(commands.AutoShardedBot):
     def rest_ready(self) -> bool:
         """True once logged in to the REST API and until closed (a worker's ``/healthz``)."""
         return self.user is not None and not self.is_closed()
-
-
-def _shard_options(config: BotConfig) -> dict[str, Any]:
-    """discord.py's ``shard_ids``/``shard_count``, only when set (unset: it asks Discord)."""
-    options: dict[str, Any] = {}
-    if config.shard_count is not None:
-        options["shard_count"] = config.shard_count
-    if config.shard_ids is not None:
-        options["shard_ids"] = list(config.shard_ids)
-    return options
 
 
 Interaction: TypeAlias = discord.Interaction[SeedreamBot]
