@@ -230,3 +230,8 @@ class ShuttingDownError(SeedreamError):
     code: ClassVar[str] = "shutting_down"
 
     user_message = "The bot is restarting; try again in a minute."
+
+
+class SchemaTooNewError(RuntimeError):
+    """The database was written by a newer version of the bot; refusing to touch it (any
+    store backend)."""

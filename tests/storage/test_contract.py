@@ -33,6 +33,7 @@ from bot.quotas.rules import (
     GuildBudgetExceededError,
     QuotaService,
 )
+from bot.storage.postgres.pg_store import PgStore
 from bot.storage.protocols import QuotaRules, Store
 from bot.storage.sqlite.store import SqliteStore
 from tests.jobs.support import FakeClock
@@ -41,14 +42,19 @@ G, U, MOD = 10, 20, 99
 DAY = date(2025, 3, 14)
 ALLOWANCE = 4
 
-StoreFactory = Callable[[Path, FakeClock], Awaitable[Store]]
+StoreFactory = Callable[[pytest.FixtureRequest, Path, FakeClock], Awaitable[Store]]
 
 
-async def _sqlite(tmp_path: Path, clock: FakeClock) -> Store:
+async def _sqlite(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> Store:
     return await SqliteStore.open(tmp_path / "bot.sqlite3", clock=clock)
 
 
-FACTORIES: dict[str, StoreFactory] = {"sqlite": _sqlite}
+async def _postgres(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> Store:
+    # a fresh migrated database of the test's own (tests/pg_support.py)
+    return await PgStore.open(request.getfixturevalue("pg_url"), clock=clock)
+
+
+FACTORIES: dict[str, StoreFactory] = {"sqlite": _sqlite, "postgres": _postgres}
 
 
 @pytest.fixture
@@ -56,11 +62,16 @@ def clock() -> FakeClock:
     return FakeClock(datetime(2025, 3, 14, 12, tzinfo=UTC))
 
 
-@pytest.fixture(params=sorted(FACTORIES))
+@pytest.fixture(
+    params=[
+        pytest.param(name, marks=[pytest.mark.postgres] if name == "postgres" else [])
+        for name in sorted(FACTORIES)
+    ]
+)
 async def store(
     request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
 ) -> AsyncIterator[Store]:
-    opened = await FACTORIES[request.param](tmp_path, clock)
+    opened = await FACTORIES[request.param](request, tmp_path, clock)
     try:
         yield opened
     finally:

@@ -29,6 +29,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
+from bot.core.errors import SchemaTooNewError
+
+__all__ = ["SchemaTooNewError"]  # defined with the other backends' errors; raised here
+
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
@@ -36,10 +40,6 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 T = TypeVar("T")
 P = ParamSpec("P")
-
-
-class SchemaTooNewError(RuntimeError):
-    """The database was written by a newer version of the bot; refusing to touch it."""
 
 
 @dataclass(frozen=True)

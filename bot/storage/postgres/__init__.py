@@ -1,0 +1,1 @@
+"""The PostgreSQL store: many processes and hosts on one database (``DATABASE_URL``)."""
