@@ -5,7 +5,8 @@ spaced across processes. Each lock lives on a connection of its own, opened for 
 closed after, so a process that dies (SIGKILL, lost host) releases its locks with its
 connections, and two locks of one process never share a session (advisory locks are
 re-entrant within a session). Waiting polls ``pg_try_advisory_lock``: a waiter that is
-cancelled at shutdown leaves nothing queued in the server.
+cancelled at shutdown leaves nothing queued in the server. The keys are the two-``int4``
+form, a key space apart from the one-``bigint`` keys other modules lock.
 """
 
 from __future__ import annotations

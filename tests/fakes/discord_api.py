@@ -92,7 +92,8 @@ files)``, also ``.query``/``.status``), ``requests_to(method, path_regex)``, ``u
 
 Faults: ``fail_next(method, path_pattern, status, body=None, headers=None, times=1)``
 (regex fully matched against the API-relative path, e.g. ``r"/channels/\\d+/messages"``;
-``method`` may be ``"*"``), ``rate_limit_next(method, path_pattern, retry_after=0.1, *,
+``method`` may be ``"*"``), ``delay_next(method, path_pattern, seconds, times=1)`` (answered
+late), ``rate_limit_next(method, path_pattern, retry_after=0.1, *,
 is_global=False, times=1)`` (429 with ``Retry-After``/``X-RateLimit-*``/``Via``),
 ``expire_token(interaction)``.
 
@@ -295,6 +296,10 @@ class FakeDiscord(FakeWorld):
     ) -> None:
         """Answer the next ``times`` matching requests with ``status`` (and ``body``)."""
         self.rest.fail_next(method, path_pattern, status, body, headers, times)
+
+    def delay_next(self, method: str, path_pattern: str, seconds: float, times: int = 1) -> None:
+        """Answer the next ``times`` matching requests ``seconds`` late."""
+        self.rest.delay_next(method, path_pattern, seconds, times)
 
     def on_request(
         self,
