@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from bot import __version__
 from bot.config import ENV_FILE, Settings, read_settings
@@ -22,6 +24,7 @@ from bot.log import setup_logging
 from bot.providers import PROVIDER_TYPES
 from bot.providers.base import ProviderConfig
 from bot.providers.configure import collect_providers, unknown_model_warnings
+from bot.storage.postgres.pg_pool import describe_url, probe
 
 EXIT_CONFIG = 2
 ENV_EXAMPLE = ".env.example"
@@ -86,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise ConfigErrors(problems)
         else:
             if command == "worker":
-                problems = [*problems, *worker_problems(settings)]
+                problems = [*problems, *worker_problems(settings, problems)]
             providers = startup_providers(settings, args.env_file, problems)
     except ConfigError as exc:
         return _report(exc, env_hint=default_env_file)
@@ -109,6 +112,7 @@ def check_command(settings: Settings, env_file: str, problems: list[ConfigError]
     """
     settings_valid = not problems  # else the summary would show defaults, not what was set
     providers, problems = _collect(settings, env_file, problems)
+    problems += _database_problems(settings)
     if settings_valid:
         _print_summary(settings, providers)
     if problems:
@@ -119,7 +123,11 @@ def check_command(settings: Settings, env_file: str, problems: list[ConfigError]
 
 def _print_summary(settings: Settings, providers: list[ProviderConfig]) -> None:
     print(f"Discord API: {settings.discord_api_base}")
-    print(f"Database: {settings.database_path}")
+    url = settings.postgres_url()
+    if url is None:
+        print(f"Database: {settings.database_path}")
+    else:
+        print(f"Database: PostgreSQL at {describe_url(url)}")
     if settings.public_url:
         print(f"Callbacks: {settings.public_url}/callbacks/<provider>/<secret>")
     else:
@@ -183,8 +191,15 @@ def _print_cost_control(settings: Settings) -> None:
     )
 
 
-def worker_problems(settings: Settings) -> list[ConfigError]:
-    """Why ``worker`` cannot start with these settings: it needs a database it can share."""
+def worker_problems(settings: Settings, problems: Sequence[ConfigError] = ()) -> list[ConfigError]:
+    """Why ``worker`` cannot start with these settings: it needs a database it can share.
+
+    Nothing more when ``problems`` already has one with ``DATABASE_URL`` (invalid).
+    """
+    if settings.postgres_url() is not None or any(
+        problem.variable == "DATABASE_URL" for problem in problems
+    ):
+        return []
     return [
         ConfigError(
             "DATABASE_URL",
@@ -202,9 +217,18 @@ def run_command(
     setup_logging(
         settings.log_level,
         settings.log_format,
-        secrets=[token, *(p.api_key.get_secret_value() for p in providers)],
+        secrets=[
+            token,
+            *(p.api_key.get_secret_value() for p in providers),
+            *_database_secrets(settings),
+        ],
     )
-    with database_lock(settings.database_path):  # one process per database file
+    # one process per SQLite file; PostgreSQL takes many processes
+    with (
+        database_lock(settings.database_path)
+        if settings.postgres_url() is None
+        else contextlib.nullcontext()
+    ):
         return asyncio.run(run_bot(settings, providers, gateway=gateway))
 
 
@@ -277,4 +301,23 @@ def _report(error: ConfigError, *, env_hint: bool) -> int:
 
 
 def _secrets(settings: Settings) -> list[str]:
-    return [settings.discord_token.get_secret_value()] if settings.discord_token else []
+    token = [settings.discord_token.get_secret_value()] if settings.discord_token else []
+    return [*token, *_database_secrets(settings)]
+
+
+def _database_secrets(settings: Settings) -> list[str]:
+    """``DATABASE_URL`` and its password, for the log filter to redact."""
+    url = settings.postgres_url()
+    if url is None:
+        return []
+    password = urlsplit(url).password
+    return [url, *([password] if password else [])]
+
+
+def _database_problems(settings: Settings) -> list[ConfigError]:
+    """The PostgreSQL server of ``DATABASE_URL`` cannot be reached (one line why)."""
+    url = settings.postgres_url()
+    if url is None:
+        return []
+    reason = asyncio.run(probe(url))
+    return [] if reason is None else [ConfigError("DATABASE_URL", reason)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
@@ -41,6 +42,9 @@ class Settings(BaseSettings):
     shard_ids: Annotated[tuple[int, ...] | None, NoDecode] = None
     shard_count: int | None = Field(default=None, ge=1)
     database_path: Path = Path("data/seedream-bot.sqlite3")
+    # PostgreSQL shared by several processes and hosts; unset: SQLite at DATABASE_PATH.
+    # A secret: it holds the password (only host:port/db is ever shown).
+    database_url: SecretStr | None = None
     # NoDecode: PROVIDERS is "poyo,apiyi", not JSON.
     providers: Annotated[list[str] | None, NoDecode] = None
     public_url: str | None = None
@@ -120,6 +124,28 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value
 
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _postgres_url(cls, value: Any) -> Any:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if not isinstance(value, str) or not value.strip():
+            return None
+        url = value.strip()
+        # the messages never quote the value: it holds the password
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError:
+            raise ValueError("is not a valid URL (check the port and brackets)") from None
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise ValueError(
+                "must be a PostgreSQL URL: postgresql://user:password@host:5432/database"
+            )
+        if not parts.path.strip("/"):
+            raise ValueError("names no database: postgresql://user:password@host:5432/database")
+        return url
+
     @field_validator(
         "dev_guild_id", "public_url", "global_daily_budget", "shard_count", mode="before"
     )
@@ -166,6 +192,10 @@ class Settings(BaseSettings):
                 f"the ids run from 0 to {self.shard_count - 1}",
             )
         ]
+
+    def postgres_url(self) -> str | None:
+        """``DATABASE_URL`` in the clear (to connect with, never to show), or None: SQLite."""
+        return None if self.database_url is None else self.database_url.get_secret_value()
 
     def require_token(self) -> str:
         """The Discord token, or a ConfigError naming ``DISCORD_TOKEN``."""

@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
+from psycopg_pool import PoolTimeout
 
 from bot.config import Settings
 from bot.core.clock import Clock, utc_now
-from bot.core.errors import ConfigError
+from bot.core.errors import ConfigError, SchemaTooNewError
 from bot.discord.app import BotConfig, BotServices, SeedreamBot
 from bot.discord.attachments import ReferenceChecker
 from bot.discord.desk import JobDesk
@@ -41,8 +43,11 @@ from bot.providers.configure import build_provider
 from bot.providers.transport import DEFAULT_TIMEOUT, make_http_client
 from bot.quotas.admission import Admission
 from bot.quotas.rules import QuotaService
-from bot.storage.protocols import Store
-from bot.storage.sqlite.connection import SchemaTooNewError
+from bot.storage.advisory import ClusterLocks, cluster_locks
+from bot.storage.postgres.pg_images import PgImageStore
+from bot.storage.postgres.pg_pool import describe_url, explain
+from bot.storage.postgres.pg_store import PgStore
+from bot.storage.protocols import ResultImageStore, Store
 from bot.storage.sqlite.store import SqliteStore
 from bot.web.server import ListenError, WebServer
 
@@ -95,7 +100,7 @@ def build_engine(
 ) -> JobEngine:
     """The job engine and what it runs on: ledger, image store, scheduler, job runner."""
     ledger = ledger or JobLedger(store.jobs, quota)
-    images = ImageStore(options.image_root or settings.database_path.parent / "images")
+    images = build_image_store(settings, store, options)
     slots = SchedulerSlots(
         Scheduler(
             max_per_user=settings.max_jobs_per_user, provider_limit=settings.provider_concurrency
@@ -137,6 +142,14 @@ def build_engine(
     )
 
 
+def build_image_store(settings: Settings, store: Store, options: EngineOptions) -> ResultImageStore:
+    """Where result images wait: in PostgreSQL when the store is (so any host can post them),
+    else files beside the SQLite database."""
+    if isinstance(store, PgStore):
+        return PgImageStore(store.pool)
+    return ImageStore(options.image_root or settings.database_path.parent / "images")
+
+
 def build_quotas(settings: Settings, store: Store, clock: Clock = utc_now) -> QuotaService:
     """The quota rules over the store."""
     return QuotaService(
@@ -154,16 +167,19 @@ class Root:
         self,
         *,
         http: httpx.AsyncClient,
-        store: SqliteStore,
+        store: Store,
         engine: JobEngine,
         web: WebServer,
         bot: SeedreamBot,
+        locks: ClusterLocks,
     ) -> None:
         self.http = http
         self.store = store
         self.engine = engine
         self.web = web
         self.bot = bot
+        #: the duties shared with the bot's other processes (nothing to share on SQLite)
+        self.locks = locks
         self._web_started = False
         self._closed = False
 
@@ -189,7 +205,7 @@ class Root:
         )
         http = make_http_client(timeout=timeout)
         try:
-            store = await _open_store(settings.database_path)
+            store = await open_store(settings)
         except BaseException:
             await http.aclose()
             raise
@@ -240,7 +256,8 @@ class Root:
             reference_checker=ReferenceChecker(),
             max_count=settings.max_images_per_job,
         )
-        root = cls(http=http, store=store, engine=engine, web=web, bot=bot)
+        locks = cluster_locks(settings.postgres_url())
+        root = cls(http=http, store=store, engine=engine, web=web, bot=bot, locks=locks)
         bot.provide(
             BotServices(
                 jobs=engine,
@@ -251,6 +268,7 @@ class Root:
                 state=store.state,
                 http_client=http,
                 startup=root.start,
+                locks=root.locks,
             )
         )
         return root
@@ -277,6 +295,7 @@ class Root:
             await self.web.stop()
         await self.engine.stop()
         await self.http.aclose()
+        await self.locks.close()
         await self.store.close()
 
 
@@ -289,8 +308,29 @@ def _card_recorder(ledger: JobLedger) -> Callable[[str, int], Any]:
     return record
 
 
-async def _open_store(path: Path) -> SqliteStore:
-    """Open and migrate the database; a problem the operator can fix names DATABASE_PATH."""
+async def open_store(settings: Settings) -> Store:
+    """PostgreSQL when ``DATABASE_URL`` is set, else SQLite at ``DATABASE_PATH``; opened and
+    migrated. A problem the operator can fix names the setting (never the password)."""
+    url = settings.postgres_url()
+    if url is not None:
+        return await _open_postgres(url)
+    return await _open_sqlite(settings.database_path)
+
+
+async def _open_postgres(url: str) -> PgStore:
+    try:
+        return await PgStore.open(url)
+    except SchemaTooNewError:
+        raise ConfigError(
+            "DATABASE_URL",
+            f"{describe_url(url)} was written by a newer seedream-bot; upgrade the bot",
+        ) from None
+    except (psycopg.Error, PoolTimeout, OSError) as exc:
+        raise ConfigError("DATABASE_URL", explain(exc, url)) from None
+
+
+async def _open_sqlite(path: Path) -> SqliteStore:
+    """Open and migrate the file; a problem the operator can fix names DATABASE_PATH."""
     try:
         return await SqliteStore.open(path)
     except SchemaTooNewError:

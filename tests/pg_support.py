@@ -26,6 +26,9 @@ NO_SERVER = (
 
 _counter = itertools.count()
 
+#: params of a fixture that runs a test on each backend (PostgreSQL ones marked)
+BOTH_BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
 
 def database_url(server_url: str, name: str) -> str:
     """``server_url`` with its database replaced by ``name``."""

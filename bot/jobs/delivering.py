@@ -13,11 +13,11 @@ from bot.core.retry import WindowedBackoff
 from bot.core.states import IllegalTransitionError, JobState
 from bot.jobs.delivery import Deliverer, DeliveryError
 from bot.jobs.events import JobDelivered, JobDeliveryDelayed, JobEvent, JobFailed
-from bot.jobs.image_store import ImageStore
 from bot.jobs.ledger import Ending, JobLedger
 from bot.jobs.options import RunnerConfig
 from bot.jobs.waiting import Sleep
 from bot.metrics import EngineMetrics
+from bot.storage.protocols import ResultImageStore
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class ResultDelivery:
         self,
         *,
         ledger: JobLedger,
-        store: ImageStore,
+        store: ResultImageStore,
         deliverer: Deliverer,
         notify: Notify,
         metrics: EngineMetrics,

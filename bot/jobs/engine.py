@@ -26,7 +26,6 @@ from bot.core.states import IllegalTransitionError, JobState
 from bot.jobs.callbacks import CallbackOutcome, check_callback
 from bot.jobs.dispatching import JobWorkers
 from bot.jobs.events import GuardedSink, JobCancelled, JobEvent, JobQueued
-from bot.jobs.image_store import ImageStore
 from bot.jobs.job_runner import JobRunner
 from bot.jobs.ledger import JobLedger
 from bot.jobs.pipeline import first_candidate
@@ -34,6 +33,7 @@ from bot.jobs.scheduler import SchedulerSlots
 from bot.metrics import EngineMetrics
 from bot.providers.base import Provider
 from bot.quotas.rules import QuotaService, QuotaStatus
+from bot.storage.protocols import ResultImageStore
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class JobEngine:
         ledger: JobLedger,
         runner: JobRunner,
         slots: SchedulerSlots,
-        store: ImageStore,
+        store: ResultImageStore,
         quota: QuotaService,
         providers: Sequence[Provider],
         limits: EngineLimits,

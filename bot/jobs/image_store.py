@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 
 
 class ImageStore:
-    """Reads and writes job images under one root directory."""
+    """Reads and writes job images under one root directory: the ``ResultImageStore`` of
+    SQLite, whose one process is the only one that posts them."""
 
     def __init__(self, root: Path) -> None:
         self.root = root

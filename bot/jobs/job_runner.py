@@ -31,7 +31,6 @@ from bot.core.states import IllegalTransitionError, JobState
 from bot.jobs.delivering import JobGoneError, Notify, ResultDelivery
 from bot.jobs.delivery import Deliverer
 from bot.jobs.events import JobRunning, error_code
-from bot.jobs.image_store import ImageStore
 from bot.jobs.ledger import JobLedger
 from bot.jobs.options import Downloader, ProviderSlots, RunnerConfig, TaskWaiter
 from bot.jobs.pipeline import candidates, submit_with_failover, task_failure
@@ -39,6 +38,7 @@ from bot.jobs.waiting import OnUpdate, Sleep, wait_for_task
 from bot.metrics import EngineMetrics
 from bot.providers.base import Provider
 from bot.providers.downloads import download_images
+from bot.storage.protocols import ResultImageStore
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class JobRunner:
         *,
         ledger: JobLedger,
         providers: Sequence[Provider],
-        store: ImageStore,
+        store: ResultImageStore,
         deliverer: Deliverer,
         notify: Notify,
         metrics: EngineMetrics,

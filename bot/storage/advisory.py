@@ -140,6 +140,11 @@ class PostgresLocks:
         return conn
 
 
+def cluster_locks(url: str | None) -> ClusterLocks:
+    """Advisory locks on the shared PostgreSQL database at ``url``; None (SQLite): none."""
+    return LocalLocks() if url is None else PostgresLocks(url)
+
+
 async def _close(conn: psycopg.AsyncConnection[TupleRow]) -> None:
     """Close (which releases the session's advisory locks); a dead link is closed already."""
     with contextlib.suppress(psycopg.Error):

@@ -30,7 +30,7 @@ from bot.core.accounts import (
     Settlement,
     UsageReport,
 )
-from bot.core.job import Job, JobImage, JobSpec
+from bot.core.job import Job, JobImage, JobSpec, StoredImage
 from bot.core.request import GenerationRequest
 from bot.core.states import JobState
 
@@ -249,6 +249,27 @@ class StateStore(Protocol):
 
     async def set(self, key: str, value: str) -> None:
         """Store ``value`` under ``key``."""
+        ...
+
+
+class ResultImageStore(Protocol):
+    """Where result images wait between download and posting, so a restart (or, on a shared
+    store, another host) can still post them: files beside SQLite, bytea in PostgreSQL."""
+
+    async def save(self, job_id: str, index: int, data: bytes, url: str | None) -> JobImage | None:
+        """Keep one image; None when the bytes are not a PNG, JPEG or WebP."""
+        ...
+
+    async def load(self, job_id: str, image: JobImage) -> StoredImage | None:
+        """The image's bytes, or None when they are gone."""
+        ...
+
+    async def discard(self, job_id: str) -> None:
+        """Delete the job's images (after delivery, failure or cancel)."""
+        ...
+
+    async def sweep(self, keep: set[str]) -> list[str]:
+        """Delete the images left by settled jobs not in ``keep``; the ids of the jobs swept."""
         ...
 
 

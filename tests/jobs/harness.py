@@ -1,4 +1,5 @@
-"""A bot "process" for tests: a real SQLite file, an engine, fake providers, fast polling."""
+"""A bot "process" for tests: a real store (a SQLite file, or a PostgreSQL database when
+``database_url`` is given), an engine, fake providers, fast polling."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from bot.jobs.job_runner import RunnerConfig
 from bot.jobs.waiting import PollSchedule
 from bot.providers.base import Provider
 from bot.root import EngineOptions, build_engine, build_quotas
+from bot.storage.postgres.pg_store import PgStore
+from bot.storage.protocols import Store
 from bot.storage.sqlite.connection import Database
 from bot.storage.sqlite.store import SqliteStore
 from tests.jobs.support import FakeClock, RecordingDeliverer, RecordingSink, request
@@ -66,13 +69,20 @@ class Harness:
     downloader: Any = None
     #: the engine's sleep (None: asyncio.sleep), e.g. one that advances ``clock`` instead
     sleep: Any = None
-    store: SqliteStore | None = None
+    store: Store | None = None
     engine: JobEngine | None = None
     http: httpx.AsyncClient = field(default_factory=httpx.AsyncClient)
+    #: PostgreSQL instead of the SQLite file (every harness of a test shares the database)
+    database_url: str | None = None
 
     async def open(self, *, start: bool = True) -> JobEngine:
-        self.store = await SqliteStore.open(self.tmp_path / "bot.sqlite3", clock=self.clock)
-        conf = settings(self.tmp_path, **self.settings_overrides)
+        extra: dict[str, Any] = {}
+        if self.database_url is None:
+            self.store = await SqliteStore.open(self.tmp_path / "bot.sqlite3", clock=self.clock)
+        else:
+            self.store = await PgStore.open(self.database_url, clock=self.clock)
+            extra["database_url"] = self.database_url
+        conf = settings(self.tmp_path, **extra, **self.settings_overrides)
         runner = self.runner or RunnerConfig(
             deadline=conf.job_deadline_seconds,
             public_url=conf.public_url,
@@ -107,8 +117,20 @@ class Harness:
 
     @property
     def db(self) -> Database | None:
-        """The store's SQLite connection (for tests that look under the seam)."""
-        return None if self.store is None else self.store.db
+        """The store's SQLite connection (for tests that look under the seam); None on
+        PostgreSQL."""
+        return self.store.db if isinstance(self.store, SqliteStore) else None
+
+    async def images_kept(self, job_id: str) -> bool:
+        """Whether the job's result images are still stored (files, or bytea rows)."""
+        if isinstance(self.store, PgStore):
+            async with self.store.pool.connection() as conn:
+                cursor = await conn.execute(
+                    "SELECT count(*) FROM image_blobs WHERE job_id = %s", (job_id,)
+                )
+                row = await cursor.fetchone()
+            return bool(row and row[0])
+        return (self.tmp_path / "images" / job_id).exists()
 
     async def restart(self, **changes: Any) -> JobEngine:
         """Stop this process and start a fresh one on the same file."""

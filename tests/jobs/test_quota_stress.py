@@ -1,17 +1,18 @@
-"""Many concurrent reservations never overspend, never go negative, and settle exactly."""
+"""Many concurrent reservations never overspend, never go negative, and settle exactly: the
+engine cases on SQLite and PostgreSQL, the two-connections cases on one SQLite file."""
 
 from __future__ import annotations
 
 import asyncio
 import random
-import sqlite3
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import date
 from pathlib import Path
 
 import pytest
 
+from bot.core.accounts import AuditNote
 from bot.core.errors import PermissionDeniedError, QuotaExceededError
 from bot.core.job import Job
 from bot.core.states import JobState
@@ -19,14 +20,26 @@ from bot.quotas.rules import GlobalBudgetExceededError, QuotaService
 from bot.storage.sqlite import quota_store
 from bot.storage.sqlite.connection import Database
 from bot.storage.sqlite.quota_store import SqliteQuotaStore
-from bot.storage.sqlite.settings_repo import SettingsRepo
-from bot.storage.sqlite.usage_repo import UsageRepo
 from tests.jobs.harness import Harness
 from tests.jobs.support import FakeClock, Script, fake_provider, request
+from tests.pg_support import BOTH_BACKENDS
 
 MakeHarness = Callable[..., Harness]
 USERS = (1, 2, 3, 4, 5)
 ALLOWANCE = 10
+
+
+@pytest.fixture(params=BOTH_BACKENDS)
+def harness_backend(request: pytest.FixtureRequest) -> str:
+    """The engine cases run on SQLite and on PostgreSQL."""
+    return str(request.param)
+
+
+async def used(h: Harness, guild: int, day: date) -> tuple[int, int]:
+    """(the guild's counter, the bot-wide counter) of ``day``, through the store's seam."""
+    assert h.store is not None
+    snapshot = await h.store.quotas.snapshot(guild, 0, day)
+    return snapshot.guild_used, snapshot.global_used
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -38,14 +51,10 @@ async def test_two_hundred_concurrent_jobs_keep_exact_arithmetic(
     provider = fake_provider(script=Script(images=lambda req: rng.randint(0, req.count)))
     h = make_harness(provider, settings_overrides={"provider_concurrency": 4})
     await h.open(start=False)
-    assert h.db is not None
+    assert h.store is not None
     bonus0 = {user: rng.randint(0, 6) for user in USERS}
-
-    def grant(conn: sqlite3.Connection) -> None:
-        for user, bonus in bonus0.items():
-            SettingsRepo(conn).add_bonus(1, user, bonus, datetime.now(UTC))
-
-    await h.db.run(grant)
+    for user, bonus in bonus0.items():
+        await h.store.moderation.change_bonus(1, user, bonus, AuditNote(99, "grant", user))
 
     asks = [(rng.choice(USERS), rng.randint(1, 4)) for _ in range(200)]
 
@@ -90,9 +99,7 @@ async def test_two_hundred_concurrent_jobs_keep_exact_arithmetic(
         bonus_spent = sum((j.charged or 0) - min(j.charged or 0, j.reserved_daily) for j in mine)
         assert status.used_today == daily
         assert status.bonus == bonus0[user] - bonus_spent
-    guild_used = await h.db.run_read(
-        lambda conn: UsageRepo(conn).guild_used(1, finals[0].quota_day)
-    )
+    guild_used, _ = await used(h, 1, finals[0].quota_day)
     assert guild_used == sum(j.charged or 0 for j in finals)
     assert len(provider.submitted) == len(jobs) - len(cancelled)
 
@@ -167,7 +174,6 @@ async def test_concurrent_jobs_in_many_guilds_never_overshoot_the_global_budget(
     budget = 37
     h = make_harness(fake_provider(), settings_overrides={"global_daily_budget": budget})
     await h.open(start=False)
-    assert h.db is not None
     asks = [(rng.randint(1, 6), rng.choice(USERS), rng.randint(1, 4)) for _ in range(150)]
 
     async def ask(guild: int, user: int, count: int) -> Job | int:
@@ -183,13 +189,11 @@ async def test_concurrent_jobs_in_many_guilds_never_overshoot_the_global_budget(
     refused = [r for r in results if isinstance(r, int) and r > 0]
     admitted = sum(j.cost_reserved for j in jobs)
     day = jobs[0].quota_day
-    used = await h.db.run_read(lambda conn: UsageRepo(conn).global_used(day))
-    assert used == admitted <= budget
+    bot_wide = (await used(h, 1, day))[1]
+    assert bot_wide == admitted <= budget
     assert refused, "the budget was never reached; the test proves nothing"
     assert all(admitted + count > budget for count in refused)
-    per_guild = await h.db.run_read(
-        lambda conn: sum(UsageRepo(conn).guild_used(g, day) for g in range(1, 7))
-    )
+    per_guild = sum([(await used(h, g, day))[0] for g in range(1, 7)])
     assert per_guild == admitted
 
 

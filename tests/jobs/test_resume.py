@@ -8,14 +8,22 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import httpx
+import pytest
 
 from bot.core.request import ResultImage
 from bot.core.states import JobState
 from bot.providers.downloads import download_images
 from tests.jobs.harness import Harness, wait_until
 from tests.jobs.support import RecordingDeliverer, Script, fake_provider, request, running
+from tests.pg_support import BOTH_BACKENDS
 
 MakeHarness = Callable[..., Harness]
+
+
+@pytest.fixture(params=BOTH_BACKENDS)
+def harness_backend(request: pytest.FixtureRequest) -> str:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return str(request.param)
 
 
 async def assert_finished_once(
@@ -27,8 +35,12 @@ async def assert_finished_once(
     assert indexes == list(range(count))  # every image posted, none twice
     status = await h.engine.quota_status(1, 7, [])
     assert status.used_today == count
-    # the files go right after the settlement (a restart in between sweeps them)
-    await wait_until(lambda: not (h.tmp_path / "images" / job_id).exists())
+    # the images go right after the settlement (a restart in between sweeps them)
+    await wait_until(lambda: _gone(h, job_id))
+
+
+async def _gone(h: Harness, job_id: str) -> bool:
+    return not await h.images_kept(job_id)
 
 
 async def test_resume_queued(make_harness: MakeHarness) -> None:

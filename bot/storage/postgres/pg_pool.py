@@ -149,3 +149,22 @@ async def read(pool: Pool, fn: Callable[[Conn], Awaitable[T]]) -> T:
     committed when it runs)."""
     async with pool.connection() as conn:
         return await fn(conn)
+
+
+def explain(exc: BaseException, url: str) -> str:
+    """One line on why ``url`` could not be used, without its password."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    password = urlsplit(url).password if "://" in url else None
+    if password:
+        first = first.replace(password, "***")
+    return f"cannot use the PostgreSQL database at {describe_url(url)}: {first}"
+
+
+async def probe(url: str) -> str | None:
+    """None when the server answers a query; else the one-line reason (for ``check``)."""
+    try:
+        async with await connect(url) as conn:
+            await conn.execute("SELECT 1")
+    except (psycopg.Error, OSError) as exc:
+        return explain(exc, url)
+    return None
