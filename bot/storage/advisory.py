@@ -98,8 +98,22 @@ class PostgresLocks:
             await _close(conn)
 
     async def identify_turn(self, bucket: int) -> None:
-        """Take the bucket's lock and keep it ``identify_hold`` seconds from now."""
-        conn = await self._locked(IDENTIFY_KEY_BASE + bucket, f"IDENTIFY bucket {bucket}")
+        """Take the bucket's lock and keep it ``identify_hold`` seconds from now.
+
+        Without the database (down, unreachable), wait the spacing here instead: a gateway
+        reconnect must not fail for want of the lock.
+        """
+        try:
+            conn = await self._locked(IDENTIFY_KEY_BASE + bucket, f"IDENTIFY bucket {bucket}")
+        except psycopg.Error as exc:
+            log.warning(
+                "IDENTIFY bucket %d: the database is unreachable (%s); spacing IDENTIFYs "
+                "in this process only",
+                bucket,
+                type(exc).__name__,
+            )
+            await asyncio.sleep(self._identify_hold)
+            return
         task = asyncio.create_task(self._release_after(conn), name=f"identify-bucket-{bucket}")
         self._releases.add(task)
         task.add_done_callback(self._releases.discard)

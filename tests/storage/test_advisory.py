@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 import psycopg
+import pytest
 
 from bot.storage.advisory import (
     IDENTIFY_KEY_BASE,
@@ -16,6 +17,7 @@ from bot.storage.advisory import (
     LocalLocks,
     PostgresLocks,
 )
+from tests.botprocess import free_port
 
 HOLD = 0.4
 
@@ -103,3 +105,17 @@ async def test_local_locks_never_wait() -> None:
 async def _until(predicate: Callable[[], bool]) -> None:
     while not predicate():
         await asyncio.sleep(0.01)
+
+
+async def test_without_the_database_an_identify_waits_the_spacing_locally(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A reconnect while PostgreSQL is down still IDENTIFYs, spaced in this process."""
+    closed = f"postgresql://bot:secret-pw@127.0.0.1:{free_port()}/bot"
+    locks = PostgresLocks(closed, identify_hold=HOLD)
+    started = time.monotonic()
+    await locks.identify_turn(2)
+    assert time.monotonic() - started >= HOLD
+    [warning] = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert "IDENTIFY bucket 2: the database is unreachable" in warning.getMessage()
+    assert "secret-pw" not in caplog.text
