@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from tests.botprocess import bot_env, bot_process, free_port, wait_healthy
 from tests.fakes.discord_api import FakeDiscord
 from tests.fakes.discord_models import FakeGuild
@@ -25,11 +27,16 @@ async def guild_on_each_shard(discord: FakeDiscord) -> dict[int, FakeGuild]:
     return guilds
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 async def test_two_run_processes_each_connect_and_hear_only_their_own_shard(
-    tmp_path: Path,
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
 ) -> None:
+    # SQLite: a database per process; PostgreSQL: one for both (two buckets: no spacing)
+    shared = {"DATABASE_URL": request.getfixturevalue("pg_url")} if backend == "postgres" else {}
     async with (
-        FakeDiscord(heartbeat_interval_ms=1000, token=TOKEN, shard_count=2) as discord,
+        FakeDiscord(
+            heartbeat_interval_ms=1000, token=TOKEN, shard_count=2, max_concurrency=2
+        ) as discord,
         FakeProvider("poyo", api_key=KEY) as provider,
     ):
         envs = [
@@ -42,6 +49,7 @@ async def test_two_run_processes_each_connect_and_hear_only_their_own_shard(
                 SHARD_IDS=str(shard),
                 SHARD_COUNT="2",
                 ALLOWED_GUILD_IDS=str(discord.guild.id),
+                **shared,
             )
             for shard in (0, 1)
         ]
