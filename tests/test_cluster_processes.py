@@ -160,3 +160,22 @@ async def test_a_worker_has_no_gateway_yet_serves_healthz_and_delivers_through_r
     assert len([m for m in discord.messages(discord.channel) if m.attachments]) == 1
     assert "Worker: logged in to Discord's REST API; no gateway connection" in worker.output
     assert TOKEN not in run.output + worker.output
+
+
+async def test_a_worker_whose_token_discord_rejects_is_one_line_and_exit_2(
+    tmp_path: Path, pg_url: str
+) -> None:
+    async with (
+        FakeDiscord(heartbeat_interval_ms=1000, token="the-right-token") as discord,
+        FakeProvider("poyo", api_key=KEY) as provider,
+    ):
+        env = bot_env(
+            tmp_path, discord, provider, free_port(), DISCORD_TOKEN=TOKEN, DATABASE_URL=pg_url
+        )
+        async with bot_process(tmp_path, env, "worker") as worker:
+            code = await asyncio.wait_for(worker.process.wait(), timeout=30)
+    assert code == 2
+    errors = [line for line in worker.lines if line.startswith("error:")]
+    assert errors == ["error: DISCORD_TOKEN: Discord rejected the token\n"]
+    assert "Traceback" not in worker.output
+    assert TOKEN not in worker.output
