@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     discord_token: SecretStr | None = None
     discord_api_base: str = "https://discord.com/api/v10"
     dev_guild_id: int | None = None
+    # Sharding across processes. NoDecode: SHARD_IDS is "0,1", not JSON. None: discord.py
+    # asks Discord how many shards and runs them all here.
+    shard_ids: Annotated[tuple[int, ...] | None, NoDecode] = None
+    shard_count: int | None = Field(default=None, ge=1)
     database_path: Path = Path("data/seedream-bot.sqlite3")
     # PostgreSQL shared by several processes and hosts; unset: SQLite at DATABASE_PATH.
     # A secret: it holds the password (only host:port/db is ever shown).
@@ -88,6 +92,21 @@ class Settings(BaseSettings):
                 raise ValueError("must be comma-separated server ids (digits only)")
         return frozenset(int(part) for part in parts) or None
 
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _split_shard_ids(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        parts = [part.strip() for part in value.split(",") if part.strip()]
+        for part in parts:
+            if not (part.isascii() and part.isdigit()):
+                raise ValueError("must be comma-separated shard numbers (digits only), e.g. 0,1")
+        ids = [int(part) for part in parts]
+        for shard in ids:
+            if ids.count(shard) > 1:
+                raise ValueError(f"lists shard {shard} more than once")
+        return tuple(ids) or None
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: Any) -> Any:
@@ -130,7 +149,9 @@ class Settings(BaseSettings):
             raise ValueError("names no database: postgresql://user:password@host:5432/database")
         return url
 
-    @field_validator("dev_guild_id", "public_url", "global_daily_budget", mode="before")
+    @field_validator(
+        "dev_guild_id", "public_url", "global_daily_budget", "shard_count", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -148,7 +169,32 @@ class Settings(BaseSettings):
                     "DEFAULT_DAILY_QUOTA",
                 )
             )
+        found.extend(self._shard_clashes())
         return found
+
+    def _shard_clashes(self) -> list[ConfigError]:
+        if self.shard_ids is None:
+            return []
+        if self.shard_count is None:
+            return [
+                ConfigError(
+                    "SHARD_IDS",
+                    "needs SHARD_COUNT, the number of shards across all processes "
+                    "(e.g. SHARD_IDS=0,1 with SHARD_COUNT=4)",
+                )
+            ]
+        outside = [shard for shard in self.shard_ids if shard >= self.shard_count]
+        if not outside:
+            return []
+        listed = ", ".join(str(shard) for shard in outside)
+        which = f"shards {listed} are" if len(outside) > 1 else f"shard {listed} is"
+        return [
+            ConfigError(
+                "SHARD_IDS",
+                f"{which} out of range: with SHARD_COUNT={self.shard_count} "
+                f"the ids run from 0 to {self.shard_count - 1}",
+            )
+        ]
 
     def postgres_url(self) -> str | None:
         """``DATABASE_URL`` in the clear (to connect with, never to show), or None: SQLite."""

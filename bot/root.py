@@ -44,6 +44,7 @@ from bot.providers.configure import build_provider
 from bot.providers.transport import DEFAULT_TIMEOUT, make_http_client
 from bot.quotas.admission import Admission
 from bot.quotas.rules import QuotaService
+from bot.storage.advisory import ClusterLocks, cluster_locks
 from bot.storage.postgres.pg_images import PgImageStore
 from bot.storage.postgres.pg_pool import describe_url, explain
 from bot.storage.postgres.pg_store import PgStore
@@ -174,12 +175,15 @@ class Root:
         engine: JobEngine,
         web: WebServer,
         bot: SeedreamBot,
+        locks: ClusterLocks,
     ) -> None:
         self.http = http
         self.store = store
         self.engine = engine
         self.web = web
         self.bot = bot
+        #: the duties shared with the bot's other processes (nothing to share on SQLite)
+        self.locks = locks
         self._web_started = False
         self._closed = False
 
@@ -189,11 +193,14 @@ class Root:
         settings: Settings,
         configs: Sequence[ProviderConfig],
         overrides: Overrides = NO_OVERRIDES,
+        *,
+        gateway: bool = True,
     ) -> Root:
         """Open the HTTP client and the database (migrated) and build everything on them.
 
         Nothing talks to Discord or the providers yet: ``SeedreamBot.setup_hook`` calls
         :meth:`start` once logged in. A problem the operator can fix raises ``ConfigError``.
+        ``gateway=False`` builds a ``worker``: healthy once logged in to the REST API.
         """
         styles = load_styles(settings.styles_path)  # a bad file stops the start, before I/O
         timeout = (
@@ -218,6 +225,8 @@ class Root:
                 allowed_guild_ids=settings.allowed_guild_ids,
                 dev_guild_id=settings.dev_guild_id,
                 discord_api_base=settings.discord_api_base,
+                shard_ids=settings.shard_ids,
+                shard_count=settings.shard_count,
             ),
             **overrides.bot_options,
         )
@@ -236,7 +245,9 @@ class Root:
         web = WebServer(
             engine=engine,
             db=store,
-            discord_connected=lambda: bot.discord_connected,
+            discord_connected=(
+                (lambda: bot.discord_connected) if gateway else (lambda: bot.rest_ready)
+            ),
             host=settings.http_host,
             port=settings.http_port,
             metrics_host=settings.metrics_host,
@@ -252,7 +263,8 @@ class Root:
             preferences=Preferences(store.preferences, styles),
             max_frames=settings.max_storyboard_frames,
         )
-        root = cls(http=http, store=store, engine=engine, web=web, bot=bot)
+        locks = cluster_locks(settings.postgres_url())
+        root = cls(http=http, store=store, engine=engine, web=web, bot=bot, locks=locks)
         bot.provide(
             BotServices(
                 jobs=engine,
@@ -263,6 +275,7 @@ class Root:
                 state=store.state,
                 http_client=http,
                 startup=root.start,
+                locks=root.locks,
             )
         )
         return root
@@ -289,6 +302,7 @@ class Root:
             await self.web.stop()
         await self.engine.stop()
         await self.http.aclose()
+        await self.locks.close()
         await self.store.close()
 
 
