@@ -25,6 +25,7 @@ from bot.discord.app import BotConfig, BotServices, SeedreamBot
 from bot.discord.attachments import ReferenceChecker
 from bot.discord.desk import JobDesk
 from bot.discord.posting import DiscordPosting
+from bot.jobs.concurrency import ProviderLimits
 from bot.jobs.delivery import Deliverer
 from bot.jobs.engine import STOP_TIMEOUT, EngineLimits, JobEngine
 from bot.jobs.events import EventSink, GuardedSink
@@ -92,17 +93,23 @@ def build_engine(
     sleep: Sleep = asyncio.sleep,
     waiter: TaskWaiter | None = None,
     downloader: Downloader | None = None,
+    limits: ProviderLimits | None = None,
 ) -> JobEngine:
-    """The job engine and what it runs on: ledger, image store, scheduler, job runner."""
+    """The job engine and what it runs on: ledger, image store, scheduler, job runner.
+
+    ``limits`` replaces the providers' adaptive limits (tests pass one on a fake clock)."""
     ledger = ledger or JobLedger(store.jobs, quota)
     images = ImageStore(options.image_root or settings.database_path.parent / "images")
+    metrics = metrics or EngineMetrics()
+    limits = limits or ProviderLimits(
+        ceiling=settings.provider_concurrency,
+        rates={p.name: p.submit_rate for p in providers if p.submit_rate is not None},
+        metrics=metrics,
+    )
     slots = SchedulerSlots(
-        Scheduler(
-            max_per_user=settings.max_jobs_per_user, provider_limit=settings.provider_concurrency
-        )
+        Scheduler(max_per_user=settings.max_jobs_per_user, limits=limits), limits
     )
     sink = GuardedSink(events)
-    metrics = metrics or EngineMetrics()
     runner = JobRunner(
         ledger=ledger,
         providers=providers,

@@ -21,12 +21,13 @@ from bot.core.errors import (
     ProviderError,
     ProviderTimeoutError,
     ProviderUnavailableError,
+    RateLimitedError,
     SeedreamError,
 )
 from bot.core.ids import new_callback_secret
 from bot.core.job import Job, JobImage
 from bot.core.request import GenerationRequest, TaskState, TaskStatus
-from bot.core.retry import retry_rate_limited
+from bot.core.retry import rate_limit_wait
 from bot.core.states import IllegalTransitionError, JobState
 from bot.jobs.delivering import JobGoneError, Notify, ResultDelivery
 from bot.jobs.delivery import Deliverer
@@ -157,6 +158,7 @@ class JobRunner:
     async def _submit(self, job: Job) -> tuple[Job, TaskStatus]:
         async def before(provider: Provider) -> str | None:
             await self._slots.acquire(job.id, provider.name)
+            await self._slots.turn(provider.name)
             secret, key = new_callback_secret()
             if not await self._ledger.update(
                 job.id, {job.state}, provider=provider.name, task_id=None, callback_key=key
@@ -198,29 +200,45 @@ class JobRunner:
     async def _submit_to(
         self, provider: Provider, request: GenerationRequest, callback_url: str | None, job_id: str
     ) -> TaskStatus:
+        """Submit, and after a 429 try again on the same provider: at once when a slot and
+        the provider's pause allow, if other jobs of ours were there (the adaptive limit
+        shrank and may explain it); else up to ``rate_limit_retries`` times with backoff,
+        then the 429 fails over."""
         loop = asyncio.get_running_loop()
-
-        async def submit() -> TaskStatus:
+        retries = 0
+        while True:
             started = loop.time()
             try:
                 status = await provider.submit(request, callback_url=callback_url)
+            except RateLimitedError as exc:
+                self._metrics.provider_error(provider.name, exc)
+                if not self._slots.refused(job_id, provider.name, exc.retry_after):
+                    if retries >= self._config.rate_limit_retries:
+                        raise  # the next provider's before() takes a slot there
+                    wait = rate_limit_wait(
+                        exc.retry_after,
+                        retries,
+                        backoff=self._config.retry_backoff,
+                        max_wait=self._config.max_retry_wait,
+                    )
+                    retries += 1
+                    log.info(
+                        "job %s: %s rate limited; retry in %.1f s", job_id, provider.name, wait
+                    )
+                    await self._sleep(wait)
+                else:
+                    log.debug("job %s: %s is full; waiting for a slot", job_id, provider.name)
+                await self._slots.acquire(job_id, provider.name)
+                await self._slots.turn(provider.name)
+                continue
             except ProviderError as exc:
                 self._metrics.provider_error(provider.name, exc)
+                if isinstance(exc, ProviderUnavailableError):
+                    self._slots.faulted(provider.name)
                 raise
             self._metrics.observe_latency(provider.name, "submit", loop.time() - started)
+            self._slots.accepted(provider.name)
             return status
-
-        def on_retry(wait: float) -> None:
-            log.info("job %s: %s rate limited; retry in %.1f s", job_id, provider.name, wait)
-
-        return await retry_rate_limited(
-            submit,
-            retries=self._config.rate_limit_retries,
-            backoff=self._config.retry_backoff,
-            max_wait=self._config.max_retry_wait,
-            on_retry=on_retry,
-            sleep=self._sleep,
-        )
 
     async def _wait(self, job: Job, wake: asyncio.Event, status: TaskStatus | None) -> TaskStatus:
         provider = self._provider(job)

@@ -41,10 +41,23 @@ class Downloader(Protocol):
 
 
 class ProviderSlots(Protocol):
-    """The engine's per-provider concurrency limit, as a job switching provider sees it."""
+    """The engine's per-provider limits, as one job submitting (or switching provider) sees them."""
 
     async def acquire(self, job_id: str, provider: str) -> None:
         """Hold a slot of ``provider`` for the job (waits while the provider is full)."""
+
+    async def turn(self, provider: str) -> None:
+        """Wait until ``provider`` may take a submit (Retry-After pause, pacing)."""
+
+    def accepted(self, provider: str) -> None:
+        """``provider`` accepted a submit."""
+
+    def refused(self, job_id: str, provider: str, retry_after: float | None) -> bool:
+        """``provider`` refused the job's submit as too many; the job's slot is given back.
+        True when other jobs were at the provider (the limit may explain the refusal)."""
+
+    def faulted(self, provider: str) -> None:
+        """A submit failed on the provider's side."""
 
     def release_provider(self, job_id: str) -> None:
         """The job no longer needs a provider slot."""

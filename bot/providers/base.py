@@ -19,6 +19,14 @@ SEED_MIN, SEED_MAX = -1, 2_147_483_647
 
 
 @dataclass(frozen=True)
+class SubmitRate:
+    """A provider's documented limit on new tasks: at most ``count`` submits in any ``per`` s."""
+
+    count: int
+    per: float
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """What one model (as one provider names it) can do."""
 
@@ -90,6 +98,8 @@ class Provider(ABC):
     display_name: ClassVar[str]
     default_base_url: ClassVar[str]
     default_model: ClassVar[str]
+    #: the documented submit rate, paced client-side (None: none documented)
+    submit_rate: ClassVar[SubmitRate | None] = None
 
     config: ProviderConfig
     client: httpx.AsyncClient
