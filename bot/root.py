@@ -34,6 +34,7 @@ from bot.jobs.job_runner import JobRunner
 from bot.jobs.ledger import JobLedger
 from bot.jobs.options import Downloader, RunnerConfig, TaskWaiter
 from bot.jobs.scheduler import Scheduler, SchedulerSlots
+from bot.jobs.timing import TaskTimings
 from bot.jobs.waiting import Sleep
 from bot.metrics import EngineMetrics
 from bot.moderation.actions import ModerationService
@@ -129,6 +130,7 @@ def build_engine(
         sleep=sleep,
         waiter=waiter,
         downloader=downloader,
+        timings=TaskTimings(store.timings),
     )
     return JobEngine(
         ledger=ledger,

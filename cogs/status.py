@@ -38,6 +38,7 @@ class Status(commands.Cog):
                 position=jobs.queue_position(found.id),
                 now=discord.utils.utcnow(),
                 provider=self.bot.desk.provider_label(found.provider),
+                expected=await jobs.expected_seconds(found),
             )
         else:
             recent = await jobs.recent_jobs(member.guild.id, member.id, limit=RECENT)

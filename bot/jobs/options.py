@@ -11,7 +11,7 @@ import httpx
 
 from bot.core.request import ResultImage, TaskStatus
 from bot.core.retry import MAX_SUBMIT_RETRY_WAIT, RATE_LIMIT_BACKOFF, RATE_LIMIT_RETRIES
-from bot.jobs.waiting import OnUpdate, PollSchedule, Sleep
+from bot.jobs.waiting import OnUpdate, PollSchedule, PollTrace, Schedule, Sleep
 from bot.providers.base import Provider
 from bot.providers.downloads import DEFAULT_MAX_BYTES
 
@@ -27,8 +27,9 @@ class TaskWaiter(Protocol):
         wake: asyncio.Event | None = ...,
         deadline: float = ...,
         on_update: OnUpdate | None = ...,
-        schedule: PollSchedule = ...,
+        schedule: Schedule = ...,
         sleep: Sleep = ...,
+        trace: PollTrace | None = ...,
     ) -> TaskStatus: ...
 
 

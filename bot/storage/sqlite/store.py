@@ -11,6 +11,7 @@ from bot.storage.sqlite.jobs_store import SqliteJobStore
 from bot.storage.sqlite.moderation_store import SqliteModerationStore
 from bot.storage.sqlite.quota_store import SqliteQuotaStore
 from bot.storage.sqlite.state_repo import StateRepo
+from bot.storage.sqlite.timings_repo import SqliteTimingStore
 
 
 def _utc_now() -> datetime:
@@ -27,6 +28,7 @@ class SqliteStore:
         self._quotas = SqliteQuotaStore(db)
         self._moderation = SqliteModerationStore(db, clock)
         self._state = StateRepo(db)
+        self._timings = SqliteTimingStore(db, clock)
 
     @classmethod
     async def open(cls, path: Path, *, clock: Callable[[], datetime] = _utc_now) -> SqliteStore:
@@ -61,6 +63,11 @@ class SqliteStore:
     def state(self) -> StateRepo:
         """Process state."""
         return self._state
+
+    @property
+    def timings(self) -> SqliteTimingStore:
+        """Provider task durations."""
+        return self._timings
 
     async def ping(self) -> bool:
         """True when a trivial query answers."""

@@ -1,0 +1,2 @@
+-- 0005_lineage: placeholder on branch i16 so migration numbers have no gap; issue 14 owns
+-- this number, and its file replaces this one when the branches are merged.

@@ -1,0 +1,2 @@
+-- 0006_member_settings: placeholder on branch i16 so migration numbers have no gap; issue 15
+-- owns this number, and its file replaces this one when the branches are merged.
