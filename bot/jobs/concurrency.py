@@ -44,6 +44,11 @@ FAULT_BACKOFF = 0.75
 LOG_SHARE = 0.25
 #: sent this much later than the window strictly allows (clocks and networks jitter)
 PACING_MARGIN = 0.2
+#: status requests per second to one provider at most, and the burst above that rate: with
+#: thousands of long tasks in flight, polls queue and go out evenly spread instead of in
+#: waves (far below it, as with the default ceiling of 64 tasks, nothing waits)
+STATUS_RATE = 100.0
+STATUS_BURST = 20
 
 
 class ConcurrencyLimits(Protocol):
@@ -144,6 +149,9 @@ class ProviderLimits:
         self._paused_until: dict[str, float] = {}
         self._faults: dict[str, deque[float]] = {}
         self._pacers = {name: SubmitPacer(rate) for name, rate in (rates or {}).items()}
+        #: per provider: the theoretical arrival time of the next status request (GCRA)
+        self._status_due: dict[str, float] = {}
+        self.status_rate = STATUS_RATE
 
     def limit_for(self, provider: str) -> int:
         """The provider's current limit."""
@@ -204,6 +212,18 @@ class ProviderLimits:
                 await self._sleep(at - now)
             if self.paused_for(provider) <= 0:
                 return
+
+    async def poll_turn(self, provider: str) -> None:
+        """Wait for a status request's turn: at most ``status_rate`` a second, bursts of
+        ``STATUS_BURST`` (a GCRA: each request moves the provider's due time on by one
+        interval, and may go while that is at most a burst's worth ahead of now)."""
+        interval = 1.0 / self.status_rate
+        now = self._clock()
+        due = max(self._status_due.get(provider, now), now)
+        self._status_due[provider] = due + interval
+        wait = due - now - STATUS_BURST * interval
+        if wait > interval / 1000:  # not float dust
+            await self._sleep(wait)
 
     def _limit(self, provider: str) -> AdaptiveLimit:
         limit = self._limits.get(provider)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 from collections.abc import Sequence
 
@@ -288,6 +289,7 @@ class JobRunner:
                 schedule=schedule,
                 sleep=self._sleep,
                 trace=trace,
+                before_poll=functools.partial(self._slots.poll_turn, provider.name),
             )
         except ProviderError as exc:  # timeouts and status errors the waiter gave up on
             self._metrics.provider_error(provider.name, exc)

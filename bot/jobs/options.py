@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -30,6 +30,7 @@ class TaskWaiter(Protocol):
         schedule: Schedule = ...,
         sleep: Sleep = ...,
         trace: PollTrace | None = ...,
+        before_poll: Callable[[], Awaitable[None]] | None = ...,
     ) -> TaskStatus: ...
 
 
@@ -52,6 +53,9 @@ class ProviderSlots(Protocol):
 
     def accepted(self, provider: str) -> None:
         """``provider`` accepted a submit."""
+
+    async def poll_turn(self, provider: str) -> None:
+        """Wait for a status request's turn within the provider's poll budget."""
 
     def refused(self, job_id: str, provider: str, retry_after: float | None) -> bool:
         """``provider`` refused the job's submit as too many; the job's slot is given back.

@@ -205,6 +205,11 @@ class SchedulerSlots:
         if self.limits is not None:
             await self.limits.wait_turn(provider)
 
+    async def poll_turn(self, provider: str) -> None:
+        """Wait for a status request's turn within the provider's poll budget."""
+        if self.limits is not None:
+            await self.limits.poll_turn(provider)
+
     def accepted(self, provider: str) -> None:
         """``provider`` accepted a submit; a grown limit lets more jobs start."""
         if self.limits is None:

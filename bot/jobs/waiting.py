@@ -95,6 +95,7 @@ async def wait_for_task(
     clock: Callable[[], float] | None = None,
     max_failed_polls: int = MAX_FAILED_POLLS,
     trace: PollTrace | None = None,
+    before_poll: Callable[[], Awaitable[None]] | None = None,
 ) -> TaskStatus:
     """Poll until the task is SUCCEEDED or FAILED and return that terminal status.
 
@@ -107,7 +108,8 @@ async def wait_for_task(
     endpoint is broken. ``wake`` is cleared when consumed. Raises ProviderTimeoutError once
     ``deadline`` seconds have passed (after one last poll).
     ``sleep``/``clock`` are injectable so tests run on virtual time. ``trace``, when given,
-    is filled in with the poll times that bracket the task's finish.
+    is filled in with the poll times that bracket the task's finish; ``before_poll`` is
+    awaited before each status request (the provider's poll budget).
     """
     now = clock or asyncio.get_running_loop().time
     start = now()
@@ -128,10 +130,12 @@ async def wait_for_task(
         woken = await _pause(min(max(0.0, due - now()), remaining), wake, sleep)
         if woken:
             log.debug("%s task %s: callback received, confirming", provider.name, task_id)
-        asked = now() - start
         try:
             # A status call still in flight at the deadline must not hold the job past it.
             async with asyncio.timeout(max(end - now(), 0.0) + STATUS_GRACE):
+                if before_poll is not None:
+                    await before_poll()
+                asked = now() - start
                 status = await provider.status(task_id)
         except TimeoutError:
             continue  # the deadline check at the top of the loop ends the wait

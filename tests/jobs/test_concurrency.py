@@ -11,7 +11,7 @@ import pytest
 
 from bot.config import Settings
 from bot.core.states import JobState
-from bot.jobs.concurrency import INITIAL_LIMIT, ProviderLimits
+from bot.jobs.concurrency import INITIAL_LIMIT, STATUS_BURST, STATUS_RATE, ProviderLimits
 from bot.metrics import EngineMetrics
 from bot.providers.base import SubmitRate
 from tests.jobs.harness import Harness, wait_until
@@ -219,6 +219,7 @@ async def test_a_retry_after_holds_back_the_next_submit_on_the_fake_clock(
     clock = VirtualTime()
     h = make_harness(settings_overrides={"provider_concurrency": 64})
     h.limits = ProviderLimits(ceiling=64, clock=clock, sleep=clock.sleep)
+    h.limits.status_rate = float("inf")  # only the pause sleeps on the clock here
     h.providers = [poyo.provider(h.http)]
     await h.open()
     first = await h.create(request("first"), user=1)
@@ -246,3 +247,22 @@ async def test_a_documented_submit_rate_is_paced_so_the_provider_refuses_nothing
         assert [status for _, status in apikley.submits] == [200] * 9
         times = sorted(at for at, _ in apikley.submits)
         assert times[3] - times[0] >= 0.5
+
+
+async def test_status_requests_beyond_the_poll_budget_are_spread_evenly() -> None:
+    made, clock = limits()
+    sent: list[float] = []
+
+    async def poll() -> None:
+        await made.poll_turn("p")
+        sent.append(clock.now)
+
+    # many jobs due at the same moment; the virtual clock moves as each one sleeps
+    for _ in range(1000):
+        await poll()
+    assert sent[: STATUS_BURST + 1] == [0.0] * (STATUS_BURST + 1)
+    per_second = [sum(1 for at in sent if s <= at < s + 1) for s in range(int(sent[-1]))]
+    assert max(per_second) <= STATUS_RATE + STATUS_BURST
+    assert sent[-1] == pytest.approx((1000 - 1 - STATUS_BURST) / STATUS_RATE)
+    await made.poll_turn("quiet")  # another provider has its own budget
+    assert clock.now == sent[-1]
