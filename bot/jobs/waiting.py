@@ -44,10 +44,17 @@ class PollTrace:
     @property
     def seconds(self) -> float | None:
         """When the task most likely finished: the callback's moment, else the middle of
-        the last gap between polls (None when it was never seen finished)."""
+        the last gap between polls when that gap is narrow (a tenth of the time at most),
+        else the poll that saw it finished (None when it was never seen finished).
+
+        A wide gap is an early look followed by the first poll near the expected finish,
+        or the default schedule's stretched polls; its middle would teach the history a
+        time far too early, its end at worst a little late."""
         if self.finished is None:
             return None
         if self.woken or self.last_unfinished is None:
+            return self.finished
+        if self.finished - self.last_unfinished > self.finished * NARROW_GAP:
             return self.finished
         return (self.last_unfinished + self.finished) / 2
 
@@ -81,6 +88,8 @@ DEFAULT_SCHEDULE = PollSchedule()
 MAX_FAILED_POLLS = 8
 #: how long a status call may run past the deadline before it is abandoned
 STATUS_GRACE = 5.0
+#: a gap between the last two polls up to this share of the time is narrow (``PollTrace``)
+NARROW_GAP = 0.1
 
 
 async def wait_for_task(
