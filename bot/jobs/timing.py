@@ -96,7 +96,9 @@ class ExpectedSchedule:
         e, step = self.expected, self.step
         probe = e.fastest * PROBE_SHARE
         yield probe
-        at = max(e.fastest - step, probe + step)
+        # two steps early: the finishes learned are at most a step late (the poll that saw
+        # them), so the first polls land on both sides of the true finish
+        at = max(e.fastest - 2 * step, probe + step)
         while at <= e.slowest + step:
             yield at
             at += step
