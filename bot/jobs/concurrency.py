@@ -34,6 +34,8 @@ Sleep = Callable[[float], Awaitable[object]]
 #: where a provider's limit starts (the old fixed default)
 INITIAL_LIMIT = 8
 FLOOR = 1
+#: slow start: the limit's growth per accepted submit
+SLOW_START_STEP = 2.0
 #: a refusal leaves at most this share of the limit
 BACKOFF = 0.9
 #: this many failed submits (5xx, unreachable) within ``FAULT_WINDOW`` s count as overload
@@ -93,7 +95,10 @@ class AdaptiveLimit:
         """
         if in_flight < self.limit - 1:
             return
-        step = 1.0 if self.slow_start else 1.0 / self.value
+        # a task accepted keeps its slot (unlike a TCP segment acknowledged), so slow start
+        # adds two: every accepted submit lets two more go, and the limit doubles per round
+        # trip instead of growing by its initial size
+        step = SLOW_START_STEP if self.slow_start else 1.0 / self.value
         self.value = min(self.value + step, float(self.ceiling))
 
     def shrink(self, factor: float, holding: int | None = None) -> None:

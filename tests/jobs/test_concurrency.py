@@ -57,12 +57,13 @@ def metric(metrics: EngineMetrics, name: str, **labels: str) -> float:
 # ----------------------------------------------------------------- the limit on its own
 
 
-def test_the_limit_grows_by_one_per_accepted_submit_while_in_use() -> None:
-    made, _ = limits()
+def test_the_limit_doubles_per_round_of_accepted_submits_while_in_use() -> None:
+    made, _ = limits(ceiling=10_000)
     assert made.limit_for("p") == INITIAL_LIMIT
-    for in_flight in range(INITIAL_LIMIT, INITIAL_LIMIT + 10):
-        made.accepted("p", in_flight)
-    assert made.limit_for("p") == INITIAL_LIMIT + 10
+    for _ in range(5):  # five round trips: every task in flight is answered "accepted"
+        for _ in range(made.limit_for("p") // 2):
+            made.accepted("p", made.limit_for("p"))
+    assert made.limit_for("p") == INITIAL_LIMIT * 2**5
 
 
 def test_an_idle_limit_does_not_grow() -> None:
@@ -83,10 +84,10 @@ def test_the_ceiling_and_the_floor_hold() -> None:
 
 
 def test_a_refusal_backs_off_to_what_the_provider_held_then_grows_slowly() -> None:
-    made, _ = limits()
+    made, _ = limits(ceiling=1000)
     for _ in range(30):
         made.accepted("p", made.limit_for("p"))
-    assert made.limit_for("p") == INITIAL_LIMIT + 30
+    assert made.limit_for("p") == INITIAL_LIMIT + 60
     made.refused("p", 12, None)  # "too many" while 12 of ours were there
     assert made.limit_for("p") == 12
     # additive increase now: one more slot per full window of accepted submits
@@ -116,7 +117,7 @@ def test_limits_are_per_provider_and_exported(caplog: pytest.LogCaptureFixture) 
     for _ in range(8):
         made.accepted("a", made.limit_for("a"))
     assert made.limit_for("b") == INITIAL_LIMIT
-    assert metric(metrics, "seedream_provider_concurrency_limit", provider="a") == 16
+    assert metric(metrics, "seedream_provider_concurrency_limit", provider="a") == 24
     assert (
         metric(metrics, "seedream_provider_concurrency_changes_total", provider="a", direction="up")
         == 8
@@ -125,7 +126,7 @@ def test_limits_are_per_provider_and_exported(caplog: pytest.LogCaptureFixture) 
     assert "8 -> 9" not in caplog.text
     made.refused("a", 4, None)
     assert metric(metrics, "seedream_provider_concurrency_limit", provider="a") == 4
-    assert "a: concurrency limit 13 -> 4" in caplog.text
+    assert "a: concurrency limit 24 -> 4" in caplog.text
 
 
 async def test_a_retry_after_pauses_the_providers_submits_for_that_long() -> None:
