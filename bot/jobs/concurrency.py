@@ -80,8 +80,10 @@ class AdaptiveLimit:
     def __init__(self, ceiling: int, initial: int = INITIAL_LIMIT) -> None:
         self.ceiling = max(ceiling, FLOOR)
         self.value = float(max(FLOOR, min(initial, self.ceiling)))
-        #: True until the provider first refuses: grow by one per accepted submit
+        #: True until the provider first refuses: grow by two per accepted submit
         self.slow_start = True
+        #: shrunk, and no submit accepted since
+        self.recovering = False
 
     @property
     def limit(self) -> int:
@@ -93,6 +95,7 @@ class AdaptiveLimit:
 
         Only a limit in use grows: a quiet bot must not talk itself into a large one.
         """
+        self.recovering = False
         if in_flight < self.limit - 1:
             return
         # a task accepted keeps its slot (unlike a TCP segment acknowledged), so slow start
@@ -102,7 +105,14 @@ class AdaptiveLimit:
         self.value = min(self.value + step, float(self.ceiling))
 
     def shrink(self, factor: float, holding: int | None = None) -> None:
-        """The provider refused; ``holding`` is how many of our tasks it had then."""
+        """The provider refused; ``holding`` is how many of our tasks it had then.
+
+        Refusals before the next accepted submit answer the same overload (a burst sent in
+        one round trip): they do not multiply the back-off again, only the ``holding``
+        bound applies."""
+        if self.recovering:
+            factor = 1.0
+        self.recovering = True
         target = self.value * factor
         if holding is not None:
             target = min(target, float(holding))

@@ -90,6 +90,9 @@ def test_a_refusal_backs_off_to_what_the_provider_held_then_grows_slowly() -> No
     assert made.limit_for("p") == INITIAL_LIMIT + 60
     made.refused("p", 12, None)  # "too many" while 12 of ours were there
     assert made.limit_for("p") == 12
+    for _ in range(5):  # the rest of the same burst: no compounding back-off
+        made.refused("p", 14, None)
+    assert made.limit_for("p") == 12
     # additive increase now: one more slot per full window of accepted submits
     for _ in range(11):
         made.accepted("p", 12)
