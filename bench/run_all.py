@@ -24,6 +24,8 @@ BENCHMARKS: dict[str, list[str]] = {
     "slowloris": [],
     "blocklist": [],
     "references": [],
+    "adaptive": [],
+    "timing": [],
 }
 QUICK: dict[str, list[str]] = {
     "ack": ["--jobs", "50", "--probes", "50", "--task-seconds", "60"],
@@ -34,6 +36,8 @@ QUICK: dict[str, list[str]] = {
     "slowloris": ["--connections", "100"],
     "blocklist": ["--rounds", "20"],
     "references": ["--formats", "jpeg", "--side", "4096"],
+    "adaptive": ["--scenarios", "burst"],
+    "timing": ["--scenarios", "eta"],
 }
 
 

@@ -1,4 +1,4 @@
-"""The ``seedream-bot`` command: ``run``, ``generate`` and ``check``.
+"""The ``seedream-bot`` command: ``run``, ``worker``, ``generate`` and ``check``.
 
 Every failure the operator can fix prints one line on stderr and exits non-zero (2 for
 configuration and usage errors); no traceback, never a secret.
@@ -58,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     sub.add_parser("run", help="start the bot (the default)", parents=[env_file])
     sub.add_parser(
+        "worker",
+        help="run jobs and the web server without a gateway connection (needs DATABASE_URL)",
+        parents=[env_file],
+    )
+    sub.add_parser(
         "check",
         help="validate the configuration and list the enabled providers",
         parents=[env_file],
@@ -83,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if problems:
                 raise ConfigErrors(problems)
         else:
+            if command == "worker":
+                problems = [*problems, *worker_problems(settings, problems)]
             providers = startup_providers(settings, args.env_file, problems)
     except ConfigError as exc:
         return _report(exc, env_hint=default_env_file)
@@ -90,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "generate":
             setup_logging(settings.log_level, settings.log_format, secrets=_secrets(settings))
             return asyncio.run(generate_command(args, settings))
-        return run_command(settings, providers)
+        return run_command(settings, providers, gateway=command == "run")
     except ConfigError as exc:  # found while starting, e.g. the web server's port is taken
         return _report(exc, env_hint=False)
     except KeyboardInterrupt:
@@ -125,6 +132,7 @@ def _print_summary(settings: Settings, providers: list[ProviderConfig]) -> None:
         print(f"Callbacks: {settings.public_url}/callbacks/<provider>/<secret>")
     else:
         print("Callbacks: off (PUBLIC_URL unset), jobs are polled")
+    print(f"Shards: {_shards(settings)}")
     print(f"Web server: {settings.http_host}:{settings.http_port}")
     print(f"Metrics: {settings.metrics_host}:{settings.metrics_port}")
     print(f"Daily quota: {settings.default_daily_quota} images per member")
@@ -150,6 +158,16 @@ def callback_notes(public_url: str | None, providers: list[ProviderConfig]) -> l
         for cls in (PROVIDER_TYPES.get(config.name) for config in providers)
         if cls is not None and cls.https_callbacks_only
     ]
+
+
+def _shards(settings: Settings) -> str:
+    """Which gateway shards a ``run`` process connects."""
+    count = settings.shard_count
+    if count is None:
+        return "all, as many as Discord recommends (SHARD_COUNT unset)"
+    if settings.shard_ids is None:
+        return f"all {count} in this process"
+    return ", ".join(str(shard) for shard in settings.shard_ids) + f" of {count}"
 
 
 def startup_providers(
@@ -187,8 +205,28 @@ def _print_cost_control(settings: Settings) -> None:
     )
 
 
-def run_command(settings: Settings, providers: list[ProviderConfig]) -> int:
-    """Start the bot and block until it stops."""
+def worker_problems(settings: Settings, problems: Sequence[ConfigError] = ()) -> list[ConfigError]:
+    """Why ``worker`` cannot start with these settings: it needs a database it can share.
+
+    Nothing more when ``problems`` already has one with ``DATABASE_URL`` (invalid).
+    """
+    if settings.postgres_url() is not None or any(
+        problem.variable == "DATABASE_URL" for problem in problems
+    ):
+        return []
+    return [
+        ConfigError(
+            "DATABASE_URL",
+            "the worker needs a PostgreSQL database shared with the run processes "
+            "(set DATABASE_URL); on SQLite one `seedream-bot run` process already runs the jobs",
+        )
+    ]
+
+
+def run_command(
+    settings: Settings, providers: list[ProviderConfig], *, gateway: bool = True
+) -> int:
+    """Start the bot (``gateway=False``: the worker) and block until it stops."""
     token = settings.require_token()
     setup_logging(
         settings.log_level,
@@ -205,7 +243,7 @@ def run_command(settings: Settings, providers: list[ProviderConfig]) -> int:
         if settings.postgres_url() is None
         else contextlib.nullcontext()
     ):
-        return asyncio.run(run_bot(settings, providers))
+        return asyncio.run(run_bot(settings, providers, gateway=gateway))
 
 
 def _collect(

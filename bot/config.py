@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     discord_token: SecretStr | None = None
     discord_api_base: str = "https://discord.com/api/v10"
     dev_guild_id: int | None = None
+    # Sharding across processes. NoDecode: SHARD_IDS is "0,1", not JSON. None: discord.py
+    # asks Discord how many shards and runs them all here.
+    shard_ids: Annotated[tuple[int, ...] | None, NoDecode] = None
+    shard_count: int | None = Field(default=None, ge=1)
     database_path: Path = Path("data/seedream-bot.sqlite3")
     # PostgreSQL shared by several processes and hosts; unset: SQLite at DATABASE_PATH.
     # A secret: it holds the password (only host:port/db is ever shown).
@@ -57,7 +61,8 @@ class Settings(BaseSettings):
     max_daily_quota: int = Field(default=100, ge=0, le=1_000_000)  # allowances and budgets
     max_grant: int = Field(default=1000, ge=1, le=1_000_000)  # bonus credits per /quota grant
     max_jobs_per_user: int = Field(default=2, ge=1)
-    provider_concurrency: int = Field(default=8, ge=1)
+    #: the ceiling of each provider's adaptive limit of tasks in flight (floor 1)
+    provider_concurrency: int = Field(default=64, ge=1)
     max_images_per_job: int = Field(default=4, ge=1, le=15)
     # Issue 15: storyboard frames (not capped by MAX_IMAGES_PER_JOB); the operator's styles
     max_storyboard_frames: int = Field(default=15, ge=2, le=15)
@@ -91,6 +96,21 @@ class Settings(BaseSettings):
             if not (part.isascii() and part.isdigit()):
                 raise ValueError("must be comma-separated server ids (digits only)")
         return frozenset(int(part) for part in parts) or None
+
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _split_shard_ids(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        parts = [part.strip() for part in value.split(",") if part.strip()]
+        for part in parts:
+            if not (part.isascii() and part.isdigit()):
+                raise ValueError("must be comma-separated shard numbers (digits only), e.g. 0,1")
+        ids = [int(part) for part in parts]
+        for shard in ids:
+            if ids.count(shard) > 1:
+                raise ValueError(f"lists shard {shard} more than once")
+        return tuple(ids) or None
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -134,7 +154,9 @@ class Settings(BaseSettings):
             raise ValueError("names no database: postgresql://user:password@host:5432/database")
         return url
 
-    @field_validator("dev_guild_id", "public_url", "global_daily_budget", mode="before")
+    @field_validator(
+        "dev_guild_id", "public_url", "global_daily_budget", "shard_count", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -152,7 +174,32 @@ class Settings(BaseSettings):
                     "DEFAULT_DAILY_QUOTA",
                 )
             )
+        found.extend(self._shard_clashes())
         return found
+
+    def _shard_clashes(self) -> list[ConfigError]:
+        if self.shard_ids is None:
+            return []
+        if self.shard_count is None:
+            return [
+                ConfigError(
+                    "SHARD_IDS",
+                    "needs SHARD_COUNT, the number of shards across all processes "
+                    "(e.g. SHARD_IDS=0,1 with SHARD_COUNT=4)",
+                )
+            ]
+        outside = [shard for shard in self.shard_ids if shard >= self.shard_count]
+        if not outside:
+            return []
+        listed = ", ".join(str(shard) for shard in outside)
+        which = f"shards {listed} are" if len(outside) > 1 else f"shard {listed} is"
+        return [
+            ConfigError(
+                "SHARD_IDS",
+                f"{which} out of range: with SHARD_COUNT={self.shard_count} "
+                f"the ids run from 0 to {self.shard_count - 1}",
+            )
+        ]
 
     def postgres_url(self) -> str | None:
         """``DATABASE_URL`` in the clear (to connect with, never to show), or None: SQLite."""

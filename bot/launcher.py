@@ -1,4 +1,8 @@
-"""The bot process: build it (``bot.root``), run until a signal, close everything within 10 s."""
+"""The bot process: build it (``bot.root``), run until a signal, close everything within 10 s.
+
+``run`` connects to the gateway; ``worker`` only logs in to the REST API (discord.py's
+``Client.login`` without ``connect``): it runs jobs, serves the web server and posts results.
+"""
 
 from __future__ import annotations
 
@@ -23,9 +27,16 @@ SHUTDOWN_BUDGET = 8.0
 
 
 async def run_bot(
-    settings: Settings, providers: list[ProviderConfig], overrides: Overrides = NO_OVERRIDES
+    settings: Settings,
+    providers: list[ProviderConfig],
+    overrides: Overrides = NO_OVERRIDES,
+    *,
+    gateway: bool = True,
 ) -> int:
-    """Run until SIGTERM/SIGINT or a fatal gateway error; returns the exit code."""
+    """Run until SIGTERM/SIGINT or a fatal gateway error; returns the exit code.
+
+    ``gateway=False`` is the ``worker``: REST only, no gateway connection.
+    """
     # discord.py reads its REST base from this class attribute; the gateway URL is then
     # discovered through GET /gateway/bot, so a proxy or a local fake serves both.
     discord.http.Route.BASE = settings.discord_api_base
@@ -34,20 +45,23 @@ async def run_bot(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
 
-    root = await Root.open(settings, providers, overrides)  # ConfigError reaches the CLI
+    # ConfigError reaches the CLI
+    root = await Root.open(settings, providers, overrides, gateway=gateway)
     bot = root.bot
     exit_code = 0
+    token = settings.require_token()
     try:
         async with bot:
-            gateway = asyncio.create_task(bot.start(settings.require_token()), name="gateway")
+            main = bot.start(token) if gateway else _rest_only(bot, token)
+            connection = asyncio.create_task(main, name="gateway" if gateway else "rest")
             stop_wait = asyncio.create_task(stopping.wait(), name="stop-signal")
-            await asyncio.wait({gateway, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({connection, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
             stop_wait.cancel()
-            if gateway.done():
-                exit_code = _gateway_exit_code(gateway)
+            if connection.done():
+                exit_code = _gateway_exit_code(connection)
             else:
                 log.info("Stopping: no new jobs are taken; jobs in flight resume at next start")
-            await _shutdown(root, gateway)
+            await _shutdown(root, connection, holds=not gateway)
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
@@ -55,12 +69,24 @@ async def run_bot(
     return exit_code
 
 
-async def _shutdown(root: Root, gateway: asyncio.Task[None]) -> None:
+async def _rest_only(bot: discord.Client, token: str) -> None:
+    """The worker's connection: log in to the REST API (starting the engine and the web
+    server through ``setup_hook``), then hold until the process stops."""
+    await bot.login(token)
+    log.info("Worker: logged in to Discord's REST API; no gateway connection")
+    await asyncio.Event().wait()  # cancelled by the shutdown
+
+
+async def _shutdown(root: Root, connection: asyncio.Task[None], *, holds: bool) -> None:
+    """Stop within the budget; ``holds``: the connection task waits until cancelled."""
+
     async def close_all() -> None:
         await root.stop_taking_jobs()
         await root.bot.close()
+        if holds:
+            connection.cancel()  # bot.start returns on close by itself
         with contextlib.suppress(asyncio.CancelledError, Exception):
-            await gateway
+            await connection
         await root.close()
 
     try:

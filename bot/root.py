@@ -29,6 +29,8 @@ from bot.discord.desk import JobDesk
 from bot.discord.posting import DiscordPosting
 from bot.jobs.cluster import ClusterExecution, ClusterTimings
 from bot.jobs.cluster_line import SharedLine
+from bot.jobs.cluster_schema import install_procrastinate_schema
+from bot.jobs.concurrency import ProviderLimits
 from bot.jobs.delivery import Deliverer
 from bot.jobs.dispatching import JobWorkers
 from bot.jobs.engine import STOP_TIMEOUT, EngineLimits, JobEngine
@@ -41,6 +43,7 @@ from bot.jobs.ledger import JobLedger
 from bot.jobs.options import Downloader, ProviderSlots, RunnerConfig, TaskWaiter
 from bot.jobs.preferences import Preferences, load_styles
 from bot.jobs.scheduler import Scheduler, SchedulerSlots
+from bot.jobs.timing import TaskTimings
 from bot.jobs.waiting import Sleep
 from bot.metrics import EngineMetrics
 from bot.moderation.actions import ModerationService
@@ -49,6 +52,7 @@ from bot.providers.configure import build_provider
 from bot.providers.transport import DEFAULT_TIMEOUT, make_http_client
 from bot.quotas.admission import Admission
 from bot.quotas.rules import QuotaService
+from bot.storage.advisory import ClusterLocks, cluster_locks
 from bot.storage.postgres.pg_images import PgImageStore
 from bot.storage.postgres.pg_pool import describe_url, explain
 from bot.storage.postgres.pg_store import PgStore
@@ -104,17 +108,23 @@ def build_engine(
     sleep: Sleep = asyncio.sleep,
     waiter: TaskWaiter | None = None,
     downloader: Downloader | None = None,
+    limits: ProviderLimits | None = None,
 ) -> JobEngine:
-    """The job engine and what it runs on: ledger, image store, scheduler, job runner."""
+    """The job engine and what it runs on: ledger, image store, scheduler, job runner.
+
+    ``limits`` replaces the providers' adaptive limits (tests pass one on a fake clock)."""
     ledger = ledger or JobLedger(store.jobs, quota)
     images = build_image_store(settings, store, options)
-    scheduler = Scheduler(
-        max_per_user=settings.max_jobs_per_user, provider_limit=settings.provider_concurrency
-    )
-    shared = _shared_line(settings, store)
-    slots: ProviderSlots = shared or SchedulerSlots(scheduler)
-    sink = GuardedSink(events)
     metrics = metrics or EngineMetrics()
+    limits = limits or ProviderLimits(
+        ceiling=settings.provider_concurrency,
+        rates={p.name: p.submit_rate for p in providers if p.submit_rate is not None},
+        metrics=metrics,
+    )
+    scheduler = Scheduler(max_per_user=settings.max_jobs_per_user, limits=limits)
+    shared = _shared_line(settings, store, limits, providers)
+    slots: ProviderSlots = shared or SchedulerSlots(scheduler, limits)
+    sink = GuardedSink(events)
     runner = JobRunner(
         ledger=ledger,
         providers=providers,
@@ -134,6 +144,7 @@ def build_engine(
         sleep=sleep,
         waiter=waiter,
         downloader=downloader,
+        timings=TaskTimings(store.timings),
     )
     execution: JobExecution
     if shared is not None:
@@ -163,13 +174,20 @@ def build_engine(
     )
 
 
-def _shared_line(settings: Settings, store: Store) -> SharedLine | None:
+def _shared_line(
+    settings: Settings, store: Store, limits: ProviderLimits, providers: Sequence[Provider]
+) -> SharedLine | None:
     """The fair line in PostgreSQL when the store is shared; None on SQLite."""
     if not isinstance(store, PgStore):
         return None
-    # no per-provider overrides yet: every provider gets PROVIDER_CONCURRENCY
-    limits = LineLimits(settings.max_jobs_per_user, dict, settings.provider_concurrency)
-    return SharedLine(store.pool, FairLine(limits))
+    names = [p.name for p in providers]
+
+    def current() -> dict[str, int]:
+        # this process's adaptive limits, read each time admission runs
+        return {name: limits.limit_for(name) for name in names}
+
+    line = FairLine(LineLimits(settings.max_jobs_per_user, current, settings.provider_concurrency))
+    return SharedLine(store.pool, line, limits)
 
 
 def _cluster_execution(
@@ -233,12 +251,15 @@ class Root:
         engine: JobEngine,
         web: WebServer,
         bot: SeedreamBot,
+        locks: ClusterLocks,
     ) -> None:
         self.http = http
         self.store = store
         self.engine = engine
         self.web = web
         self.bot = bot
+        #: the duties shared with the bot's other processes (nothing to share on SQLite)
+        self.locks = locks
         self._web_started = False
         self._closed = False
 
@@ -248,11 +269,14 @@ class Root:
         settings: Settings,
         configs: Sequence[ProviderConfig],
         overrides: Overrides = NO_OVERRIDES,
+        *,
+        gateway: bool = True,
     ) -> Root:
         """Open the HTTP client and the database (migrated) and build everything on them.
 
         Nothing talks to Discord or the providers yet: ``SeedreamBot.setup_hook`` calls
         :meth:`start` once logged in. A problem the operator can fix raises ``ConfigError``.
+        ``gateway=False`` builds a ``worker``: healthy once logged in to the REST API.
         """
         styles = load_styles(settings.styles_path)  # a bad file stops the start, before I/O
         timeout = (
@@ -277,6 +301,8 @@ class Root:
                 allowed_guild_ids=settings.allowed_guild_ids,
                 dev_guild_id=settings.dev_guild_id,
                 discord_api_base=settings.discord_api_base,
+                shard_ids=settings.shard_ids,
+                shard_count=settings.shard_count,
             ),
             **overrides.bot_options,
         )
@@ -295,7 +321,9 @@ class Root:
         web = WebServer(
             engine=engine,
             db=store,
-            discord_connected=lambda: bot.discord_connected,
+            discord_connected=(
+                (lambda: bot.discord_connected) if gateway else (lambda: bot.rest_ready)
+            ),
             host=settings.http_host,
             port=settings.http_port,
             metrics_host=settings.metrics_host,
@@ -311,7 +339,8 @@ class Root:
             preferences=Preferences(store.preferences, styles),
             max_frames=settings.max_storyboard_frames,
         )
-        root = cls(http=http, store=store, engine=engine, web=web, bot=bot)
+        locks = cluster_locks(settings.postgres_url())
+        root = cls(http=http, store=store, engine=engine, web=web, bot=bot, locks=locks)
         bot.provide(
             BotServices(
                 jobs=engine,
@@ -322,6 +351,7 @@ class Root:
                 state=store.state,
                 http_client=http,
                 startup=root.start,
+                locks=root.locks,
             )
         )
         return root
@@ -348,6 +378,7 @@ class Root:
             await self.web.stop()
         await self.engine.stop()
         await self.http.aclose()
+        await self.locks.close()
         await self.store.close()
 
 
@@ -371,7 +402,7 @@ async def open_store(settings: Settings) -> Store:
 
 async def _open_postgres(url: str) -> PgStore:
     try:
-        return await PgStore.open(url)
+        store = await PgStore.open(url)
     except SchemaTooNewError:
         raise ConfigError(
             "DATABASE_URL",
@@ -379,6 +410,13 @@ async def _open_postgres(url: str) -> PgStore:
         ) from None
     except (psycopg.Error, PoolTimeout, OSError) as exc:
         raise ConfigError("DATABASE_URL", explain(exc, url)) from None
+    try:
+        # the job queue's tables, under the migrations' advisory lock
+        await install_procrastinate_schema(url)
+    except (psycopg.Error, OSError) as exc:
+        await store.close()
+        raise ConfigError("DATABASE_URL", explain(exc, url)) from None
+    return store
 
 
 async def _open_sqlite(path: Path) -> SqliteStore:

@@ -1,4 +1,4 @@
-"""The bot as a real process (``python -m bot run``) pointed at the fakes, for tests."""
+"""The bot as a real process (``python -m bot run``, or ``worker``) pointed at the fakes."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def bot_env(
         key: value
         for key, value in os.environ.items()
         if not key.endswith(("_API_KEY", "_TOKEN", "_BASE_URL", "_MODEL"))
-        and key not in ("PROVIDERS", "PUBLIC_URL", "DATABASE_PATH", "LOG_LEVEL")
+        and key not in ("PROVIDERS", "PUBLIC_URL", "DATABASE_PATH", "DATABASE_URL", "LOG_LEVEL")
     }
     env.update(
         provider.env(),
@@ -65,13 +65,16 @@ def bot_env(
 
 
 @asynccontextmanager
-async def bot_process(cwd: Path, env: dict[str, str]) -> AsyncIterator[BotProcess]:
-    """Start the bot; on exit kill it if it still runs and collect its output."""
+async def bot_process(
+    cwd: Path, env: dict[str, str], command: str = "run"
+) -> AsyncIterator[BotProcess]:
+    """Start the bot (``command``: run or worker); on exit kill it if it still runs and
+    collect its output."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "bot",
-        "run",
+        command,
         cwd=cwd,
         env=env,
         stdout=asyncio.subprocess.PIPE,

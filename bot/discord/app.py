@@ -6,21 +6,21 @@ import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeAlias
 
 import discord
 import httpx
-import yarl
 from discord.ext import commands
-from discord.gateway import DiscordWebSocket
 
 from bot.discord.desk import JobDesk
+from bot.discord.sharding import discover_gateway, identify_bucket, shard_options
 from bot.discord.tree import SeedreamTree
 from bot.jobs.engine import JobEngine
 from bot.moderation.actions import ModerationService
 from bot.providers.base import Provider
 from bot.quotas.rules import QuotaService
+from bot.storage.advisory import ClusterLocks, LocalLocks
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,10 @@ class BotConfig:
     allowed_guild_ids: frozenset[int] | None = None
     dev_guild_id: int | None = None
     discord_api_base: str = DEFAULT_API_BASE
+    #: the shards this process connects (``SHARD_IDS``); None: all of them
+    shard_ids: tuple[int, ...] | None = None
+    #: the shards of the whole bot (``SHARD_COUNT``); None: as Discord recommends
+    shard_count: int | None = None
 
 
 class StateStore(Protocol):
@@ -111,6 +115,8 @@ class BotServices:
     http_client: httpx.AsyncClient
     #: starts the engine (resuming jobs) and the web server, once logged in
     startup: Callable[[], Awaitable[None]]
+    #: duties shared with the bot's other processes (command sync, IDENTIFY spacing)
+    locks: ClusterLocks = field(default_factory=LocalLocks)
 
 
 class SeedreamBot(commands.AutoShardedBot):
@@ -140,11 +146,14 @@ class SeedreamBot(commands.AutoShardedBot):
             intents=intents(),
             tree_cls=SeedreamTree,
             allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
+            **shard_options(config.shard_ids, config.shard_count),
             **options,
         )
         self.config = config
         self._services: BotServices | None = None
         self._introduced = False
+        #: Discord's ``session_start_limit.max_concurrency``, read when IDENTIFYs are shared
+        self._max_concurrency = 1
 
     def provide(self, services: BotServices) -> None:
         """Hand the bot what its cogs use (once, before it starts)."""
@@ -167,22 +176,32 @@ class SeedreamBot(commands.AutoShardedBot):
                 "ALLOWED_GUILD_IDS is unset: any server that adds the bot can use it and spend "
                 "the provider credits. Set it, and turn off Public Bot in the Developer Portal."
             )
-        await self._pin_gateway()
+        await self._discover_gateway()
         await self._services.startup()
         for name in INITIAL_EXTENSIONS:
             await self.load_extension(name)  # a broken extension stops the start, loudly
         await self.sync_commands()
 
-    async def _pin_gateway(self) -> None:
-        """Behind a custom ``DISCORD_API_BASE``, reconnect to the gateway it names.
+    async def _discover_gateway(self) -> None:
+        """Ask ``GET /gateway/bot`` when the gateway URL is to be pinned (a custom
+        ``DISCORD_API_BASE``) or IDENTIFYs are shared between processes."""
+        assert self._services is not None  # setup_hook checked
+        pin = self.config.discord_api_base != DEFAULT_API_BASE
+        if pin or self._services.locks.shared:
+            self._max_concurrency = await discover_gateway(self.http, pin=pin)
 
-        discord.py falls back to Discord's own gateway after a session it cannot resume;
-        remembering the discovered URL keeps every connection on the configured endpoint.
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """Space IDENTIFYs per ``max_concurrency`` bucket across every process of the bot.
+
+        Alone (SQLite), discord.py's own spacing: 5 s before every IDENTIFY but the first.
         """
-        if self.config.discord_api_base == DEFAULT_API_BASE:
+        locks = self._services.locks if self._services is not None else None
+        if locks is None or not locks.shared:
+            await super().before_identify_hook(shard_id, initial=initial)
             return
-        _, url, _ = await self.http.get_bot_gateway()
-        DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
+        bucket = identify_bucket(shard_id, self._max_concurrency)
+        await locks.identify_turn(bucket)
+        log.debug("Shard %s: IDENTIFY (bucket %d of %d)", shard_id, bucket, self._max_concurrency)
 
     async def on_ready(self) -> None:
         """Say once who the bot is, where it is, and which providers serve."""
@@ -245,7 +264,15 @@ class SeedreamBot(commands.AutoShardedBot):
         (``cogs.edit``), not an unknown prefix command logged as an error with a traceback."""
 
     async def sync_commands(self) -> None:
-        """Sync to ``DEV_GUILD_ID`` at every start (instant); globally only on change."""
+        """Sync to ``DEV_GUILD_ID`` at every start (instant); globally only on change.
+
+        One process of the bot at a time: the next finds the tree's hash stored, and skips.
+        """
+        assert self._services is not None  # setup_hook checked
+        async with self._services.locks.command_sync():
+            await self._sync_commands(self._services.state)
+
+    async def _sync_commands(self, state: StateStore) -> None:
         if self.config.dev_guild_id is not None:
             guild = discord.Object(id=self.config.dev_guild_id)
             self.tree.copy_global_to(guild=guild)
@@ -253,8 +280,6 @@ class SeedreamBot(commands.AutoShardedBot):
             log.info("Synced %d commands to guild %s", len(synced), guild.id)
             return
         digest = self.command_tree_hash()
-        assert self._services is not None  # setup_hook checked
-        state = self._services.state
         if await state.get(COMMAND_HASH_KEY) == digest:
             log.info("Command tree unchanged; no global sync")
             return
@@ -274,6 +299,11 @@ class SeedreamBot(commands.AutoShardedBot):
     def discord_connected(self) -> bool:
         """True once READY and while the gateway is up (for ``/healthz``)."""
         return self.is_ready() and not self.is_closed()
+
+    @property
+    def rest_ready(self) -> bool:
+        """True once logged in to the REST API and until closed (a worker's ``/healthz``)."""
+        return self.user is not None and not self.is_closed()
 
 
 Interaction: TypeAlias = discord.Interaction[SeedreamBot]

@@ -82,7 +82,8 @@ class DiscordPosting:
         elif isinstance(event, JobPositionChanged):
             cards.throttled(job, render.card_embed(job, position=event.position))
         elif isinstance(event, JobRunning):
-            cards.throttled(job, render.card_embed(job, progress=event.progress))
+            embed = render.card_embed(job, progress=event.progress, expected=event.expected)
+            cards.throttled(job, embed)
         elif isinstance(event, JobFailed):
             shown = await cards.final(job, render.failure_embed(job, refunded=event.refunded))
             if not shown:

@@ -34,13 +34,20 @@ def timestamp(moment: datetime, style: str = "R") -> str:
     return discord.utils.format_dt(moment, style=style)  # type: ignore[arg-type]
 
 
-def progress_line(job: Job, *, position: int | None = None, progress: int | None = None) -> str:
-    """One line saying where the job is."""
+def progress_line(
+    job: Job,
+    *,
+    position: int | None = None,
+    progress: int | None = None,
+    expected: float | None = None,
+) -> str:
+    """One line saying where the job is (with ``expected``: how long such tasks take)."""
     if job.state is JobState.QUEUED:
         return f"Queued, position {position}" if position else "Queued"
     if job.state in (JobState.SUBMITTED, JobState.RUNNING):
         shown = progress if progress is not None else job.progress
-        return f"Generating… {shown}%" if shown else "Generating…"
+        line = f"Generating… {shown}%" if shown else "Generating…"
+        return f"{line} (about {estimate_text(expected)})" if expected is not None else line
     if job.state is JobState.DELIVERING:
         return "Delivering…"
     if job.state is JobState.DONE:
@@ -50,11 +57,22 @@ def progress_line(job: Job, *, position: int | None = None, progress: int | None
     return "Failed"
 
 
+def estimate_text(seconds: float) -> str:
+    """``12 s``, ``2 min``: an estimate, rounded as a person would say it."""
+    if seconds < 60:
+        return f"{max(1, round(seconds))} s"
+    return f"{max(1, round(seconds / 60))} min"
+
+
 def card_embed(
-    job: Job, *, position: int | None = None, progress: int | None = None
+    job: Job,
+    *,
+    position: int | None = None,
+    progress: int | None = None,
+    expected: float | None = None,
 ) -> discord.Embed:
-    """The job card while the job is on its way."""
-    line = progress_line(job, position=position, progress=progress)
+    """The job card while the job is on its way (``expected``: the usual task time, s)."""
+    line = progress_line(job, position=position, progress=progress, expected=expected)
     embed = discord.Embed(
         title=f"{title(job)} · {line}",
         description=short_prompt(job.request.shown_prompt),
@@ -177,9 +195,15 @@ def cancelled_embed(job: Job) -> discord.Embed:
 
 
 def status_embed(
-    job: Job, *, position: int | None, now: datetime, provider: str | None = None
+    job: Job,
+    *,
+    position: int | None,
+    now: datetime,
+    provider: str | None = None,
+    expected: float | None = None,
 ) -> discord.Embed:
-    """``/status JOB``: state, queue position, provider, elapsed time, cost."""
+    """``/status JOB``: state, queue position, provider, elapsed time, cost, and for a running
+    job with history, about how long it takes and how much is left."""
     embed = discord.Embed(
         title=f"Job {job.id}",
         description=short_prompt(job.request.prompt, 300),
@@ -190,6 +214,10 @@ def status_embed(
     end = job.finished_at or now
     embed.add_field(name="Elapsed", value=_duration((end - job.created_at).total_seconds()))
     embed.add_field(name="Cost", value=cost_text(job))
+    if expected is not None and job.submitted_at is not None:
+        left = expected - (now - job.submitted_at).total_seconds()
+        due = f"about {estimate_text(left)} left" if left >= 1 else "due now"
+        embed.add_field(name="Expected", value=f"about {estimate_text(expected)} ({due})")
     embed.add_field(name="Started", value=timestamp(job.created_at))
     if job.request.member_prompt is not None:
         # the card shows the member's words; here is what the provider was sent

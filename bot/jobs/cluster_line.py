@@ -18,6 +18,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
+from bot.jobs.concurrency import ProviderLimits
 from bot.jobs.fair_line import FairLine
 from bot.jobs.scheduler import Dispatch
 from bot.jobs.wakeups import wait_event
@@ -38,10 +39,14 @@ SLOT_POLL = 1.0
 class SharedLine:
     """The fair line as this process uses it, over a connection pool."""
 
-    def __init__(self, pool: Pool, line: FairLine) -> None:
+    def __init__(self, pool: Pool, line: FairLine, limits: ProviderLimits | None = None) -> None:
         self._pool = pool
         self.line = line
+        #: this process's adaptive limits, pauses and pacing (admission reads them too)
+        self.limits = limits
         self._defer: Defer | None = None
+        #: a job's slot release still running in the background (``refused``)
+        self._releasing: dict[str, asyncio.Task[None]] = {}
         #: set when a notification says the line changed (``bot.jobs.wakeups``)
         self.changed = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
@@ -130,11 +135,66 @@ class SharedLine:
         async def switch(conn: Conn) -> bool:
             return await self.line.try_switch_provider(conn, job_id, provider)
 
+        pending = self._releasing.get(job_id)
+        if pending is not None:
+            await asyncio.gather(pending, return_exceptions=True)
         while True:
             self.changed.clear()
             if await self._transact(switch):
                 return
             await wait_event(self.changed, SLOT_POLL)
+
+    async def turn(self, provider: str) -> None:
+        """Wait until ``provider`` may take a submit (Retry-After pause, pacing)."""
+        if self.limits is not None:
+            await self.limits.wait_turn(provider)
+
+    async def poll_turn(self, provider: str) -> None:
+        """Wait for a status request's turn within the provider's poll budget."""
+        if self.limits is not None:
+            await self.limits.poll_turn(provider)
+
+    def accepted(self, provider: str) -> None:
+        """``provider`` accepted a submit; a grown limit may let more jobs start."""
+        if self.limits is None:
+            return
+        # the cluster-wide load is not known here without a query: this process's limit
+        # grows as in one process (its ceiling is still PROVIDER_CONCURRENCY)
+        if self.limits.accepted(provider, self.limits.limit_for(provider)):
+            self._background_admit()
+
+    def refused(self, job_id: str, provider: str, retry_after: float | None) -> bool:
+        """``provider`` refused the job's submit as too many: its slot is given back (the
+        next ``acquire`` waits for that) and the limit shrinks. Always True: with other
+        processes at the provider the refusal may be the limit's doing."""
+        if self.limits is not None:
+            holding = max(1, self.limits.limit_for(provider) - 1)
+            self.limits.refused(provider, holding, retry_after)
+        self.release_provider(job_id)
+        return True
+
+    def faulted(self, provider: str) -> None:
+        """A submit failed on the provider's side."""
+        if self.limits is not None:
+            self.limits.faulted(provider)
+
+    def _background_admit(self) -> None:
+        async def admit(conn: Conn) -> None:
+            await self._admit(conn)
+
+        self._spawn("admit", admit)
+
+    def _spawn(self, label: str, fn: Callable[[Conn], Awaitable[None]]) -> asyncio.Task[None]:
+        async def run() -> None:
+            try:
+                await self._transact(fn)
+            except Exception:
+                log.exception("fair line: %s failed", label)
+
+        task = asyncio.create_task(run(), name=f"line-{label}")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
 
     def release_provider(self, job_id: str) -> None:
         """The job is delivering: free its provider slot and admit, in the background (the
@@ -144,15 +204,9 @@ class SharedLine:
             await self.line.release_provider(conn, job_id)
             await self._admit(conn)
 
-        async def run() -> None:
-            try:
-                await self._transact(release)
-            except Exception:
-                log.exception("job %s: could not free its provider slot early", job_id)
-
-        task = asyncio.create_task(run(), name=f"release-provider-{job_id}")
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        task = self._spawn(f"release-provider-{job_id}", release)
+        self._releasing[job_id] = task
+        task.add_done_callback(lambda _: self._releasing.pop(job_id, None))
 
     async def drain(self) -> None:
         """Let background slot releases finish (at stop)."""

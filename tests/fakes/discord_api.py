@@ -22,13 +22,15 @@ Public API of :class:`FakeDiscord`
 
 Construction (keyword-only, all optional)::
 
-    FakeDiscord(heartbeat_interval_ms=41250, token=None, shard_count=1,
+    FakeDiscord(heartbeat_interval_ms=41250, token=None, shard_count=1, max_concurrency=1,
                 attachment_size_limit=10 MiB, channel_upload_limit=10 MiB,
                 token_lifetime=900.0, callback_deadline=None,
                 bot_permissions=DEFAULT_BOT_PERMISSIONS,
                 allowed_privileged_intents=PRIVILEGED_INTENTS, guild_name="Fake Guild")
 
 ``token=None`` accepts any token (else a wrong one gets 401 / close 4004);
+``shard_count`` and ``max_concurrency`` are what ``GET /gateway/bot`` advises (``shards``,
+``session_start_limit.max_concurrency``); a guild belongs to shard ``(id >> 22) % shard_count``.
 ``callback_deadline`` (e.g. ``3.0``) makes late initial responses fail with 404 10062
 "Unknown interaction" like Discord; ``allowed_privileged_intents=0`` makes IDENTIFY with a
 privileged intent close with 4014.
@@ -78,7 +80,8 @@ response()`` (the :class:`InteractionCallback`), ``await followup(i)``, ``await 
 
 Gateway control: ``await wait_ready(timeout=10)``, ``await drop_gateway(code=4000)``,
 ``await send_reconnect(shard_id=0)``, ``ack_heartbeats`` (False = zombie connection),
-``gateway`` (``identify_count``, ``resume_count``, ``heartbeat_count``,
+``gateway`` (``identify_count``, ``identifies`` — ``Identify(at, shard_id, shard_count)``
+per IDENTIFY, ``at`` on ``time.monotonic()`` —, ``resume_count``, ``heartbeat_count``,
 ``connection_count``, ``received`` frames, ``sessions``).
 
 Inspection: ``requests`` (:class:`RecordedRequest`; unpacks as ``(method, path, json,
@@ -89,7 +92,8 @@ files)``, also ``.query``/``.status``), ``requests_to(method, path_regex)``, ``u
 
 Faults: ``fail_next(method, path_pattern, status, body=None, headers=None, times=1)``
 (regex fully matched against the API-relative path, e.g. ``r"/channels/\\d+/messages"``;
-``method`` may be ``"*"``), ``rate_limit_next(method, path_pattern, retry_after=0.1, *,
+``method`` may be ``"*"``), ``delay_next(method, path_pattern, seconds, times=1)`` (answered
+late), ``rate_limit_next(method, path_pattern, retry_after=0.1, *,
 is_global=False, times=1)`` (429 with ``Retry-After``/``X-RateLimit-*``/``Via``),
 ``expire_token(interaction)``.
 
@@ -170,6 +174,7 @@ class FakeDiscord(FakeWorld):
         heartbeat_interval_ms: int = 41250,
         token: str | None = None,
         shard_count: int = 1,
+        max_concurrency: int = 1,
         attachment_size_limit: int = DEFAULT_UPLOAD_LIMIT,
         channel_upload_limit: int = DEFAULT_UPLOAD_LIMIT,
         token_lifetime: float = 900.0,
@@ -181,6 +186,7 @@ class FakeDiscord(FakeWorld):
         super().__init__(
             token=token,
             shard_count=shard_count,
+            max_concurrency=max_concurrency,
             attachment_size_limit=attachment_size_limit,
             channel_upload_limit=channel_upload_limit,
             token_lifetime=token_lifetime,
@@ -290,6 +296,10 @@ class FakeDiscord(FakeWorld):
     ) -> None:
         """Answer the next ``times`` matching requests with ``status`` (and ``body``)."""
         self.rest.fail_next(method, path_pattern, status, body, headers, times)
+
+    def delay_next(self, method: str, path_pattern: str, seconds: float, times: int = 1) -> None:
+        """Answer the next ``times`` matching requests ``seconds`` late."""
+        self.rest.delay_next(method, path_pattern, seconds, times)
 
     def on_request(
         self,

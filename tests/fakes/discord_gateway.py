@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -74,6 +75,15 @@ class GatewaySession:
         return self.ws is not None and not self.ws.closed
 
 
+@dataclass(frozen=True)
+class Identify:
+    """One IDENTIFY as the gateway took it (``at`` on ``time.monotonic()``)."""
+
+    at: float
+    shard_id: int
+    shard_count: int
+
+
 @dataclass
 class ReceivedFrame:
     op: int
@@ -104,6 +114,8 @@ class FakeGateway:
         self.by_shard: dict[int, GatewaySession] = {}
         self.received: list[ReceivedFrame] = []
         self.identify_count = 0
+        #: every IDENTIFY accepted, in order (from any number of bot processes)
+        self.identifies: list[Identify] = []
         self.resume_count = 0
         self.heartbeat_count = 0
         self.connection_count = 0
@@ -211,6 +223,7 @@ class FakeGateway:
         self.sessions[session.session_id] = session
         self.by_shard[shard_id] = session
         self.identify_count += 1
+        self.identifies.append(Identify(time.monotonic(), shard_id, shard_count))
         await self._dispatch(session, "READY", self.host.ready_payload(session))
         for guild in self.host.guild_create_payloads(session):
             await self._dispatch(session, "GUILD_CREATE", guild)

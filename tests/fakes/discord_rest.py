@@ -7,6 +7,7 @@ responses.  Changes to the bot's own messages are echoed over the gateway like D
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import logging
@@ -77,6 +78,16 @@ DROP = 0
 
 class _Dropped(Exception):
     """The connection of this request is to be closed without an answer."""
+
+
+@dataclass
+class _Delay:
+    """Matching requests are answered ``seconds`` late, ``remaining`` more times."""
+
+    method: str
+    pattern: re.Pattern[str]
+    seconds: float
+    remaining: int
 
 
 @dataclass
@@ -171,6 +182,7 @@ class FakeRest:
         self.unhandled: list[tuple[str, str]] = []
         self.faults: list[FaultRule] = []
         self.hooks: list[_Hook] = []
+        self.delays: list[_Delay] = []
         self.active: set[int] = set()  # serial numbers of requests being answered
         self._serial = itertools.count()
         self._on_change = on_change
@@ -205,6 +217,19 @@ class FakeRest:
         (the client sees the server disconnect, as on a network failure)."""
         pattern = re.compile(path_pattern)
         self.faults.append(FaultRule(method.upper(), pattern, DROP, None, {}, times))
+
+    def delay_next(self, method: str, path_pattern: str, seconds: float, times: int = 1) -> None:
+        """Answer the next ``times`` matching requests ``seconds`` late (a slow Discord)."""
+        self.delays.append(_Delay(method.upper(), re.compile(path_pattern), seconds, times))
+
+    async def _delay(self, method: str, path: str) -> None:
+        for rule in self.delays:
+            if rule.method in ("*", method) and rule.pattern.fullmatch(path):
+                rule.remaining -= 1
+                if rule.remaining <= 0:
+                    self.delays.remove(rule)
+                await asyncio.sleep(rule.seconds)
+                return
 
     def on_request(
         self,
@@ -321,6 +346,7 @@ class FakeRest:
         return response
 
     async def _answer(self, req: ApiRequest, *, is_api: bool) -> web.StreamResponse:
+        await self._delay(req.method, req.path)
         fault = self._take_fault(req.method, req.path)
         if fault is not None and fault.status == DROP:
             raise _Dropped
@@ -361,7 +387,12 @@ class FakeRest:
         return json_response({"url": self.world.gateway_url})
 
     async def _get_gateway_bot(self, req: ApiRequest) -> web.Response:
-        limit = {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}
+        limit = {
+            "total": 1000,
+            "remaining": 999,
+            "reset_after": 0,
+            "max_concurrency": self.world.max_concurrency,
+        }
         body = {"url": self.world.gateway_url, "shards": self.world.shard_count}
         return json_response({**body, "session_start_limit": limit})
 

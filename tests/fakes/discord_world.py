@@ -47,6 +47,7 @@ class FakeWorld:
         *,
         token: str | None = None,
         shard_count: int = 1,
+        max_concurrency: int = 1,
         attachment_size_limit: int = DEFAULT_UPLOAD_LIMIT,
         channel_upload_limit: int = DEFAULT_UPLOAD_LIMIT,
         token_lifetime: float = 900.0,
@@ -56,6 +57,8 @@ class FakeWorld:
     ) -> None:
         self.token = token
         self.shard_count = shard_count
+        #: ``session_start_limit.max_concurrency`` of ``GET /gateway/bot``
+        self.max_concurrency = max_concurrency
         self.attachment_size_limit = attachment_size_limit
         self.channel_upload_limit = channel_upload_limit
         self.token_lifetime = token_lifetime

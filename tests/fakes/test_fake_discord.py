@@ -590,3 +590,38 @@ async def test_members_intent_gets_members_and_chunks(fake: FakeDiscord) -> None
         assert {m.id for m in guild.members} == set(fake.guild.members)
         found = await guild.query_members("ali")  # op 8 -> GUILD_MEMBERS_CHUNK
         assert [m.id for m in found] == [fake.user.id]
+
+
+# --------------------------------------------------------------------------- shards, delays
+
+
+async def test_gateway_bot_advises_shards_and_buckets_and_identifies_are_recorded() -> None:
+    async with FakeDiscord(shard_count=2, max_concurrency=4) as fake:
+        async with aiohttp.ClientSession() as session:
+            headers = {"Authorization": "Bot fake-token"}
+            async with session.get(f"{fake.api_base}/gateway/bot", headers=headers) as answer:
+                body = await answer.json()
+            assert body["shards"] == 2
+            assert body["session_start_limit"]["max_concurrency"] == 4
+            async with session.ws_connect(fake.gateway_url) as ws:
+                await ws.receive_json()  # HELLO
+                await ws.send_json({"op": 2, "d": {"token": "t", "intents": 0, "shard": [1, 2]}})
+                ready = await ws.receive_json()
+        assert ready["t"] == "READY"
+        [identify] = fake.gateway.identifies
+        assert (identify.shard_id, identify.shard_count) == (1, 2)
+
+
+async def test_delay_next_answers_matching_requests_late_then_on_time() -> None:
+    async with FakeDiscord() as fake, aiohttp.ClientSession() as session:
+        fake.delay_next("GET", r"/gateway", 0.3)
+        loop = asyncio.get_running_loop()
+        timings: list[float] = []
+        for _ in range(2):
+            started = loop.time()
+            headers = {"Authorization": "Bot fake-token"}
+            async with session.get(f"{fake.api_base}/gateway", headers=headers) as answer:
+                assert answer.status == 200
+            timings.append(loop.time() - started)
+        assert timings[0] >= 0.3
+        assert not fake.rest.delays  # used up
