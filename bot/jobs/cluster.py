@@ -104,13 +104,15 @@ class ClusterExecution:
             url, {WAKE_CHANNEL: self._on_wake, "seedream_line": self._on_line}
         )
         self._worker: asyncio.Task[None] | None = None
+        self._opened = False
         self._side: list[asyncio.Task[None]] = []
 
     # ------------------------------------------------------------ the store's hook
 
     async def defer(self, conn: Conn, job_id: str) -> None:
         """Enqueue the task that runs ``job_id`` in the caller's transaction."""
-        await self._task.configure(connection=conn).defer_async(job_id=job_id)
+        # the job id as queueing lock: never two waiting tasks for one job
+        await self._task.configure(connection=conn, queueing_lock=job_id).defer_async(job_id=job_id)
 
     async def on_created(self, conn: Conn, job: Job) -> None:
         """Called inside the transaction that creates the job and reserves its quota: the
@@ -130,7 +132,7 @@ class ClusterExecution:
 
     async def start(self) -> None:
         """Start the listener, the worker, the recovery and position loops."""
-        await self.app.open_async()
+        await self._open()
         self._listener.start()
         self._worker = asyncio.create_task(
             self.app.run_worker_async(
@@ -164,7 +166,14 @@ class ClusterExecution:
         self._side = []
         await self._shared.drain()
         await self._listener.stop()
-        await self.app.close_async()
+        if self._opened:
+            self._opened = False
+            await self.app.close_async()
+
+    async def _open(self) -> None:
+        if not self._opened:
+            await self.app.open_async()
+            self._opened = True
 
     # ------------------------------------------------------------ JobExecution
 
@@ -182,11 +191,21 @@ class ClusterExecution:
         return position or 1
 
     async def withdraw(self, job: Job) -> bool:
-        """Out of the shared line, unless it was admitted already."""
-        removed = await self._shared.withdraw(job.id)
+        """Out of the shared line; an admitted job only while no worker has claimed it."""
+        removed = await self._shared.withdraw(job.id) or await self._cancel_unclaimed(job.id)
         self._announced.pop(job.id, None)
         self._positions.pop(job.id, None)
         return removed
+
+    async def _cancel_unclaimed(self, job_id: str) -> bool:
+        await self._open()
+        manager = self.app.job_manager
+        for task in await manager.list_jobs_async(queueing_lock=job_id, status="todo"):
+            # refused when a worker claimed it meanwhile
+            if task.id is not None and await manager.cancel_job_by_id_async(task.id):
+                await self._shared.release(job_id)
+                return True
+        return False
 
     def position(self, job_id: str) -> int | None:
         """From the last read of the line (refreshed on every change notification)."""
