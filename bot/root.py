@@ -25,6 +25,7 @@ from bot.discord.app import BotConfig, BotServices, SeedreamBot
 from bot.discord.attachments import ReferenceChecker
 from bot.discord.desk import JobDesk
 from bot.discord.posting import DiscordPosting
+from bot.i18n.catalogs import Catalogs
 from bot.jobs.delivery import Deliverer
 from bot.jobs.engine import STOP_TIMEOUT, EngineLimits, JobEngine
 from bot.jobs.events import EventSink, GuardedSink
@@ -196,11 +197,13 @@ class Root:
             store.moderation, max_daily_quota=settings.max_daily_quota, max_grant=settings.max_grant
         )
         ledger = JobLedger(store.jobs, quotas)
+        catalogs = Catalogs(settings.locales, settings.default_locale)
         bot = SeedreamBot(
             BotConfig(
                 allowed_guild_ids=settings.allowed_guild_ids,
                 dev_guild_id=settings.dev_guild_id,
                 discord_api_base=settings.discord_api_base,
+                catalogs=catalogs,
             ),
             **overrides.bot_options,
         )

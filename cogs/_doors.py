@@ -10,8 +10,11 @@ from discord import app_commands
 
 from bot.core.errors import PermissionDeniedError
 from bot.core.job import DoorContext, Job
+from bot.core.localizable import N_
+from bot.discord import render
 from bot.discord.app import Interaction
 from bot.discord.desk import Door
+from bot.discord.languages import member_texts
 from bot.discord.replies import send_to_member
 
 
@@ -19,7 +22,7 @@ def slash_door(interaction: Interaction, *, reply_to: int | None = None) -> Door
     """The door of an interaction in a guild channel, for ``JobDesk.start``."""
     member = interaction.user
     if not isinstance(member, discord.Member) or interaction.channel_id is None:
-        raise PermissionDeniedError("This only works in a server channel.")
+        raise PermissionDeniedError(N_("This only works in a server channel."))
     return Door(
         member=member,
         channel_id=interaction.channel_id,
@@ -32,11 +35,14 @@ def slash_door(interaction: Interaction, *, reply_to: int | None = None) -> Door
     )
 
 
-def accepted_message(job: Job) -> str:
-    """The ephemeral answer once a job is queued."""
-    cost = job.cost_reserved
-    images = "image" if cost == 1 else "images"
-    return f"Queued as job `{job.id}` ({cost} {images} reserved). The result will appear below."
+def accepted_message(job: Job, interaction: Interaction) -> str:
+    """The ephemeral answer once a job is queued, in the member's language."""
+    texts = member_texts(interaction)
+    return texts._(
+        "Queued as job `{job_id}` ({images} reserved). The result will appear below.",
+        job_id=job.id,
+        images=render.images_text(job.cost_reserved, texts),
+    )
 
 
 def choices(values: Iterable[str], current: str) -> list[app_commands.Choice[str]]:

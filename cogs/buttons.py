@@ -18,10 +18,13 @@ from discord.ext import commands
 
 from bot.core.errors import JobNotFoundError, PermissionDeniedError, SeedreamError
 from bot.core.job import JobKind, JobOrigin
+from bot.core.localizable import N_
 from bot.core.request import GenerationRequest
+from bot.discord import render
 from bot.discord.app import Interaction, SeedreamBot
 from bot.discord.attachments import message_images
 from bot.discord.checks import check_door_permissions, is_moderator, server_gate
+from bot.discord.languages import member_texts
 from bot.discord.references import refresh_references
 from bot.discord.replies import report_error, send_to_member
 from bot.discord.views import CUSTOM_ID, Action, InstructionModal, custom_id
@@ -64,7 +67,7 @@ class JobButton(
         cog = interaction.client.get_cog(Buttons.__cog_name__)
         try:
             if not isinstance(cog, Buttons):
-                raise SeedreamError("The bot is still starting; try again in a moment.")
+                raise SeedreamError(N_("The bot is still starting; try again in a moment."))
             await cog.clicked(interaction, self.action, self.job_id)
         except Exception as exc:
             where = f"the {self.action} button (job {self.job_id})"
@@ -92,10 +95,12 @@ class Buttons(commands.Cog):
             check_door_permissions(interaction)
             # A modal must be the first answer, within 3 s: open it before anything slow.
             handler = partial(self._edit_submitted, job_id=job_id)
-            await interaction.response.send_modal(InstructionModal(handler))
+            await interaction.response.send_modal(
+                InstructionModal(handler, member_texts(interaction))
+            )
             return
         if self._double_click(action, job_id, interaction.user.id):
-            await send_to_member(interaction, "Already on it.")
+            await send_to_member(interaction, member_texts(interaction)._("Already on it."))
             return
         if action is Action.REROLL:
             await self._reroll(interaction, job_id)
@@ -139,7 +144,7 @@ class Buttons(commands.Cog):
             request=request,
             parent_job_id=parent.id,
         )
-        await interaction.followup.send(accepted_message(job), ephemeral=True)
+        await interaction.followup.send(accepted_message(job, interaction), ephemeral=True)
 
     async def _edit_submitted(
         self, interaction: Interaction, instruction: str, *, job_id: str
@@ -148,7 +153,7 @@ class Buttons(commands.Cog):
         source = interaction.message
         images = message_images(source) if source is not None else []
         if not images:
-            raise SeedreamError("That result has no image left to edit.")
+            raise SeedreamError(N_("That result has no image left to edit."))
         job = await self.bot.desk.start(
             slash_door(interaction),
             kind=JobKind.EDIT,
@@ -157,13 +162,13 @@ class Buttons(commands.Cog):
             attachments=images,
             parent_job_id=job_id,
         )
-        await interaction.followup.send(accepted_message(job), ephemeral=True)
+        await interaction.followup.send(accepted_message(job, interaction), ephemeral=True)
 
     async def _delete(self, interaction: Interaction, job_id: str) -> None:
         job = await self._job(job_id)
         if interaction.user.id != job.user_id and not is_moderator(interaction.permissions):
             raise PermissionDeniedError(
-                "Only the member who asked for it or a moderator can delete this."
+                N_("Only the member who asked for it or a moderator can delete this.")
             )
         await interaction.response.defer(ephemeral=True, thinking=True)
         channel = self.bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
@@ -173,7 +178,7 @@ class Buttons(commands.Cog):
         for message_id in targets:
             with contextlib.suppress(discord.NotFound):
                 await channel.get_partial_message(message_id).delete()
-        await interaction.followup.send("Deleted.", ephemeral=True)
+        await interaction.followup.send(member_texts(interaction)._("Deleted."), ephemeral=True)
 
     async def _cancel(self, interaction: Interaction, job_id: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -182,16 +187,19 @@ class Buttons(commands.Cog):
             by_user_id=interaction.user.id,
             is_moderator=is_moderator(interaction.permissions),
         )
-        refunded = job.refunded or 0
+        texts = member_texts(interaction)
+        refunded = render.images_text(job.refunded or 0, texts)
         await interaction.followup.send(
-            f"Job `{job.id}` cancelled; {refunded} image{'s' if refunded != 1 else ''} refunded.",
+            texts._(
+                "Job `{job_id}` cancelled; {refunded} refunded.", job_id=job.id, refunded=refunded
+            ),
             ephemeral=True,
         )
 
     async def _job(self, job_id: str) -> Any:
         job = await self.bot.jobs.get_job(job_id)
         if job is None:
-            raise JobNotFoundError("That job no longer exists.")
+            raise JobNotFoundError(N_("That job no longer exists."))
         return job
 
 

@@ -57,7 +57,7 @@ def imagine_command(desk: JobDesk) -> app_commands.Command[Any, ..., None]:
             origin=JobOrigin.SLASH,
             request=request,
         )
-        await interaction.followup.send(accepted_message(job), ephemeral=True)
+        await interaction.followup.send(accepted_message(job, interaction), ephemeral=True)
 
     @imagine.autocomplete("ratio")
     async def _ratio(interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:

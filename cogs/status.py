@@ -9,6 +9,7 @@ from discord.ext import commands
 from bot.core.errors import JobNotFoundError
 from bot.discord import render
 from bot.discord.app import Interaction, SeedreamBot
+from bot.discord.languages import member_texts
 from cogs._doors import slash_door
 
 RECENT = 5
@@ -28,6 +29,7 @@ class Status(commands.Cog):
     async def status(self, interaction: Interaction, job: str | None = None) -> None:
         """Answer ephemerally from the ledger."""
         member = slash_door(interaction).member
+        texts = member_texts(interaction)
         jobs = self.bot.jobs
         if job:
             found = await jobs.get_job_for_user(job.strip().lower(), member.id)
@@ -35,6 +37,7 @@ class Status(commands.Cog):
                 raise JobNotFoundError()
             embed = render.status_embed(
                 found,
+                texts,
                 position=jobs.queue_position(found.id),
                 now=discord.utils.utcnow(),
                 provider=self.bot.desk.provider_label(found.provider),
@@ -44,7 +47,7 @@ class Status(commands.Cog):
             quota = await self.bot.quotas.status(
                 member.guild.id, member.id, [role.id for role in member.roles]
             )
-            embed = render.overview_embed(recent, quota)
+            embed = render.overview_embed(recent, quota, texts)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     @status.autocomplete("job")
@@ -53,9 +56,10 @@ class Status(commands.Cog):
             return []
         jobs = await self.bot.jobs.recent_jobs(interaction.guild_id, interaction.user.id, limit=25)
         needle = current.strip().lower()
+        texts = member_texts(interaction)
         return [
             app_commands.Choice(
-                name=f"{job.id} · {render.progress_line(job)} · {job.request.prompt[:60]}",
+                name=f"{job.id} · {render.progress_line(job, texts)} · {job.request.prompt[:60]}",
                 value=job.id,
             )
             for job in jobs

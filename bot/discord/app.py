@@ -16,7 +16,9 @@ from discord.ext import commands
 from discord.gateway import DiscordWebSocket
 
 from bot.discord.desk import JobDesk
+from bot.discord.translator import CatalogTranslator
 from bot.discord.tree import SeedreamTree
+from bot.i18n.catalogs import ENGLISH, Catalogs
 from bot.jobs.engine import JobEngine
 from bot.moderation.actions import ModerationService
 from bot.providers.base import Provider
@@ -68,6 +70,7 @@ INITIAL_EXTENSIONS = (
     "cogs.blocklist",
     "cogs.buttons",
     "cogs.edit",
+    "cogs.help",
     "cogs.imagine",
     "cogs.quota_admin",
     "cogs.status",
@@ -81,6 +84,8 @@ class BotConfig:
     allowed_guild_ids: frozenset[int] | None = None
     dev_guild_id: int | None = None
     discord_api_base: str = DEFAULT_API_BASE
+    #: the enabled languages (``LOCALES``, ``DEFAULT_LOCALE``): commands and replies
+    catalogs: Catalogs = ENGLISH
 
 
 class StateStore(Protocol):
@@ -139,6 +144,7 @@ class SeedreamBot(commands.AutoShardedBot):
             **options,
         )
         self.config = config
+        self.catalogs = config.catalogs
         self._services: BotServices | None = None
         self._introduced = False
 
@@ -167,6 +173,7 @@ class SeedreamBot(commands.AutoShardedBot):
         await self._services.startup()
         for name in INITIAL_EXTENSIONS:
             await self.load_extension(name)  # a broken extension stops the start, loudly
+        await self.tree.set_translator(CatalogTranslator(self.catalogs))
         await self.sync_commands()
 
     async def _pin_gateway(self) -> None:
@@ -259,12 +266,14 @@ class SeedreamBot(commands.AutoShardedBot):
         log.info("Synced %d global commands (tree changed)", len(synced))
 
     def command_tree_hash(self) -> str:
-        """A stable hash of the global command payloads."""
+        """A stable hash of the global command payloads and of the catalogs that translate
+        them (a new or corrected translation is a change to sync)."""
         payload: list[dict[str, Any]] = sorted(
             (command.to_dict(self.tree) for command in self.tree.get_commands()),
             key=lambda item: (item.get("type", 1), item["name"]),
         )
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        text = json.dumps(payload, sort_keys=True) + self.catalogs.fingerprint()
+        return hashlib.sha256(text.encode()).hexdigest()
 
     @property
     def discord_connected(self) -> bool:

@@ -10,6 +10,7 @@ import discord
 
 from bot.core.errors import RequestValidationError
 from bot.core.job import DoorContext, Job, JobKind, JobOrigin, JobSpec
+from bot.core.localizable import N_
 from bot.core.request import GenerationRequest
 from bot.discord.attachments import ReferenceChecker
 from bot.discord.cards import Notify
@@ -131,7 +132,9 @@ class JobDesk:
             bot=door.bot_permissions, member=door.member_permissions, thread=door.in_thread
         )
         if kind is not JobKind.REROLL and request.count > self.max_count:
-            raise RequestValidationError("count", f"must be between 1 and {self.max_count}.")
+            raise RequestValidationError(
+                "count", N_("must be between 1 and {most}."), most=self.max_count
+            )
         member = door.member
         spec = JobSpec(
             guild_id=member.guild.id,

@@ -17,6 +17,7 @@ import discord
 
 from bot.core.errors import ImageError, SeedreamError
 from bot.core.job import Job, StoredImage
+from bot.core.localizable import N_
 from bot.discord import render
 from bot.discord.cards import (
     CARD_EDIT_INTERVAL,
@@ -27,6 +28,7 @@ from bot.discord.cards import (
     RecordCard,
     carries_images,
 )
+from bot.discord.languages import server_texts
 from bot.discord.views import result_view
 from bot.images.fit import FittedImage, batch_for_messages, fit_images_async, refit_smaller_async
 from bot.jobs.delivery import DeliveryError, PostedCallback
@@ -74,24 +76,26 @@ class DiscordPosting:
     # ------------------------------------------------------------------------- EventSink
 
     async def on_event(self, event: JobEvent) -> None:
-        """Keep the card in step with the job."""
+        """Keep the card in step with the job (in the server's language: it is public)."""
         job, cards = event.job, self._cards
+        texts = server_texts(self._client, job.guild_id)
         if isinstance(event, JobQueued):
-            await cards.ensure(job, render.card_embed(job, position=event.position))
+            await cards.ensure(job, render.card_embed(job, texts, position=event.position))
         elif isinstance(event, JobPositionChanged):
-            cards.throttled(job, render.card_embed(job, position=event.position))
+            cards.throttled(job, render.card_embed(job, texts, position=event.position))
         elif isinstance(event, JobRunning):
-            cards.throttled(job, render.card_embed(job, progress=event.progress))
+            cards.throttled(job, render.card_embed(job, texts, progress=event.progress))
         elif isinstance(event, JobFailed):
-            shown = await cards.final(job, render.failure_embed(job, refunded=event.refunded))
-            if not shown:
-                await cards.tell_member(job, render.failure_text(job, event.reason, event.refunded))
+            failed = render.failure_embed(job, texts, refunded=event.refunded)
+            if not await cards.final(job, failed):
+                note = render.failure_text(job, event.reason, event.refunded, texts)
+                await cards.tell_member(job, note)
             cards.forget(job.id)
         elif isinstance(event, JobCancelled):
-            await cards.final(job, render.cancelled_embed(job))
+            await cards.final(job, render.cancelled_embed(job, texts))
             cards.forget(job.id)
         elif isinstance(event, JobDeliveryDelayed):
-            await cards.delayed(job, render.delayed_embed(job, event.retry_until))
+            await cards.delayed(job, render.delayed_embed(job, event.retry_until, texts))
         elif isinstance(event, JobDelivered):
             cards.forget(job.id)
 
@@ -162,7 +166,11 @@ class DiscordPosting:
         embed = None
         if in_card or card.message_id is None:
             embed = render.result_embed(
-                job, group, model=self._model_used(job), provider=self._provider_label(job)
+                job,
+                group,
+                server_texts(self._client, job.guild_id),
+                model=self._model_used(job),
+                provider=self._provider_label(job),
             )
         for _ in range(MAX_REFITS + 1):
             files = [discord.File(io.BytesIO(f.data), filename=f.filename) for f in group]
@@ -172,12 +180,12 @@ class DiscordPosting:
                 )
             except discord.RateLimited as exc:  # a 429 longer than discord.py will sleep
                 raise DeliveryError(
-                    "Discord is rate limiting the bot; retrying.", retryable=True
+                    N_("Discord is rate limiting the bot; retrying."), retryable=True
                 ) from exc
             except NETWORK_ERRORS as exc:
                 log.info("Job %s: posting failed: %s", job.id, type(exc).__name__)
                 raise DeliveryError(
-                    "Discord could not be reached; retrying.", retryable=True
+                    N_("Discord could not be reached; retrying."), retryable=True
                 ) from exc
             except discord.HTTPException as exc:
                 if not _too_large(exc):
@@ -186,9 +194,9 @@ class DiscordPosting:
                     group = await _shrink(group, sources)
                 except ImageError as too_small:
                     raise DeliveryError(
-                        "The images stayed too large for Discord.", retryable=False
+                        N_("The images stayed too large for Discord."), retryable=False
                     ) from too_small
-        raise DeliveryError("The images stayed too large for Discord.", retryable=False)
+        raise DeliveryError(N_("The images stayed too large for Discord."), retryable=False)
 
     async def _send_files(
         self,
@@ -201,10 +209,15 @@ class DiscordPosting:
         nonce: str,
     ) -> int:
         channel = self._cards.channel(job)
+        view = result_view(job.id, server_texts(self._client, job.guild_id))
         if in_card and card.message_id is not None:
             try:
                 message = channel.get_partial_message(card.message_id)
-                await message.edit(embed=embed, attachments=files, view=result_view(job.id))
+                await message.edit(
+                    embed=embed,
+                    attachments=files,
+                    view=view,
+                )
                 card.last_edit = time.monotonic()
                 return card.message_id
             except discord.NotFound:
@@ -212,7 +225,11 @@ class DiscordPosting:
                 for file in files:
                     file.reset()
         # A stable nonce per batch: a restart that re-posts it gets the first message back.
-        kwargs: dict[str, object] = {"files": files, "view": result_view(job.id), "nonce": nonce}
+        kwargs: dict[str, object] = {
+            "files": files,
+            "view": view,
+            "nonce": nonce,
+        }
         if embed is not None:
             kwargs["embed"] = embed
         sent = await channel.send(**kwargs)  # type: ignore[call-overload]
@@ -245,4 +262,4 @@ def _delivery_error(exc: discord.HTTPException) -> DeliveryError:
             "I can no longer post in that channel (missing permission or deleted).",
             retryable=False,
         )
-    return DeliveryError("Discord did not accept the images; retrying.", retryable=True)
+    return DeliveryError(N_("Discord did not accept the images; retrying."), retryable=True)

@@ -10,8 +10,10 @@ from typing import Any
 
 import discord
 
+from bot.core.localizable import N_
 from bot.discord.checks import server_gate
 from bot.discord.replies import report_error
+from bot.i18n.texts import Texts
 
 #: ``sd:<action>:<job id>``; job ids are 8 lower-case base32 characters
 CUSTOM_ID = re.compile(r"sd:(?P<action>reroll|edit|delete|cancel):(?P<job_id>[a-z2-7]{8})")
@@ -39,19 +41,25 @@ def _button(
     )
 
 
-def card_view(job_id: str) -> discord.ui.View:
-    """Under a waiting job's card: Cancel."""
+def card_view(job_id: str, texts: Texts) -> discord.ui.View:
+    """Under a waiting job's card: Cancel (labelled in the server's language)."""
     view = discord.ui.View(timeout=None)
-    view.add_item(_button(Action.CANCEL, job_id, "Cancel", discord.ButtonStyle.secondary, "✖️"))
+    cancel = texts._("Cancel")
+    view.add_item(_button(Action.CANCEL, job_id, cancel, discord.ButtonStyle.secondary, "✖️"))
     return _stateless(view)
 
 
-def result_view(job_id: str) -> discord.ui.View:
+def result_view(job_id: str, texts: Texts) -> discord.ui.View:
     """Under a result: Re-roll, Edit, Delete."""
     view = discord.ui.View(timeout=None)
-    view.add_item(_button(Action.REROLL, job_id, "Re-roll", discord.ButtonStyle.primary, "🎲"))
-    view.add_item(_button(Action.EDIT, job_id, "Edit", discord.ButtonStyle.secondary, "✏️"))
-    view.add_item(_button(Action.DELETE, job_id, "Delete", discord.ButtonStyle.danger, "🗑️"))
+    primary, secondary, danger = (
+        discord.ButtonStyle.primary,
+        discord.ButtonStyle.secondary,
+        discord.ButtonStyle.danger,
+    )
+    view.add_item(_button(Action.REROLL, job_id, texts._("Re-roll"), primary, "🎲"))
+    view.add_item(_button(Action.EDIT, job_id, texts._("Edit"), secondary, "✏️"))
+    view.add_item(_button(Action.DELETE, job_id, texts._("Delete"), danger, "🗑️"))
     return _stateless(view)
 
 
@@ -72,17 +80,20 @@ class InstructionModal(discord.ui.Modal):
     handler defers and does the rest.
     """
 
-    instruction: discord.ui.TextInput[InstructionModal] = discord.ui.TextInput(
-        label="What should change?",
-        placeholder="make the sky purple",
-        style=discord.TextStyle.paragraph,
-        min_length=1,
-        max_length=2000,
-    )
-
-    def __init__(self, handler: InstructionHandler, *, title: str = "Edit image") -> None:
-        super().__init__(title=title, timeout=900)
+    def __init__(
+        self, handler: InstructionHandler, texts: Texts, *, title: str = N_("Edit image")
+    ) -> None:
+        super().__init__(title=texts._(title), timeout=900)
         self._handler = handler
+        # built per modal: its label is in the member's language
+        self.instruction: discord.ui.TextInput[InstructionModal] = discord.ui.TextInput(
+            label=texts._("What should change?"),
+            placeholder=texts._("make the sky purple"),
+            style=discord.TextStyle.paragraph,
+            min_length=1,
+            max_length=2000,
+        )
+        self.add_item(self.instruction)
 
     async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
         """The operator's server gate, as for commands (submits bypass the command tree)."""
