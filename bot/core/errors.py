@@ -65,6 +65,19 @@ class ConfigErrors(ConfigError):
         self.args = (self.user_message,)
 
 
+def summary_for(code: str | None) -> str | None:
+    """The general message of the error class with this stored code (None if unknown).
+
+    A reader whose language lacks an error's detailed wording gets this instead."""
+    todo: list[type[SeedreamError]] = [SeedreamError]
+    while todo:
+        cls = todo.pop()
+        if cls.code == code and "code" in vars(cls):
+            return cls.user_message
+        todo.extend(cls.__subclasses__())
+    return None
+
+
 def config_problems(error: ConfigError) -> list[ConfigError]:
     """The single problems inside ``error`` (itself, unless it is a ConfigErrors)."""
     return list(error.problems) if isinstance(error, ConfigErrors) else [error]
@@ -109,9 +122,11 @@ class ProviderError(SeedreamError):
     #: the provider's id for the failed request, for the operator to quote to its support
     request_id: str | None = None
 
-    def __init__(self, message: str | None = None, *, provider: str | None = None) -> None:
+    def __init__(
+        self, message: str | None = None, *, provider: str | None = None, **params: object
+    ) -> None:
         self.provider = provider
-        super().__init__(message)
+        super().__init__(message, **params)
 
 
 class AuthenticationError(ProviderError):

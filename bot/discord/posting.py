@@ -259,7 +259,7 @@ async def _shrink(
 def _delivery_error(exc: discord.HTTPException) -> DeliveryError:
     if isinstance(exc, discord.Forbidden | discord.NotFound):
         return DeliveryError(
-            "I can no longer post in that channel (missing permission or deleted).",
+            N_("I can no longer post in that channel (missing permission or deleted)."),
             retryable=False,
         )
     return DeliveryError(N_("Discord did not accept the images; retrying."), retryable=True)

@@ -8,6 +8,7 @@ from datetime import datetime
 
 import discord
 
+from bot.core.errors import summary_for
 from bot.core.job import Job
 from bot.core.localizable import N_
 from bot.core.states import JobState
@@ -128,18 +129,28 @@ def failure_embed(job: Job, texts: Texts, *, refunded: int | None = None) -> dis
         description=short_prompt(job.request.prompt),
         colour=COLOUR_FAILED,
     )
-    embed.add_field(name=texts._("Why"), value=reason_text(job.error_message, texts), inline=False)
+    embed.add_field(
+        name=texts._("Why"),
+        value=reason_text(job.error_message, texts, job.error_code),
+        inline=False,
+    )
     back = job.cost_reserved if refunded is None else refunded
     embed.add_field(name=texts._("Refunded"), value=images_text(back, texts))
     embed.set_footer(text=texts._("Job {job_id}", job_id=job.id))
     return embed
 
 
-def reason_text(reason: str | None, texts: Texts) -> str:
+def reason_text(reason: str | None, texts: Texts, code: str | None = None) -> str:
     """A stored failure reason (English, as the ledger keeps it) in the reader's language.
 
-    Reasons are the errors' templates; one filled with values stays in English."""
-    return texts._(reason) if reason else texts._("The job failed.")
+    A reason the catalog has is translated; one it lacks (filled with values, or a
+    provider's own words) gives way to the general message of its error code."""
+    if reason and texts.translates(reason):
+        return texts._(reason)
+    summary = summary_for(code)
+    if summary is not None and texts.translates(summary) and not texts.is_source:
+        return texts._(summary)
+    return reason or texts._("The job failed.")
 
 
 def failure_text(job: Job, reason: str, refunded: int, texts: Texts) -> str:
@@ -147,7 +158,7 @@ def failure_text(job: Job, reason: str, refunded: int, texts: Texts) -> str:
     return texts._(
         "Job `{job_id}` failed: {reason} {refunded} refunded.",
         job_id=job.id,
-        reason=reason_text(reason, texts),
+        reason=reason_text(reason, texts, job.error_code),
         refunded=images_text(refunded, texts),
     )
 
@@ -186,7 +197,7 @@ def status_embed(
     if job.error_message and job.state is JobState.FAILED:
         embed.add_field(
             name=texts._("Why it failed"),
-            value=reason_text(job.error_message, texts),
+            value=reason_text(job.error_message, texts, job.error_code),
             inline=False,
         )
     return embed

@@ -83,6 +83,10 @@ def error_text(error: SeedreamError, texts: Texts) -> str:
         params["reset"] = (
             f"{discord.utils.format_dt(reset, 't')} ({discord.utils.format_dt(reset, 'R')})"
         )
+    if not texts.translates(error.template):
+        # wording the catalog lacks (a provider's own words, a string not yet translated):
+        # the error kind's general message, in the reader's language
+        return texts._(type(error).user_message)
     return texts._(error.template, **params)
 
 

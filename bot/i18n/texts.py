@@ -58,6 +58,11 @@ class Texts:
         """Whether the catalog has ``message`` (English, the source, has every message)."""
         return self._keys is None or (context, message) in self._keys
 
+    @property
+    def is_source(self) -> bool:
+        """English, the language the messages are written in."""
+        return self._keys is None
+
     def number(self, value: float) -> str:
         """A number with the locale's grouping and decimal signs."""
         return format_decimal(value, locale=self.locale)

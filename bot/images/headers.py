@@ -73,8 +73,11 @@ def checked_header(data: bytes, *, max_pixels: int, label: str) -> tuple[ImageFo
 def too_large(label: str, width: int, height: int, max_pixels: int) -> ImageError:
     """The error for an image over the pixel cap."""
     return ImageError(
-        f"{label} is too large: {width}×{height} pixels "
-        f"(at most {max_pixels / 1_000_000:.1f} megapixels)."
+        N_("{label} is too large: {width}×{height} pixels (at most {most} megapixels)."),
+        label=label,
+        width=str(width),
+        height=str(height),
+        most=round(max_pixels / 1_000_000, 1),
     )
 
 

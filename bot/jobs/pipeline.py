@@ -75,7 +75,7 @@ def first_candidate(
             continue
         return provider
     raise first_error or RequestValidationError(
-        "model", "no configured provider can generate this request."
+        "model", N_("no configured provider can generate this request.")
     )
 
 

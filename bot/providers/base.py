@@ -10,12 +10,16 @@ import httpx
 from pydantic import SecretStr
 
 from bot.core.errors import RequestValidationError
+from bot.core.localizable import N_
 from bot.core.request import CallbackHint, GenerationRequest, TaskStatus
 
 #: Seedream counts reference images and outputs together (PROVIDERS.md section 9).
 MAX_REFS_PLUS_OUTPUTS = 15
 #: the seed range every Seedream API documents (PROVIDERS.md §3.2, §6.2)
 SEED_MIN, SEED_MAX = -1, 2_147_483_647
+
+#: a ratio or resolution the model does not take
+NOT_OFFERED = N_("`{value}` is not offered by {model}.")
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,9 @@ class Capabilities:
         for spec in self.models:
             if wanted in (spec.id, spec.edit_id):
                 return spec
-        raise RequestValidationError("model", f"`{wanted}` is not offered.", self.model_ids)
+        raise RequestValidationError(
+            "model", N_("`{wanted}` is not offered."), self.model_ids, wanted=wanted
+        )
 
     @property
     def model_ids(self) -> tuple[str, ...]:
@@ -133,43 +139,71 @@ def validate_request(request: GenerationRequest, caps: Capabilities) -> Generati
     spec = caps.model(request.model)
     prompt = request.prompt
     if not prompt:
-        raise RequestValidationError("prompt", "must not be empty.")
+        raise RequestValidationError("prompt", N_("must not be empty."))
     if len(prompt) > spec.prompt_max:
         raise RequestValidationError(
-            "prompt", f"is {len(prompt)} characters; {spec.label} takes at most {spec.prompt_max}."
+            "prompt",
+            N_("is {length} characters; {model} takes at most {most}."),
+            length=len(prompt),
+            model=spec.label,
+            most=spec.prompt_max,
         )
     if request.aspect_ratio is not None and request.aspect_ratio not in spec.ratios:
         raise RequestValidationError(
-            "ratio", f"`{request.aspect_ratio}` is not offered by {spec.label}.", spec.ratios
+            "ratio",
+            NOT_OFFERED,
+            spec.ratios,
+            value=request.aspect_ratio,
+            model=spec.label,
         )
     if request.resolution is not None and request.resolution.upper() not in spec.resolutions:
         raise RequestValidationError(
             "resolution",
-            f"`{request.resolution}` is not offered by {spec.label}.",
+            NOT_OFFERED,
             spec.resolutions,
+            value=request.resolution,
+            model=spec.label,
         )
     _validate_exact_size(request, spec)
     if not 1 <= request.count <= spec.max_count:
         raise RequestValidationError(
-            "count", f"must be between 1 and {spec.max_count} for {spec.label}."
+            "count",
+            N_("must be between 1 and {most} for {model}."),
+            most=spec.max_count,
+            model=spec.label,
         )
     refs = len(request.reference_images)
     if refs > spec.max_refs:
         raise RequestValidationError(
-            "image", f"{refs} reference images given; {spec.label} takes at most {spec.max_refs}."
+            "image",
+            N_("{count} reference images given; {model} takes at most {most}."),
+            count=refs,
+            model=spec.label,
+            most=spec.max_refs,
         )
     if spec.requires_refs and refs == 0:
-        raise RequestValidationError("image", f"{spec.label} needs at least one reference image.")
+        raise RequestValidationError(
+            "image", N_("{model} needs at least one reference image."), model=spec.label
+        )
     if refs + request.count > spec.max_total:
         raise RequestValidationError(
             "count",
-            f"reference images plus count is {refs + request.count}; "
-            f"{spec.label} allows at most {spec.max_total}.",
+            N_("reference images plus count is {total}; {model} allows at most {most}."),
+            total=refs + request.count,
+            model=spec.label,
+            most=spec.max_total,
         )
     if request.seed is not None and not spec.supports_seed:
-        raise RequestValidationError("seed", f"{spec.label} here does not take a seed.")
+        raise RequestValidationError(
+            "seed", N_("{model} here does not take a seed."), model=spec.label
+        )
     if request.seed is not None and not SEED_MIN <= request.seed <= SEED_MAX:
-        raise RequestValidationError("seed", f"must be between {SEED_MIN} and {SEED_MAX}.")
+        raise RequestValidationError(
+            "seed",
+            N_("must be between {least} and {most}."),
+            least=str(SEED_MIN),
+            most=str(SEED_MAX),
+        )
     resolution = request.resolution.upper() if request.resolution else None
     return request.model_copy(update={"model": spec.id, "resolution": resolution})
 
@@ -179,25 +213,33 @@ def _validate_exact_size(request: GenerationRequest, spec: ModelSpec) -> None:
         return
     size = request.exact_size
     if size is None:
-        raise RequestValidationError("size", "give both width and height, as WIDTHxHEIGHT.")
+        raise RequestValidationError("size", N_("give both width and height, as WIDTHxHEIGHT."))
     if spec.pixel_bounds is None:
         raise RequestValidationError(
-            "size", f"{spec.label} here takes no exact size; use ratio and resolution."
+            "size",
+            N_("{model} here takes no exact size; use ratio and resolution."),
+            model=spec.label,
         )
     if request.resolution is not None:
-        raise RequestValidationError("size", "give an exact size or a resolution, not both.")
+        raise RequestValidationError("size", N_("give an exact size or a resolution, not both."))
     if request.aspect_ratio is not None:
-        raise RequestValidationError("size", "give an exact size or a ratio, not both.")
+        raise RequestValidationError("size", N_("give an exact size or a ratio, not both."))
     width, height = size
     low, high = spec.pixel_bounds
     if not low <= width * height <= high:
         raise RequestValidationError(
             "size",
-            f"{width}x{height} is {width * height:,} pixels; "
-            f"{spec.label} takes {low:,} to {high:,}.",
+            N_("{size} is {pixels} pixels; {model} takes {least} to {most}."),
+            size=f"{width}x{height}",
+            pixels=width * height,
+            model=spec.label,
+            least=low,
+            most=high,
         )
     ratio_low, ratio_high = spec.ratio_bounds
     if not ratio_low <= width / height <= ratio_high:
         raise RequestValidationError(
-            "size", f"{width}x{height} is too narrow or too wide (ratio 1:16 to 16:1)."
+            "size",
+            N_("{size} is too narrow or too wide (ratio 1:16 to 16:1)."),
+            size=f"{width}x{height}",
         )
