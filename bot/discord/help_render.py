@@ -14,6 +14,8 @@ from bot.quotas.rules import QuotaStatus
 
 #: an embed field holds 1024 characters; longer lists are cut with an ellipsis
 FIELD_LIMIT = 1024
+#: the name of a field that goes on with the list above it (Discord needs a non-empty name)
+CONTINUED = "\u200b"
 
 
 @dataclass(frozen=True)
@@ -36,18 +38,19 @@ def help_embed(
 ) -> discord.Embed:
     """The member's commands (and the moderators', for a moderator) and their quota today."""
     embed = discord.Embed(
-        title=texts._("What you can do here"), description=quota_line(status, texts)
+        title=texts._("What you can do here"),
+        description=quota_line(status, texts),
+        colour=COLOUR_WORKING,
     )
-    embed.colour = COLOUR_WORKING
     mine = [command for command in commands if not command.moderator]
-    embed.add_field(name=texts._("Commands"), value=_lines(mine, texts), inline=False)
+    _add_lines(embed, texts._("Commands"), _lines(mine, texts))
     ways = [texts._("Right-click a message › Apps › {menu}", menu=_menu(m, texts)) for m in menus]
     ways.append(texts._("Reply to an image and mention me with what to change."))
     ways.append(texts._("Under a result: 🎲 re-roll, ✏️ edit, 🗑️ delete; ✖️ cancels a waiting job."))
     embed.add_field(name=texts._("Other ways"), value=_cut("\n".join(ways)), inline=False)
     if moderator:
         theirs = [command for command in commands if command.moderator]
-        embed.add_field(name=texts._("For moderators"), value=_lines(theirs, texts), inline=False)
+        _add_lines(embed, texts._("For moderators"), _lines(theirs, texts))
     return embed
 
 
@@ -68,13 +71,24 @@ def quota_line(status: QuotaStatus, texts: Texts) -> str:
     return left + " " + texts._("More {when}.", when=timestamp(status.reset_at))
 
 
-def _lines(commands: Sequence[CommandHelp], texts: Texts) -> str:
+def _lines(commands: Sequence[CommandHelp], texts: Texts) -> list[str]:
     lines = []
     for command in commands:
         name = " ".join(_translated(texts, NAME_CONTEXT, part) for part in command.path)
         description = _translated(texts, DESCRIPTION_CONTEXT, command.description)
-        lines.append(f"`/{name}` · {description}")
-    return _cut("\n".join(lines)) or "—"
+        lines.append(_cut(f"`/{name}` · {description}"))
+    return lines or ["—"]
+
+
+def _add_lines(embed: discord.Embed, name: str, lines: Sequence[str]) -> None:
+    """As many fields as the lines need (a field holds 1024 characters); the first is named."""
+    chunk: list[str] = []
+    for line in lines:
+        if chunk and len("\n".join([*chunk, line])) > FIELD_LIMIT:
+            embed.add_field(name=name, value="\n".join(chunk), inline=False)
+            name, chunk = CONTINUED, []
+        chunk.append(line)
+    embed.add_field(name=name, value="\n".join(chunk), inline=False)
 
 
 def _menu(name: str, texts: Texts) -> str:

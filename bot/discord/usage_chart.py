@@ -20,6 +20,7 @@ from matplotlib import font_manager
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from bot.core.accounts import UsageReport
 from bot.i18n.catalogs import ENGLISH
@@ -108,6 +109,7 @@ def _daily(axes: Axes, report: UsageReport, texts: Texts, budget: int | None, fo
         list(positions)[::step], [texts.day(day) for day in days][::step], fontdict=font
     )
     axes.set_ylim(0, max([*bottom, budget or 0, 1]) * 1.15)
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))  # images come whole
     if providers or budget is not None:
         legend = axes.legend(
             facecolor=PANEL, edgecolor=GRID, labelcolor=TEXT, prop=font, loc="upper left"
@@ -146,6 +148,7 @@ def _top(
     axes.set_title(texts._("Top members"), color=TEXT, fontdict=font, loc="left")
     axes.set_xlabel(texts._("Images"), color=TEXT, fontdict=font)
     axes.set_xlim(0, max([*values, 1]) * 1.15)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     if not users:
         axes.text(
             0.5,
