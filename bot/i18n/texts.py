@@ -1,9 +1,10 @@
 """One locale's texts: translated messages with their placeholders, numbers and dates.
 
-Messages use ``str.format`` placeholders with names (``{count}``); integers and floats passed
-as parameters are written the locale's way (``1,234`` / ``1.234`` / ``1 234``). Pass ids and
-mentions as strings. A translation whose placeholders don't fit (a broken catalog) falls back
-to the English source rather than failing the reply.
+Messages use ``str.format`` placeholders with names (``{count}``); integers passed as
+parameters are written the locale's way (``1,234`` / ``1.234`` / ``1 234``), floats with one
+decimal (``11.0`` / ``11,0``). Pass ids and mentions as strings. A translation whose
+placeholders don't fit (a broken catalog) falls back to the English source rather than
+failing the reply.
 """
 
 from __future__ import annotations
@@ -86,6 +87,8 @@ class Texts:
     def _param(self, value: object) -> object:
         if isinstance(value, bool):
             return value
-        if isinstance(value, int | float):
+        if isinstance(value, float):  # sizes and megapixels: one decimal, the local way
+            return format_decimal(value, format="#,##0.0", locale=self.locale)
+        if isinstance(value, int):
             return self.number(value)
         return value
