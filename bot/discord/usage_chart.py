@@ -1,17 +1,22 @@
 """The ``/quota usage`` chart: images per UTC day stacked by provider, the server budget as a
 line, and the top members as bars. A PNG rendered with matplotlib's Agg backend.
 
-``usage_png`` is synchronous and CPU-bound: callers run it in a worker thread. Figures are
-built with the object API (no pyplot state), so concurrent renders don't share anything.
+``usage_png`` is synchronous and CPU-bound; ``draw_in_child`` runs it in a short-lived child
+process, since matplotlib holds the GIL for 100-200 ms at a stretch and a worker thread would
+take that from the event loop (``bench/bench_usage_chart.py``). Figures are built with the
+object API (no pyplot state).
 The chart carries its own dark background, so it reads the same on Discord's dark and light
 themes; the palette is Okabe-Ito (colour-blind safe) and every bar is labelled in text too.
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
+import multiprocessing
 from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
 from datetime import date, timedelta
 from functools import cache
 from typing import Any
@@ -23,7 +28,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from bot.core.accounts import UsageReport
-from bot.i18n.catalogs import ENGLISH
+from bot.i18n.catalogs import ENGLISH, Catalogs
 from bot.i18n.texts import Texts
 
 log = logging.getLogger(__name__)
@@ -70,6 +75,28 @@ def usage_png(
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", facecolor=BACKGROUND)
     return buffer.getvalue()
+
+
+async def draw_in_child(
+    report: UsageReport, texts: Texts, *, budget: int | None, names: Mapping[int, str]
+) -> bytes:
+    """``usage_png`` in a fresh child process (spawned, so no thread of the bot is copied),
+    which exits once the chart is drawn: nothing stays in memory between reports."""
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            pool, usage_png_for, report, texts.code, budget, dict(names)
+        )
+    finally:
+        pool.shutdown(wait=False)
+
+
+def usage_png_for(
+    report: UsageReport, locale: str, budget: int | None, names: dict[int, str]
+) -> bytes:
+    """``usage_png`` with the locale's texts loaded here (what a child process runs)."""
+    return usage_png(report, Catalogs([locale]).pick(locale), budget=budget, names=names)
 
 
 def _days(report: UsageReport) -> list[date]:

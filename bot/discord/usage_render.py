@@ -1,12 +1,11 @@
 """``/quota usage``: the report as an embed, a CSV and a chart, in the moderator's language.
 
-The chart (``bot.discord.usage_chart``) is drawn in a worker thread: matplotlib holds the
-CPU for tens of milliseconds, which the event loop must not wait on.
+The chart (``bot.discord.usage_chart``) is drawn in a child process: matplotlib holds the GIL
+for 100-200 ms at a stretch, which the event loop must not wait on.
 """
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 from collections.abc import Mapping
@@ -16,7 +15,7 @@ import discord
 from bot.core.accounts import UsageReport
 from bot.discord import render
 from bot.discord.moderation_render import COLOUR_REPORT
-from bot.discord.usage_chart import usage_png
+from bot.discord.usage_chart import draw_in_child
 from bot.i18n.catalogs import ENGLISH
 from bot.i18n.texts import Texts
 
@@ -91,7 +90,7 @@ async def usage_files(
     report: UsageReport, texts: Texts, *, budget: int | None, names: Mapping[int, str]
 ) -> list[discord.File]:
     """The chart (drawn off the event loop) and the CSV, ready to attach."""
-    png = await asyncio.to_thread(usage_png, report, texts, budget=budget, names=names)
+    png = await draw_in_child(report, texts, budget=budget, names=names)
     stem = f"usage-{report.since:%Y-%m-%d}-{report.days}d"
     return [discord.File(io.BytesIO(png), filename=f"{stem}.png"), usage_file(report)]
 
