@@ -47,7 +47,8 @@ def test_a_quota_refusal_shows_the_reset_as_a_discord_timestamp() -> None:
     )
     stamp = int(reset.timestamp())
     assert error_text(error, DE) == (
-        f"Du hast deine 5 Bilder für heute verbraucht; neue gibt es ab <t:{stamp}:t> (<t:{stamp}:R>)."
+        "Du hast deine 5 Bilder für heute verbraucht; "
+        f"neue gibt es ab <t:{stamp}:t> (<t:{stamp}:R>)."
     )
 
 
