@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "slowloris": [],
     "blocklist": [],
     "references": [],
+    "usage_chart": [],
 }
 QUICK: dict[str, list[str]] = {
     "ack": ["--jobs", "50", "--probes", "50", "--task-seconds", "60"],
@@ -34,6 +35,7 @@ QUICK: dict[str, list[str]] = {
     "slowloris": ["--connections", "100"],
     "blocklist": ["--rounds", "20"],
     "references": ["--formats", "jpeg", "--side", "4096"],
+    "usage_chart": ["--rounds", "5"],
 }
 
 

@@ -11,6 +11,7 @@ import discord
 from bot.core.asked import Asked, MemberDefaults
 from bot.core.errors import RequestValidationError
 from bot.core.job import DoorContext, Job, JobAction, JobKind, JobOrigin, JobSpec
+from bot.core.localizable import N_
 from bot.core.request import GenerationRequest
 from bot.discord.attachments import ReferenceChecker
 from bot.discord.cards import Notify
@@ -216,9 +217,13 @@ class JobDesk:
             )
         if request.sequential:
             if not 2 <= request.count <= self.max_frames:
-                raise RequestValidationError("frames", f"must be between 2 and {self.max_frames}.")
+                raise RequestValidationError(
+                    "frames", N_("must be between 2 and {most}."), most=self.max_frames
+                )
         elif kind is not JobKind.REROLL and request.count > self.max_count:
-            raise RequestValidationError("count", f"must be between 1 and {self.max_count}.")
+            raise RequestValidationError(
+                "count", N_("must be between 1 and {most}."), most=self.max_count
+            )
         member = door.member
         spec = JobSpec(
             guild_id=member.guild.id,
