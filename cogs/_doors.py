@@ -37,6 +37,7 @@ def slash_door(interaction: Interaction, *, reply_to: int | None = None) -> Door
         in_thread=isinstance(interaction.channel, discord.Thread),
         context=DoorContext(upload_limit=interaction.filesize_limit, reply_to=reply_to),
         notify=partial(send_to_member, interaction),
+        texts=member_texts(interaction),
     )
 
 

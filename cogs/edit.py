@@ -194,6 +194,7 @@ class Edit(commands.Cog):
             in_thread=isinstance(channel, discord.Thread),
             context=DoorContext(upload_limit=guild.filesize_limit, reply_to=message.id),
             notify=partial(reply_to_message, message),
+            texts=texts,
         )
         desk = self.bot.desk
         composed = await desk.compose(door, Asked(prompt=instruction), applicable=EDIT_DEFAULTS)

@@ -93,12 +93,16 @@ class RequestValidationError(SeedreamError):
         field: str,
         message: str,
         allowed: Sequence[str] | str | None = None,
+        *,
+        note: str | None = None,
         **params: object,
     ) -> None:
         self.field = field
         #: what is wrong with the field (a template filled with ``problem_params``)
         self.problem = message
         self.problem_params = params
+        #: a sentence added after the problem (a message id, no placeholders)
+        self.note = note
         if isinstance(allowed, str):
             self.allowed: tuple[str, ...] = (allowed,)
         else:
@@ -106,6 +110,8 @@ class RequestValidationError(SeedreamError):
         # a tuple of values is a list for the reader ("JPEG and PNG"; translated: their way)
         shown = {k: " and ".join(v) if isinstance(v, tuple) else v for k, v in params.items()}
         text = f"`{field}`: {message.format(**shown) if params else message}"
+        if note:
+            text += f" {note}"
         if self.allowed:
             text += f" Allowed: {', '.join(self.allowed)}."
         super().__init__(text)

@@ -46,7 +46,13 @@ def help_embed(
     _add_lines(embed, texts._("Commands"), _lines(mine, texts))
     ways = [texts._("Right-click a message › Apps › {menu}", menu=_menu(m, texts)) for m in menus]
     ways.append(texts._("Reply to an image and mention me with what to change."))
-    ways.append(texts._("Under a result: 🎲 re-roll, ✏️ edit, 🗑️ delete; ✖️ cancels a waiting job."))
+    ways.append(
+        texts._(
+            "Under a result: 🎲 re-roll, 🎛️ remix, 🗑️ delete; for one image 🌱 🌪️ vary it, "
+            "🔍 re-render it larger, ✏️ edit it, 🖼️ use it as a reference; ✖️ cancels a "
+            "waiting job."
+        )
+    )
     embed.add_field(name=texts._("Other ways"), value=_cut("\n".join(ways)), inline=False)
     if moderator:
         theirs = [command for command in commands if command.moderator]

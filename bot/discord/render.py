@@ -343,30 +343,52 @@ def _state_colour(state: JobState) -> discord.Colour:
     return COLOUR_WORKING
 
 
-def defaults_embed(defaults: MemberDefaults, note: str | None) -> discord.Embed:
-    """``/settings``: the member's defaults in this server."""
-    embed = discord.Embed(title="Your defaults here", description=note, colour=COLOUR_WORKING)
+def defaults_embed(
+    defaults: MemberDefaults, note: str | None, texts: Texts, command: str = "settings"
+) -> discord.Embed:
+    """``/settings``: the member's defaults in this server (``note``: already translated).
+    Option names are shown as the reader's client shows them."""
+    embed = discord.Embed(
+        title=texts._("Your defaults here"), description=note, colour=COLOUR_WORKING
+    )
     for name, value in defaults.items():
-        shown = ("on" if value else "off") if isinstance(value, bool) else str(value)
-        embed.add_field(name=name, value=f"`{shown}`")
+        shown = (texts._("on") if value else texts._("off")) if isinstance(value, bool) else value
+        embed.add_field(name=option_name(name, texts), value=f"`{shown}`")
     if defaults.empty:
+        options = " ".join(
+            f"`{option_name(name, texts)}:`"
+            for name in ("model", "ratio", "resolution", "count", "style", "private", "spoiler")
+        )
         embed.add_field(
-            name="None set",
-            value="Commands use the server's defaults. Set yours with `/settings model:` "
-            "`ratio:` `resolution:` `count:` `style:` `private:` `spoiler:`.",
+            name=texts._("None set"),
+            value=texts._(
+                "Commands use the server's defaults. Set yours with `/{command}` {options}.",
+                command=texts.pgettext("command name", command),
+                options=options,
+            ),
             inline=False,
         )
     return embed
 
 
-def styles_embed(server: Mapping[str, str], operator: Mapping[str, str]) -> discord.Embed:
+def styles_embed(
+    server: Mapping[str, str], operator: Mapping[str, str], texts: Texts
+) -> discord.Embed:
     """``/style list``: this server's styles, then the bot's."""
-    embed = discord.Embed(title="Styles", colour=COLOUR_WORKING)
-    for heading, styles in (("This server's styles", server), ("The bot's styles", operator)):
+    embed = discord.Embed(title=texts._("Styles"), colour=COLOUR_WORKING)
+    headings = ((texts._("This server's styles"), server), (texts._("The bot's styles"), operator))
+    for heading, styles in headings:
         lines = [f"**{name}** · `{_plain(template, 120)}`" for name, template in styles.items()]
-        text = "\n".join(lines) or "None."
+        text = "\n".join(lines) or texts._("None.")
         embed.add_field(name=heading, value=text[:1024], inline=False)
-    embed.set_footer(text="Use one with /imagine style: — {prompt} is where your prompt goes.")
+    embed.set_footer(
+        text=texts._(
+            "Use one with /{command} {option}: — {placeholder} is where your prompt goes.",
+            command=texts.pgettext("command name", "imagine"),
+            option=option_name("style", texts),
+            placeholder="{prompt}",
+        )
+    )
     return embed
 
 

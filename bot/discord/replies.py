@@ -71,6 +71,8 @@ def error_text(error: SeedreamError, texts: Texts) -> str:
     if isinstance(error, RequestValidationError):
         problem = texts._(error.problem, **error.problem_params)
         text = texts._("`{field}`: {problem}", field=error.field, problem=problem)
+        if error.note:
+            text += " " + texts._(error.note)
         if error.allowed:
             text += " " + texts._("Allowed: {values}.", values=", ".join(error.allowed))
         return text

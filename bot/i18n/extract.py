@@ -41,6 +41,7 @@ def extract_commands(
 
 def command_strings(tree: ast.AST) -> Iterator[tuple[ast.AST, str, str]]:
     """(node, context, string) for every command, group, option and context-menu string."""
+    yield from _shared_descriptions(tree)
     for node in ast.walk(tree):
         if isinstance(node, ast.ClassDef):
             for keyword in node.keywords:
@@ -69,10 +70,23 @@ def _command(
                     yield from _literal(keyword.value, context)
         elif _called(call) == "describe":
             for keyword in call.keywords:
-                yield from _literal(keyword.value, OPTION_DESCRIPTION)
+                if keyword.arg is not None:  # ``**SHARED_OPTIONS``: found where defined
+                    yield from _literal(keyword.value, OPTION_DESCRIPTION)
     for argument in (*function.args.args, *function.args.kwonlyargs):
         if argument.arg not in NOT_OPTIONS:
             yield argument, OPTION, argument.arg
+
+
+def _shared_descriptions(tree: ast.AST) -> Iterator[tuple[ast.AST, str, str]]:
+    """Option descriptions several commands share: a module-level ``NAME_OPTIONS = {option:
+    description}`` dict, passed as ``@app_commands.describe(**NAME_OPTIONS)``."""
+    for node in getattr(tree, "body", []):
+        if not isinstance(node, ast.Assign) or not isinstance(node.value, ast.Dict):
+            continue
+        names = [target.id for target in node.targets if isinstance(target, ast.Name)]
+        if any(name.endswith("_OPTIONS") for name in names):
+            for value in node.value.values:
+                yield from _literal(value, OPTION_DESCRIPTION)
 
 
 def _literal(value: ast.expr, context: str) -> Iterator[tuple[ast.AST, str, str]]:
