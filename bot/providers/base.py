@@ -386,8 +386,8 @@ def _validate_frames(request: GenerationRequest, spec: ModelSpec, refs: int) -> 
             raise RequestValidationError(
                 "frames",
                 N_(
-                    "must be between {least} and {most} for {model} with {refs} reference "
-                    "images (references plus frames ≤ {total})."
+                    "must be between {least} and {most} for {model} with these references "
+                    "(reference images: {refs}; references plus frames ≤ {total})."
                 ),
                 least=MIN_FRAMES,
                 most=most,
