@@ -38,7 +38,9 @@ async def test_a_german_member_in_a_german_server_gets_german_replies_and_card(
         assert shown["Anbieter"] == "PoYo"
         assert "Angefordert von" in shown
         labels = {c.get("label") for c in result.walk_components()}
-        assert {"Neu würfeln", "Bearbeiten", "Löschen"} <= labels
+        assert {"Neu würfeln", "Remix", "Alle bearbeiten", "Löschen"} <= labels
+        # the image picker under a two-image result: numbered buttons
+        assert {"1", "2"} <= labels
 
         status = await world.discord.slash("status", locale="de")
         overview = (await status.response()).embeds[0]
@@ -119,3 +121,79 @@ def _nested(options: list[dict[str, Any]]) -> list[dict[str, Any]]:
         found.append(option)
         found += _nested(option.get("options", []))
     return found
+
+
+async def test_image_actions_settings_styles_and_new_refusals_speak_german(world: World) -> None:
+    """What issues 14 and 15 added, for a German member in a German server: the picked
+    image's panel and its buttons, the Remix form, /settings, /style list, a private job's
+    DM note, a ratio refusal and a refused default."""
+    world.discord.guild.preferred_locale = "de"
+    user = world.discord.user
+    async with world.running():
+        handle = await world.discord.slash(
+            "imagine", options={"prompt": "ein Fuchs", "count": 2}, locale="de"
+        )
+        job_id = job_id_in((await handle.followup(0)).content)
+        result = await world.result(job_id)
+        await world.settled(job_id)
+
+        click = await world.discord.click(result, f"sd:pick:{job_id}:1", locale="de")
+        await click.response()
+        panel = click.original
+        assert panel is not None
+        assert panel.content == f"Bild 2 aus Auftrag `{job_id}`: Was soll ich damit machen?"
+        labels = [c["label"] for c in panel.walk_components() if c.get("label")]
+        assert labels[:2] == ["Variieren (leicht)", "Variieren (stark)"]
+        assert "Als Referenz nutzen" in labels
+
+        remix = await world.discord.click(result, f"sd:remix:{job_id}", locale="de")
+        form = (await remix.response()).data
+        assert form["title"] == "Remix"
+        assert "Seitenverhältnis (leer: Standard des Modells)" in str(form["components"])
+
+        shown = await world.discord.slash("settings", options={"count": 3}, locale="de")
+        saved = (await shown.response()).embeds[0]
+        assert saved["title"] == "Deine Standardwerte hier"
+        assert saved["description"].startswith("Gespeichert.")
+        assert fields(saved) == {"anzahl": "`3`"}
+
+        listing = await world.discord.slash("style list", locale="de")
+        styles = (await listing.response()).embeds[0]
+        assert styles["title"] == "Stile"
+        assert "Stile des Bots" in fields(styles)
+        assert styles["footer"]["text"].startswith("Nutze einen mit /imagine stil: — {prompt}")
+
+        bad = await world.discord.slash(
+            "imagine", options={"prompt": "x", "ratio": "breit"}, locale="de"
+        )
+        refusal = (await bad.followup(0)).content
+        assert refusal.startswith("`ratio`: `breit` ist kein Seitenverhältnis")
+
+        private = await world.discord.slash(
+            "imagine", options={"prompt": "ein Garten", "private": True}, locale="de"
+        )
+        answer = (await private.followup(0)).content
+        assert answer.endswith("Das Ergebnis kommt per Direktnachricht.")
+        notes = [m.content for m in world.discord.messages(world.discord.dm_channel(user))]
+        assert "🔒 Dein privater Auftrag von **Fake Guild**: Karte und Bilder erscheinen hier." in (
+            notes
+        )
+
+        mod = world.discord.add_member(name="mod", roles=[world.discord.moderator_role])
+        added = await world.discord.slash(
+            "style add",
+            user=mod,
+            options={"name": "noir", "template": "{prompt}, noir"},
+            locale="de",
+        )
+        assert (await added.response()).content == (
+            "Stil **noir** hinzugefügt. Mitglieder können ihn mit `/imagine stil:noir` nutzen."
+        )
+        await world.discord.slash("settings", options={"style": "noir"}, locale="de")
+        await world.discord.slash("style remove", user=mod, options={"name": "noir"}, locale="de")
+        gone = await world.discord.slash("imagine", options={"prompt": "x"}, locale="de")
+        refused = (await gone.followup(0)).content
+        assert refused.startswith(
+            "`style`: hier gibt es keinen Stil `noir`. (Das ist dein Standardwert: ändere ihn mit "
+            "/settings oder gib die Option ausdrücklich an.)"
+        )
