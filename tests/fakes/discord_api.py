@@ -64,8 +64,9 @@ on RESUME; each first ``settle()``s so the bot has digested earlier HTTP respons
     ``await autocomplete(name, focused, value="", *, user=None, options=None, ...)``
     ``await click(message, custom_id, *, user=None, values=None, component_type=None,
     locale="en-US")``
-    ``await submit_modal(custom_id, values, *, user=None, message=None, locale="en-US")`` — mirrors the
-    modal the bot sent (action rows or labels); ``values`` maps component custom_id to value.
+    ``await submit_modal(custom_id, values, *, user=None, message=None, locale="en-US")``
+    — mirrors the modal the bot sent (action rows or labels); ``values`` maps component
+    custom_id to value.
     ``await context_menu(name, *, user=None, message=None, target_user=None)``
     ``await user_message(channel=None, author=None, content="", *, attachments=(),
     mentions=(), reference=None, embeds=()) -> MessageHandle``
