@@ -37,7 +37,7 @@ from bench.support import (
     wait_until,
 )
 
-TARGET_RSS_MB = 250
+TARGET_RSS_MB = 250  # for 1,000 jobs; issue 16 asks ≤ 400 MB for 10,000 (``--target-mb``)
 TARGET_LAG_P99 = 0.050
 
 
@@ -49,6 +49,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--latency", type=float, default=0.1, help="provider API latency, s")
     parser.add_argument("--hold", type=float, default=45.0, help="seconds watched at full load")
     parser.add_argument("--task-seconds", type=float, default=600.0, help="provider task time")
+    parser.add_argument("--target-mb", type=int, default=TARGET_RSS_MB, help="peak RSS target")
     return parser.parse_args()
 
 
@@ -81,10 +82,16 @@ async def main() -> None:
             )
             spy = await profile(bot, args.hold)
             rss: list[int] = []
+            per_second: list[float] = []
             end = loaded + args.hold
+            seen, at = provider.count("status"), time.monotonic()
             while (now := time.monotonic()) < end:
                 rss.append(bot.vm()["VmRSS"])
                 await asyncio.sleep(min(1.0, end - now))
+                count, stamp = provider.count("status"), time.monotonic()
+                if stamp - at >= 0.5:
+                    per_second.append((count - seen) / (stamp - at))
+                seen, at = count, stamp
             final_vm = bot.vm()
             await finish_profile(spy)
             in_flight = sum(1 for task in provider.tasks.values() if not task.forced)
@@ -107,12 +114,20 @@ async def main() -> None:
     driver_lag = lag_between(driver.samples, loaded, end)
     print(f"driver (fakes) loop lag at full load: {summary_ms(driver_lag)}")
     print(bot_cpu(bot))
+    mean = sum(per_second) / len(per_second) if per_second else 0.0
+    spread_ok = bool(per_second) and max(per_second) <= 2 * mean
+    print(
+        f"status requests per second at full load: mean {mean:.1f}, "
+        f"max {max(per_second, default=0):.1f}, min {min(per_second, default=0):.1f}"
+    )
     p99 = percentile(hold_lag, 99)
     print(
-        f"RESULT peak RSS {peak_mb:.0f} MB (target ≤ {TARGET_RSS_MB} MB: "
-        f"{verdict(peak_mb <= TARGET_RSS_MB)}); loop lag p99 at full load {p99 * 1000:.1f} ms "
+        f"RESULT {args.jobs:,} jobs: peak RSS {peak_mb:.0f} MB (target ≤ {args.target_mb} MB: "
+        f"{verdict(peak_mb <= args.target_mb)}); loop lag p99 at full load {p99 * 1000:.1f} ms "
         f"(target ≤ {TARGET_LAG_P99 * 1000:.0f} ms: {verdict(p99 <= TARGET_LAG_P99)}); "
-        f"while ramping p99 {percentile(ramp_lag, 99) * 1000:.1f} ms"
+        f"while ramping p99 {percentile(ramp_lag, 99) * 1000:.1f} ms; status requests: busiest "
+        f"second {max(per_second, default=0):.0f} vs mean {mean:.0f} "
+        f"(target ≤ 2 × mean: {verdict(spread_ok)})"
     )
 
 

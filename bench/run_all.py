@@ -25,6 +25,8 @@ BENCHMARKS: dict[str, list[str]] = {
     "blocklist": [],
     "references": [],
     "usage_chart": [],
+    "adaptive": [],
+    "timing": [],
 }
 QUICK: dict[str, list[str]] = {
     "ack": ["--jobs", "50", "--probes", "50", "--task-seconds", "60"],
@@ -36,6 +38,8 @@ QUICK: dict[str, list[str]] = {
     "blocklist": ["--rounds", "20"],
     "references": ["--formats", "jpeg", "--side", "4096"],
     "usage_chart": ["--rounds", "5"],
+    "adaptive": ["--scenarios", "burst"],
+    "timing": ["--scenarios", "eta"],
 }
 
 

@@ -188,15 +188,21 @@ async def _no_settle(timeout: float = 5.0) -> None:
 
 @contextlib.asynccontextmanager
 async def fakes(
-    *, latency: float, finish_after: float, callbacks: bool = True
+    *,
+    latency: float,
+    finish_after: float,
+    callbacks: bool = True,
+    flavor: str = "poyo",
+    script: Script | None = None,
 ) -> AsyncIterator[tuple[FakeDiscord, FakeProvider, Stamps]]:
-    """A started fake Discord (instrumented) and fake PoYo whose tasks take ``finish_after``."""
+    """A started fake Discord (instrumented) and fake provider (PoYo unless ``flavor``) whose
+    tasks take ``finish_after``; ``script`` replaces the whole script."""
     discord = FakeDiscord()
     stamps = instrument(discord)
     # settle() waits until no request is in flight: never true for long under load
     discord.settle = _no_settle  # type: ignore[method-assign]
-    script = Script(latency=latency, finish_after=finish_after, callbacks=callbacks)
-    async with discord, FakeProvider("poyo", script=script) as provider:
+    script = script or Script(latency=latency, finish_after=finish_after, callbacks=callbacks)
+    async with discord, FakeProvider(flavor, script=script) as provider:
         yield discord, provider, stamps
 
 
@@ -300,11 +306,16 @@ def free_port() -> int:
 
 @dataclass
 class BotLimits:
-    """Settings that keep quotas and per-member limits out of a load test's way."""
+    """Settings that keep quotas and per-member limits out of a load test's way; a field set
+    to None leaves the bot's default (``DEFAULTS``: the bot exactly as shipped)."""
 
-    max_jobs_per_user: int = 100_000
-    default_daily_quota: int = 1_000_000
-    provider_concurrency: int = 100_000
+    max_jobs_per_user: int | None = 100_000
+    default_daily_quota: int | None = 1_000_000
+    provider_concurrency: int | None = 100_000
+
+
+#: every limit at the bot's default
+DEFAULTS = BotLimits(None, None, None)
 
 
 @dataclass
@@ -360,7 +371,7 @@ async def bot_process(
     env.update(
         provider.env(),
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("BENCH_PYTHONPATH")])),
-        PROVIDERS="poyo",
+        PROVIDERS=provider.flavor,
         DISCORD_TOKEN=TOKEN,
         DISCORD_API_BASE=discord.api_base,
         DATABASE_PATH=str(workdir / "data" / "bot.sqlite3"),
@@ -369,13 +380,23 @@ async def bot_process(
         METRICS_PORT="0",
         PUBLIC_URL=f"http://127.0.0.1:{port}" if callbacks else "",
         LOG_LEVEL=log_level,
-        MAX_JOBS_PER_USER=str(limits.max_jobs_per_user),
-        DEFAULT_DAILY_QUOTA=str(limits.default_daily_quota),
-        # the ceiling must cover the lifted allowance, or the bot refuses to start
-        MAX_DAILY_QUOTA=str(limits.default_daily_quota),
-        PROVIDER_CONCURRENCY=str(limits.provider_concurrency),
         **{STATS_ENV: str(workdir / "stats.json")},
     )
+    for name in (
+        "MAX_JOBS_PER_USER",
+        "DEFAULT_DAILY_QUOTA",
+        "MAX_DAILY_QUOTA",
+        "PROVIDER_CONCURRENCY",
+    ):
+        env.pop(name, None)
+    lifted = {
+        "MAX_JOBS_PER_USER": limits.max_jobs_per_user,
+        "DEFAULT_DAILY_QUOTA": limits.default_daily_quota,
+        # the ceiling must cover the lifted allowance, or the bot refuses to start
+        "MAX_DAILY_QUOTA": limits.default_daily_quota,
+        "PROVIDER_CONCURRENCY": limits.provider_concurrency,
+    }
+    env.update({name: str(value) for name, value in lifted.items() if value is not None})
     log_path = workdir / "bot.log"
     with open(log_path, "wb") as log:
         process = await asyncio.create_subprocess_exec(

@@ -62,7 +62,8 @@ class Settings(BaseSettings):
     max_daily_quota: int = Field(default=100, ge=0, le=1_000_000)  # allowances and budgets
     max_grant: int = Field(default=1000, ge=1, le=1_000_000)  # bonus credits per /quota grant
     max_jobs_per_user: int = Field(default=2, ge=1)
-    provider_concurrency: int = Field(default=8, ge=1)
+    #: the ceiling of each provider's adaptive limit of tasks in flight (floor 1)
+    provider_concurrency: int = Field(default=64, ge=1)
     max_images_per_job: int = Field(default=4, ge=1, le=15)
     # Issue 15: storyboard frames (not capped by MAX_IMAGES_PER_JOB); the operator's styles
     max_storyboard_frames: int = Field(default=15, ge=2, le=15)

@@ -47,6 +47,24 @@ class EngineMetrics:
             ["provider"],
             registry=self.registry,
         )
+        self.concurrency_limit = Gauge(
+            "seedream_provider_concurrency_limit",
+            "Tasks each provider may have in flight now (adaptive, up to PROVIDER_CONCURRENCY).",
+            ["provider"],
+            registry=self.registry,
+        )
+        self.concurrency_changes = Counter(
+            "seedream_provider_concurrency_changes",
+            "Changes of a provider's concurrency limit, by direction (up, down).",
+            ["provider", "direction"],
+            registry=self.registry,
+        )
+        self.submits = Counter(
+            "seedream_provider_submits",
+            "Submits by outcome (accepted, rate_limited, failed).",
+            ["provider", "outcome"],
+            registry=self.registry,
+        )
         for state in JobState:
             self.jobs.labels(state.value).set(0)
 
@@ -62,6 +80,16 @@ class EngineMetrics:
     def observe_latency(self, provider: str, operation: str, seconds: float) -> None:
         """Record one provider latency (``operation``: ``submit`` or ``result``)."""
         self.provider_latency.labels(provider, operation).observe(max(seconds, 0.0))
+
+    def provider_limit(self, provider: str, limit: int, direction: str | None = None) -> None:
+        """A provider's concurrency limit now; ``direction`` when it just changed."""
+        self.concurrency_limit.labels(provider).set(limit)
+        if direction is not None:
+            self.concurrency_changes.labels(provider, direction).inc()
+
+    def submit_outcome(self, provider: str, outcome: str) -> None:
+        """Count one submit's outcome."""
+        self.submits.labels(provider, outcome).inc()
 
     def charged(self, provider: str | None, images: int) -> None:
         """Count images charged to members."""

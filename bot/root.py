@@ -28,6 +28,7 @@ from bot.discord.attachments import ReferenceChecker
 from bot.discord.desk import JobDesk
 from bot.discord.posting import DiscordPosting
 from bot.i18n.catalogs import Catalogs
+from bot.jobs.concurrency import ProviderLimits
 from bot.jobs.delivery import Deliverer
 from bot.jobs.engine import STOP_TIMEOUT, EngineLimits, JobEngine
 from bot.jobs.events import EventSink, GuardedSink
@@ -37,6 +38,7 @@ from bot.jobs.ledger import JobLedger
 from bot.jobs.options import Downloader, RunnerConfig, TaskWaiter
 from bot.jobs.preferences import Preferences, load_styles
 from bot.jobs.scheduler import Scheduler, SchedulerSlots
+from bot.jobs.timing import TaskTimings
 from bot.jobs.waiting import Sleep
 from bot.metrics import EngineMetrics
 from bot.moderation.actions import ModerationService
@@ -99,17 +101,23 @@ def build_engine(
     sleep: Sleep = asyncio.sleep,
     waiter: TaskWaiter | None = None,
     downloader: Downloader | None = None,
+    limits: ProviderLimits | None = None,
 ) -> JobEngine:
-    """The job engine and what it runs on: ledger, image store, scheduler, job runner."""
+    """The job engine and what it runs on: ledger, image store, scheduler, job runner.
+
+    ``limits`` replaces the providers' adaptive limits (tests pass one on a fake clock)."""
     ledger = ledger or JobLedger(store.jobs, quota)
     images = build_image_store(settings, store, options)
+    metrics = metrics or EngineMetrics()
+    limits = limits or ProviderLimits(
+        ceiling=settings.provider_concurrency,
+        rates={p.name: p.submit_rate for p in providers if p.submit_rate is not None},
+        metrics=metrics,
+    )
     slots = SchedulerSlots(
-        Scheduler(
-            max_per_user=settings.max_jobs_per_user, provider_limit=settings.provider_concurrency
-        )
+        Scheduler(max_per_user=settings.max_jobs_per_user, limits=limits), limits
     )
     sink = GuardedSink(events)
-    metrics = metrics or EngineMetrics()
     runner = JobRunner(
         ledger=ledger,
         providers=providers,
@@ -129,6 +137,7 @@ def build_engine(
         sleep=sleep,
         waiter=waiter,
         downloader=downloader,
+        timings=TaskTimings(store.timings),
     )
     return JobEngine(
         ledger=ledger,

@@ -45,6 +45,7 @@ class Status(commands.Cog):
                 position=jobs.queue_position(found.id),
                 now=discord.utils.utcnow(),
                 provider=self.bot.desk.provider_label(found.provider),
+                expected=await jobs.expected_seconds(found),
             )
             ancestors = await self._ancestors(found)
             add_lineage(embed, found, ancestors, await jobs.child_jobs(found.id), texts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -88,6 +89,20 @@ class GenerationRequest(BaseModel):
         if self.width is not None and self.height is not None:
             return (self.width, self.height)
         return None
+
+
+@dataclass(frozen=True)
+class TaskKind:
+    """What a provider task's duration depends on: who runs it, which model, how big, how many.
+
+    ``resolution`` is the requested resolution (``2K``), an exact size (``2048x1152``) or
+    ``default``; ``model`` is the model id sent to the provider.
+    """
+
+    provider: str
+    model: str
+    resolution: str
+    count: int
 
 
 class TaskError(BaseModel):

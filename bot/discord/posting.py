@@ -85,7 +85,8 @@ class DiscordPosting:
         elif isinstance(event, JobPositionChanged):
             cards.throttled(job, render.card_embed(job, texts, position=event.position))
         elif isinstance(event, JobRunning):
-            cards.throttled(job, render.card_embed(job, texts, progress=event.progress))
+            embed = render.card_embed(job, texts, progress=event.progress, expected=event.expected)
+            cards.throttled(job, embed)
         elif isinstance(event, JobFailed):
             failed = render.failure_embed(job, texts, refunded=event.refunded)
             if not await cards.final(job, failed):

@@ -46,16 +46,26 @@ def title(job: Job, texts: Texts) -> str:
 
 
 def progress_line(
-    job: Job, texts: Texts, *, position: int | None = None, progress: int | None = None
+    job: Job,
+    texts: Texts,
+    *,
+    position: int | None = None,
+    progress: int | None = None,
+    expected: float | None = None,
 ) -> str:
-    """One line saying where the job is."""
+    """One line saying where the job is (with ``expected``: how long such tasks take)."""
     if job.state is JobState.QUEUED:
         if position:
             return texts._("Queued, position {position}", position=position)
         return texts._("Queued")
     if job.state in (JobState.SUBMITTED, JobState.RUNNING):
         shown = progress if progress is not None else job.progress
-        return texts._("Generating… {percent}%", percent=shown) if shown else texts._("Generating…")
+        line = texts._("Generating… {percent}%", percent=shown) if shown else texts._("Generating…")
+        if expected is None:
+            return line
+        return texts._(
+            "{line} (about {estimate})", line=line, estimate=estimate_text(expected, texts)
+        )
     if job.state is JobState.DELIVERING:
         return texts._("Delivering…")
     if job.state is JobState.DONE:
@@ -65,11 +75,23 @@ def progress_line(
     return texts._("Failed")
 
 
+def estimate_text(seconds: float, texts: Texts) -> str:
+    """``12 s``, ``2 min``: an estimate, rounded as a person would say it."""
+    if seconds < 60:
+        return texts._("{seconds} s", seconds=max(1, round(seconds)))
+    return texts._("{minutes} min", minutes=max(1, round(seconds / 60)))
+
+
 def card_embed(
-    job: Job, texts: Texts, *, position: int | None = None, progress: int | None = None
+    job: Job,
+    texts: Texts,
+    *,
+    position: int | None = None,
+    progress: int | None = None,
+    expected: float | None = None,
 ) -> discord.Embed:
-    """The job card while the job is on its way."""
-    line = progress_line(job, texts, position=position, progress=progress)
+    """The job card while the job is on its way (``expected``: the usual task time, s)."""
+    line = progress_line(job, texts, position=position, progress=progress, expected=expected)
     embed = discord.Embed(
         title=f"{title(job, texts)} · {line}",
         description=short_prompt(job.request.shown_prompt),
@@ -232,9 +254,16 @@ def cancelled_embed(job: Job, texts: Texts) -> discord.Embed:
 
 
 def status_embed(
-    job: Job, texts: Texts, *, position: int | None, now: datetime, provider: str | None = None
+    job: Job,
+    texts: Texts,
+    *,
+    position: int | None,
+    now: datetime,
+    provider: str | None = None,
+    expected: float | None = None,
 ) -> discord.Embed:
-    """``/status JOB``: state, queue position, provider, elapsed time, cost."""
+    """``/status JOB``: state, queue position, provider, elapsed time, cost, and for a running
+    job with history, about how long it takes and how much is left."""
     embed = discord.Embed(
         title=texts._("Job {job_id}", job_id=job.id),
         description=short_prompt(job.request.prompt, 300),
@@ -249,6 +278,19 @@ def status_embed(
         name=texts._("Elapsed"), value=_duration((end - job.created_at).total_seconds(), texts)
     )
     embed.add_field(name=texts._("Cost"), value=cost_text(job, texts))
+    if expected is not None and job.submitted_at is not None:
+        left = expected - (now - job.submitted_at).total_seconds()
+        due = (
+            texts._("about {estimate} left", estimate=estimate_text(left, texts))
+            if left >= 1
+            else texts._("due now")
+        )
+        embed.add_field(
+            name=texts._("Expected"),
+            value=texts._(
+                "about {estimate} ({due})", estimate=estimate_text(expected, texts), due=due
+            ),
+        )
     embed.add_field(name=texts._("Started"), value=timestamp(job.created_at))
     if job.request.member_prompt is not None:
         # the card shows the member's words; here is what the provider was sent

@@ -13,6 +13,11 @@ from bot.jobs.scheduler import SchedulerSlots
 
 log = logging.getLogger(__name__)
 
+#: queue positions are announced (card edits) while a job is this close to the front; behind
+#: that, a job keeps the position it was told on arrival until it gets there: with thousands
+#: waiting, every start would otherwise edit thousands of cards
+ANNOUNCED_POSITIONS = 25
+
 
 class JobWorkers:
     """Starts queued jobs as the scheduler frees slots and runs each in its own task."""
@@ -111,6 +116,8 @@ class JobWorkers:
     async def _announce_positions(self) -> None:
         positions = self._scheduler.positions()
         for job_id, position in positions.items():
+            if position > ANNOUNCED_POSITIONS:
+                continue
             if self._positions.get(job_id) != position:
                 self._positions[job_id] = position
                 # a GuardedSink (bot.root): a failing sink is logged, never raised here

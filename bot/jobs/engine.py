@@ -213,6 +213,13 @@ class JobEngine:
         self._workers.kick()
         return ending.job
 
+    async def expected_seconds(self, job: Job) -> float | None:
+        """For a job at its provider: how long tasks like it took from their submit (the
+        median of the recent ones), or None without enough history."""
+        if not job.state.at_provider:
+            return None
+        return await self._runner.expected(job)
+
     def queue_position(self, job_id: str) -> int | None:
         """The job's place in line (1 = next), or None when it isn't waiting."""
         return self._scheduler.position(job_id)

@@ -38,10 +38,12 @@ class JobRunning:
     """A provider has the job (``job.provider``); ``progress`` 0–100 when it says so.
 
     Sent when the job is submitted (again after a failover) and on each progress change.
+    ``expected``: how long tasks like it took from the submit (seconds), once there is history.
     """
 
     job: Job
     progress: int | None = None
+    expected: float | None = None
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 from collections.abc import Sequence
 
@@ -27,7 +28,6 @@ from bot.core.ids import new_callback_secret
 from bot.core.job import Job, JobImage
 from bot.core.localizable import N_
 from bot.core.request import GenerationRequest, TaskState, TaskStatus
-from bot.core.retry import retry_rate_limited
 from bot.core.states import IllegalTransitionError, JobState
 from bot.jobs.delivering import JobGoneError, Notify, ResultDelivery
 from bot.jobs.delivery import Deliverer
@@ -35,7 +35,9 @@ from bot.jobs.events import JobRunning, error_code
 from bot.jobs.ledger import JobLedger
 from bot.jobs.options import Downloader, ProviderSlots, RunnerConfig, TaskWaiter
 from bot.jobs.pipeline import candidates, submit_with_failover, task_failure
-from bot.jobs.waiting import OnUpdate, Sleep, wait_for_task
+from bot.jobs.submitting import submit_to
+from bot.jobs.timing import ExpectedSchedule, TaskTimings, kind_of
+from bot.jobs.waiting import OnUpdate, PollTrace, Schedule, Sleep, wait_for_task
 from bot.metrics import EngineMetrics
 from bot.providers.base import Provider
 from bot.providers.downloads import download_images
@@ -65,8 +67,10 @@ class JobRunner:
         sleep: Sleep = asyncio.sleep,
         waiter: TaskWaiter | None = None,
         downloader: Downloader | None = None,
+        timings: TaskTimings | None = None,
     ) -> None:
         self._ledger = ledger
+        self._timings = timings
         self._providers = list(providers)
         self._store = store
         self._notify = notify
@@ -159,6 +163,7 @@ class JobRunner:
     async def _submit(self, job: Job) -> tuple[Job, TaskStatus]:
         async def before(provider: Provider) -> str | None:
             await self._slots.acquire(job.id, provider.name)
+            await self._slots.turn(provider.name)
             secret, key = new_callback_secret()
             if not await self._ledger.update(
                 job.id, {job.state}, provider=provider.name, task_id=None, callback_key=key
@@ -194,33 +199,28 @@ class JobRunner:
             progress=status.progress,
         )
         log.info("job %s: submitted to %s", job.id, provider.name)
-        await self._notify(JobRunning(job, status.progress))
+        expected = await self.expected(job)
+        await self._notify(JobRunning(job, status.progress, expected))
         return job, status
+
+    async def expected(self, job: Job) -> float | None:
+        """How long tasks like the job's took from their submit, once there is history."""
+        if self._timings is None or job.provider is None:
+            return None
+        found = await self._timings.expected(kind_of(self._provider(job), job.request))
+        return None if found is None else found.typical
 
     async def _submit_to(
         self, provider: Provider, request: GenerationRequest, callback_url: str | None, job_id: str
     ) -> TaskStatus:
-        loop = asyncio.get_running_loop()
-
-        async def submit() -> TaskStatus:
-            started = loop.time()
-            try:
-                status = await provider.submit(request, callback_url=callback_url)
-            except ProviderError as exc:
-                self._metrics.provider_error(provider.name, exc)
-                raise
-            self._metrics.observe_latency(provider.name, "submit", loop.time() - started)
-            return status
-
-        def on_retry(wait: float) -> None:
-            log.info("job %s: %s rate limited; retry in %.1f s", job_id, provider.name, wait)
-
-        return await retry_rate_limited(
-            submit,
-            retries=self._config.rate_limit_retries,
-            backoff=self._config.retry_backoff,
-            max_wait=self._config.max_retry_wait,
-            on_retry=on_retry,
+        return await submit_to(
+            provider,
+            request,
+            callback_url,
+            job_id,
+            slots=self._slots,
+            metrics=self._metrics,
+            config=self._config,
             sleep=self._sleep,
         )
 
@@ -232,6 +232,8 @@ class JobRunner:
         assert job.submitted_at is not None
         task_id = job.task_id
         current = job
+        kind = kind_of(provider, job.request)
+        found = None if self._timings is None else await self._timings.expected(kind)
 
         async def on_update(update: TaskStatus) -> None:
             nonlocal current
@@ -243,16 +245,28 @@ class JobRunner:
                 return
             elif await self._ledger.update(job.id, {current.state}, progress=update.progress):
                 current = dataclasses.replace(current, progress=update.progress)
-            await self._notify(JobRunning(current, update.progress))
+            await self._notify(
+                JobRunning(current, update.progress, None if found is None else found.typical)
+            )
 
-        remaining = self._config.deadline - (self._clock() - job.submitted_at).total_seconds()
+        since_submit = (self._clock() - job.submitted_at).total_seconds()
+        remaining = self._config.deadline - since_submit
+        schedule: Schedule = self._config.poll_schedule
+        if found is not None:
+            schedule = ExpectedSchedule(found, self._config.poll_schedule, since_submit)
+        trace = PollTrace()
         if remaining <= 0:
             # resumed past the deadline: one last look before giving up
             result = await provider.status(task_id)
             if not result.state.finished:
                 raise ProviderTimeoutError(provider=provider.name)
         else:
-            result = await self._observed_wait(provider, task_id, wake, remaining, on_update)
+            result = await self._observed_wait(
+                provider, task_id, wake, remaining, on_update, schedule, trace
+            )
+            seconds = trace.seconds
+            if self._timings and seconds is not None and result.state is TaskState.SUCCEEDED:
+                await self._timings.record(kind, since_submit + seconds)
         elapsed = (self._clock() - job.submitted_at).total_seconds()
         self._metrics.observe_latency(provider.name, "result", elapsed)
         return result
@@ -264,6 +278,8 @@ class JobRunner:
         wake: asyncio.Event,
         remaining: float,
         on_update: OnUpdate,
+        schedule: Schedule,
+        trace: PollTrace,
     ) -> TaskStatus:
         try:
             return await self._waiter(
@@ -272,8 +288,10 @@ class JobRunner:
                 wake=wake,
                 deadline=remaining,
                 on_update=on_update,
-                schedule=self._config.poll_schedule,
+                schedule=schedule,
                 sleep=self._sleep,
+                trace=trace,
+                before_poll=functools.partial(self._slots.poll_turn, provider.name),
             )
         except ProviderError as exc:  # timeouts and status errors the waiter gave up on
             self._metrics.provider_error(provider.name, exc)

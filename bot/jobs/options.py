@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -11,7 +11,7 @@ import httpx
 
 from bot.core.request import ResultImage, TaskStatus
 from bot.core.retry import MAX_SUBMIT_RETRY_WAIT, RATE_LIMIT_BACKOFF, RATE_LIMIT_RETRIES
-from bot.jobs.waiting import OnUpdate, PollSchedule, Sleep
+from bot.jobs.waiting import OnUpdate, PollSchedule, PollTrace, Schedule, Sleep
 from bot.providers.base import Provider
 from bot.providers.downloads import DEFAULT_MAX_BYTES
 
@@ -27,8 +27,10 @@ class TaskWaiter(Protocol):
         wake: asyncio.Event | None = ...,
         deadline: float = ...,
         on_update: OnUpdate | None = ...,
-        schedule: PollSchedule = ...,
+        schedule: Schedule = ...,
         sleep: Sleep = ...,
+        trace: PollTrace | None = ...,
+        before_poll: Callable[[], Awaitable[None]] | None = ...,
     ) -> TaskStatus: ...
 
 
@@ -41,10 +43,26 @@ class Downloader(Protocol):
 
 
 class ProviderSlots(Protocol):
-    """The engine's per-provider concurrency limit, as a job switching provider sees it."""
+    """The engine's per-provider limits, as one job submitting (or switching provider) sees them."""
 
     async def acquire(self, job_id: str, provider: str) -> None:
         """Hold a slot of ``provider`` for the job (waits while the provider is full)."""
+
+    async def turn(self, provider: str) -> None:
+        """Wait until ``provider`` may take a submit (Retry-After pause, pacing)."""
+
+    def accepted(self, provider: str) -> None:
+        """``provider`` accepted a submit."""
+
+    async def poll_turn(self, provider: str) -> None:
+        """Wait for a status request's turn within the provider's poll budget."""
+
+    def refused(self, job_id: str, provider: str, retry_after: float | None) -> bool:
+        """``provider`` refused the job's submit as too many; the job's slot is given back.
+        True when other jobs were at the provider (the limit may explain the refusal)."""
+
+    def faulted(self, provider: str) -> None:
+        """A submit failed on the provider's side."""
 
     def release_provider(self, job_id: str) -> None:
         """The job no longer needs a provider slot."""

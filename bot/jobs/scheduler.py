@@ -1,5 +1,8 @@
 """Which waiting job starts next: per-member and per-provider limits, round-robin between members.
 
+The per-provider limit is asked of a ``ConcurrencyLimits`` (``bot.jobs.concurrency``: adaptive
+per provider), so it can change between two calls.
+
 Pure bookkeeping, no I/O and no awaiting, so it is easy to test and cannot interleave: the
 engine asks ``next_ready()`` whenever something changes and starts what it returns.
 
@@ -14,6 +17,8 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from dataclasses import dataclass
+
+from bot.jobs.concurrency import ConcurrencyLimits, FixedLimits, ProviderLimits
 
 
 @dataclass(frozen=True)
@@ -41,11 +46,22 @@ class _Flight:
 class Scheduler:
     """Queues per member, a rotation of members, and slot counts."""
 
-    def __init__(self, *, max_per_user: int, provider_limit: int) -> None:
-        if max_per_user < 1 or provider_limit < 1:
+    def __init__(
+        self,
+        *,
+        max_per_user: int,
+        provider_limit: int | None = None,
+        limits: ConcurrencyLimits | None = None,
+    ) -> None:
+        """``limits`` (adaptive), or one fixed ``provider_limit`` for every provider."""
+        if max_per_user < 1:
             raise ValueError("limits must be at least 1")
+        if limits is None:
+            if provider_limit is None:
+                raise ValueError("give provider_limit or limits")
+            limits = FixedLimits(provider_limit)
         self.max_per_user = max_per_user
-        self.provider_limit = provider_limit
+        self.limits = limits
         self._queues: dict[int, deque[_Waiting]] = {}
         #: members with waiting jobs, next to be served first
         self._rotation: deque[int] = deque()
@@ -86,7 +102,7 @@ class Scheduler:
             if self._per_user.get(user_id, 0) >= self.max_per_user:
                 continue
             head = self._queues[user_id][0]
-            if self._per_provider.get(head.provider, 0) >= self.provider_limit:
+            if self._full(head.provider):
                 continue
             self._queues[user_id].popleft()
             self._rotation.remove(user_id)
@@ -103,7 +119,7 @@ class Scheduler:
         flight = self._flights[job_id]
         if flight.provider == provider:
             return True
-        if self._per_provider.get(provider, 0) >= self.provider_limit:
+        if self._full(provider):
             return False
         self.release_provider(job_id)
         self._take_provider(job_id, provider)
@@ -152,6 +168,9 @@ class Scheduler:
         """Jobs now holding a slot of ``provider``."""
         return self._per_provider.get(provider, 0)
 
+    def _full(self, provider: str) -> bool:
+        return self._per_provider.get(provider, 0) >= self.limits.limit_for(provider)
+
     def _take_provider(self, job_id: str, provider: str) -> None:
         self._flights[job_id].provider = provider
         self._per_provider[provider] = self._per_provider.get(provider, 0) + 1
@@ -164,10 +183,13 @@ class Scheduler:
 
 class SchedulerSlots:
     """The scheduler's provider slots, shared by the engine (dispatch) and each job's runner
-    (failover to another provider), so neither has to hand itself to the other."""
+    (failover to another provider, what a submit's answer says about the provider's limit),
+    so neither has to hand itself to the other."""
 
-    def __init__(self, scheduler: Scheduler) -> None:
+    def __init__(self, scheduler: Scheduler, limits: ProviderLimits | None = None) -> None:
         self.scheduler = scheduler
+        #: the adaptive limits, pauses and pacing (None: fixed limits, no pacing)
+        self.limits = limits
         #: set when something may be ready to dispatch; the engine's dispatcher waits on it
         self.changed = asyncio.Event()
         self._freed = asyncio.Event()
@@ -177,6 +199,38 @@ class SchedulerSlots:
         while not self.scheduler.try_switch_provider(job_id, provider):
             self._freed.clear()
             await self._freed.wait()
+
+    async def turn(self, provider: str) -> None:
+        """Wait until ``provider`` may take a submit (Retry-After pause, pacing)."""
+        if self.limits is not None:
+            await self.limits.wait_turn(provider)
+
+    async def poll_turn(self, provider: str) -> None:
+        """Wait for a status request's turn within the provider's poll budget."""
+        if self.limits is not None:
+            await self.limits.poll_turn(provider)
+
+    def accepted(self, provider: str) -> None:
+        """``provider`` accepted a submit; a grown limit lets more jobs start."""
+        if self.limits is None:
+            return
+        if self.limits.accepted(provider, self.scheduler.provider_load(provider)):
+            self.freed()
+
+    def refused(self, job_id: str, provider: str, retry_after: float | None) -> bool:
+        """``provider`` answered the job's submit "too many": the job gives its slot back (it
+        takes one again with ``acquire``) and the limit shrinks. True when other jobs of ours
+        were at the provider, so the refusal may be the limit's doing, not the job's."""
+        self.scheduler.release_provider(job_id)
+        holding = self.scheduler.provider_load(provider)
+        if self.limits is not None:
+            self.limits.refused(provider, holding, retry_after)
+        return holding > 0
+
+    def faulted(self, provider: str) -> None:
+        """A submit failed on the provider's side."""
+        if self.limits is not None:
+            self.limits.faulted(provider)
 
     def release_provider(self, job_id: str) -> None:
         """The job is done with its provider (delivering)."""

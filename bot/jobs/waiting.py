@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from bot.core.errors import ProviderTimeoutError, ProviderUnavailableError, RateLimitedError
 from bot.core.localizable import N_
@@ -21,6 +22,42 @@ log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[object]]
 OnUpdate = Callable[[TaskStatus], Awaitable[None]]
+
+
+class Schedule(Protocol):
+    """Where polls go: the pauses before each, from the start of the wait."""
+
+    def delays(self) -> Iterator[float]:
+        """The endless sequence of pauses before each poll."""
+        ...
+
+
+@dataclass
+class PollTrace:
+    """What a wait saw, for timing the task: seconds from the start of the wait to the last
+    poll that found it unfinished and to the answer that found it finished."""
+
+    last_unfinished: float | None = None
+    finished: float | None = None
+    #: the finishing answer was fetched because a callback woke the wait
+    woken: bool = False
+
+    @property
+    def seconds(self) -> float | None:
+        """When the task most likely finished: the callback's moment, else the middle of
+        the last gap between polls when that gap is narrow (a tenth of the time at most),
+        else the poll that saw it finished (None when it was never seen finished).
+
+        A wide gap is an early look followed by the first poll near the expected finish,
+        or the default schedule's stretched polls; its middle would teach the history a
+        time far too early, its end at worst a little late."""
+        if self.finished is None:
+            return None
+        if self.woken or self.last_unfinished is None:
+            return self.finished
+        if self.finished - self.last_unfinished > self.finished * NARROW_GAP:
+            return self.finished
+        return (self.last_unfinished + self.finished) / 2
 
 
 @dataclass(frozen=True)
@@ -52,6 +89,8 @@ DEFAULT_SCHEDULE = PollSchedule()
 MAX_FAILED_POLLS = 8
 #: how long a status call may run past the deadline before it is abandoned
 STATUS_GRACE = 5.0
+#: a gap between the last two polls up to this share of the time is narrow (``PollTrace``)
+NARROW_GAP = 0.1
 
 
 async def wait_for_task(
@@ -61,10 +100,12 @@ async def wait_for_task(
     wake: asyncio.Event | None = None,
     deadline: float = 900.0,
     on_update: OnUpdate | None = None,
-    schedule: PollSchedule = DEFAULT_SCHEDULE,
+    schedule: Schedule = DEFAULT_SCHEDULE,
     sleep: Sleep = asyncio.sleep,
     clock: Callable[[], float] | None = None,
     max_failed_polls: int = MAX_FAILED_POLLS,
+    trace: PollTrace | None = None,
+    before_poll: Callable[[], Awaitable[None]] | None = None,
 ) -> TaskStatus:
     """Poll until the task is SUCCEEDED or FAILED and return that terminal status.
 
@@ -76,7 +117,9 @@ async def wait_for_task(
     row raise the last error, so the caller can fail over from a provider whose status
     endpoint is broken. ``wake`` is cleared when consumed. Raises ProviderTimeoutError once
     ``deadline`` seconds have passed (after one last poll).
-    ``sleep``/``clock`` are injectable so tests run on virtual time.
+    ``sleep``/``clock`` are injectable so tests run on virtual time. ``trace``, when given,
+    is filled in with the poll times that bracket the task's finish; ``before_poll`` is
+    awaited before each status request (the provider's poll budget).
     """
     now = clock or asyncio.get_running_loop().time
     start = now()
@@ -102,6 +145,9 @@ async def wait_for_task(
         try:
             # A status call still in flight at the deadline must not hold the job past it.
             async with asyncio.timeout(max(end - now(), 0.0) + STATUS_GRACE):
+                if before_poll is not None:
+                    await before_poll()
+                asked = now() - start
                 status = await provider.status(task_id)
         except TimeoutError:
             continue  # the deadline check at the top of the loop ends the wait
@@ -122,6 +168,11 @@ async def wait_for_task(
             seen = key
             if on_update is not None:
                 await on_update(status)
+        if trace is not None:
+            if status.state.finished:
+                trace.finished, trace.woken = asked, woken
+            else:
+                trace.last_unfinished = asked
         if status.state.finished:
             return status
         due = _next_due(due, delays, now())

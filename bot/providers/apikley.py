@@ -20,7 +20,7 @@ from bot.core.request import (
     TaskStatus,
 )
 from bot.providers.adapter import HttpProvider
-from bot.providers.base import ModelSpec
+from bot.providers.base import ModelSpec, SubmitRate
 from bot.providers.calls import missing
 from bot.providers.failures import as_dict, error_from_status, task_error
 from bot.providers.parsing import error_in_body, percent, task_id_of, text_of
@@ -97,6 +97,9 @@ class ApikleyProvider(HttpProvider):
     default_model: ClassVar[str] = "seedream/4.5-text-to-image"
     model_specs: ClassVar[tuple[ModelSpec, ...]] = (SEEDREAM_45, SEEDREAM_V4)
     supports_callbacks: ClassVar[bool] = True
+    #: KIE, Apikley's upstream: "up to 20 new generation requests per 10 seconds" (§4.6 of
+    #: PROVIDERS.md)
+    submit_rate: ClassVar[SubmitRate | None] = SubmitRate(20, 10.0)
 
     async def submit(
         self, request: GenerationRequest, *, callback_url: str | None = None

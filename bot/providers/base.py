@@ -25,6 +25,14 @@ NOT_OFFERED = N_("`{value}` is not offered by {model}.")
 
 
 @dataclass(frozen=True)
+class SubmitRate:
+    """A provider's documented limit on new tasks: at most ``count`` submits in any ``per`` s."""
+
+    count: int
+    per: float
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """What one model (as one provider names it) can do."""
 
@@ -115,6 +123,8 @@ class Provider(ABC):
     default_model: ClassVar[str]
     #: callbacks reach it only at ``https://`` URLs (else its jobs are polled)
     https_callbacks_only: ClassVar[bool] = False
+    #: the documented submit rate, paced client-side (None: none documented)
+    submit_rate: ClassVar[SubmitRate | None] = None
 
     config: ProviderConfig
     client: httpx.AsyncClient

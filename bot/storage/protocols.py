@@ -32,7 +32,7 @@ from bot.core.accounts import (
 )
 from bot.core.asked import MemberDefaults
 from bot.core.job import Job, JobImage, JobSpec, StoredImage
-from bot.core.request import GenerationRequest
+from bot.core.request import GenerationRequest, TaskKind
 from bot.core.states import JobState
 
 
@@ -308,6 +308,18 @@ class PreferenceStore(Protocol):
         ...
 
 
+class TimingStore(Protocol):
+    """How long provider tasks took: a short rolling history per ``TaskKind``."""
+
+    async def task_times(self, kind: TaskKind, limit: int) -> list[float]:
+        """The latest ``limit`` durations (seconds) of tasks of ``kind``, oldest first."""
+        ...
+
+    async def record_task_time(self, kind: TaskKind, seconds: float, *, keep: int) -> None:
+        """Add one duration; only the latest ``keep`` of that kind are kept."""
+        ...
+
+
 class Store(Protocol):
     """One opened store: its repositories, a health check and closing."""
 
@@ -334,6 +346,11 @@ class Store(Protocol):
     @property
     def preferences(self) -> PreferenceStore:
         """Members' defaults and server styles."""
+        ...
+
+    @property
+    def timings(self) -> TimingStore:
+        """Provider task durations."""
         ...
 
     async def ping(self) -> bool:

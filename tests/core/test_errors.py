@@ -13,6 +13,7 @@ from bot.core import errors
 from bot.core.errors import SeedreamError
 from bot.discord.references import ReferencesGoneError
 from bot.discord.replies import PostPermissionsError
+from bot.discord.source_image import SourceImageGoneError
 from bot.jobs.delivery import DeliveryError
 from bot.jobs.events import error_code
 from bot.quotas.rules import (
@@ -50,6 +51,7 @@ STORED_CODES: dict[type[SeedreamError], str] = {
     DeliveryError: "delivery",
     ReferencesGoneError: "references_gone",
     PostPermissionsError: "post_permissions",
+    SourceImageGoneError: "source_image_gone",
 }
 
 

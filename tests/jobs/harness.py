@@ -69,6 +69,8 @@ class Harness:
     downloader: Any = None
     #: the engine's sleep (None: asyncio.sleep), e.g. one that advances ``clock`` instead
     sleep: Any = None
+    #: the providers' limits (None: built from the settings), e.g. on a fake clock
+    limits: Any = None
     store: Store | None = None
     engine: JobEngine | None = None
     http: httpx.AsyncClient = field(default_factory=httpx.AsyncClient)
@@ -102,6 +104,7 @@ class Harness:
             options=EngineOptions(runner=runner, stop_timeout=2.0),
             downloader=self.downloader,
             sleep=self.sleep or asyncio.sleep,
+            limits=self.limits,
         )
         if start:
             await self.engine.start()

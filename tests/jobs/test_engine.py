@@ -21,6 +21,7 @@ from bot.core.errors import (
 from bot.core.request import TaskState, TaskStatus
 from bot.core.states import JobState
 from bot.jobs.delivery import DeliveryError
+from bot.jobs.dispatching import ANNOUNCED_POSITIONS
 from bot.jobs.events import (
     JobCancelled,
     JobDelivered,
@@ -397,3 +398,24 @@ async def test_engine_holds_a_members_third_job(make_harness: MakeHarness) -> No
     gate.set()
     for job in (*jobs, other):
         assert (await h.final(job.id)).state is JobState.DONE
+
+
+async def test_only_positions_near_the_front_are_announced(make_harness: MakeHarness) -> None:
+    gate = asyncio.Event()
+    provider = fake_provider(script=Script(submit_gate=gate))
+    h = make_harness(
+        provider, settings_overrides={"provider_concurrency": 1, "default_daily_quota": 100}
+    )
+    await h.open()
+    first = await h.create(request("first"), user=1000)
+    await provider.submit_started.wait()
+    waiting = [await h.create(request(f"w{n}"), user=n) for n in range(ANNOUNCED_POSITIONS + 10)]
+    gate.set()
+    await h.final(first.id)
+    await wait_until(lambda: len(provider.submitted) >= 3)
+    moved = h.sink.of(JobPositionChanged)
+    assert moved, "jobs near the front were told they moved up"
+    assert all(e.position <= ANNOUNCED_POSITIONS for e in moved)
+    assert {e.job.id for e in moved} <= {j.id for j in waiting[: ANNOUNCED_POSITIONS + 3]}
+    for job in waiting:
+        await h.final(job.id, timeout=20)

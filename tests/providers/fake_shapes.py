@@ -37,6 +37,8 @@ class FakeTask:
     forced: str | None = None
     callback_sent: bool = False
     urls: list[str] = field(default_factory=list)
+    #: time mode: seconds from creation to finish
+    duration: float | None = None
 
 
 class Shape:

@@ -26,8 +26,16 @@ Scripting (``fake.script``, a ``Script``; change it any time):
     callbacks      POST the documented callback body to the submitted callback_url/callBackUrl
                    when a task becomes terminal (on by default)
     pixazo_async   Pixazo answers a ``job_set_id`` and is polled (its undocumented async mode)
+    duration       time mode with a distribution: a callable drawing each task's run time
+                   (overrides ``finish_after``); the drawn value is ``task.duration``
+    max_in_flight  tasks-in-flight limit: a submit while this many tasks are unfinished is
+                   refused 429 (KIE's "too many tasks", before any task is created)
+    submit_rate    (count, seconds): at most ``count`` accepted submits in any ``seconds``;
+                   more are refused 429
+    limit_retry_after   the Retry-After header sent with those two 429s (None: no header)
 
 Errors and inspection:
+    fake.submits [(loop time, HTTP status)] of every submit answered; fake.peak_in_flight
     fake.fail_next(route, kind, times=1, retry_after=None, http_status=None, body=None,
                    headers=None)        headers: extra response headers (Location, X-Request-Id)
         route: "submit", "status" or "image"; kind: "unauthorized", "no_credits",
@@ -54,7 +62,8 @@ import itertools
 import json
 import secrets
 import threading
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,6 +110,10 @@ class Script:
     callbacks: bool = True
     pixazo_async: bool = False
     stall: frozenset[str] = frozenset()
+    duration: Callable[[], float] | None = None
+    max_in_flight: int | None = None
+    submit_rate: tuple[int, float] | None = None
+    limit_retry_after: str | None = None
 
 
 @dataclass
@@ -147,6 +160,10 @@ class FakeProvider:
         self._session: aiohttp.ClientSession | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
+        #: every submit answered: (loop time, HTTP status)
+        self.submits: list[tuple[float, int]] = []
+        self.peak_in_flight = 0
+        self._accepted_at: deque[float] = deque()
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> FakeProvider:
@@ -326,7 +343,36 @@ class FakeProvider:
         return web.Response(text=text, content_type="application/json")
 
     async def _submit(self, request: web.Request) -> web.StreamResponse:
-        return await self._answer(request, "submit", self._create)
+        response = await self._answer(request, "submit", self._create)
+        self.submits.append((asyncio.get_running_loop().time(), response.status))
+        return response
+
+    def in_flight(self) -> int:
+        """Tasks accepted and not yet finished."""
+        last = len(self.script.states) - 1
+        step_mode = self.script.finish_after is None and self.script.duration is None
+        return sum(
+            1
+            for task in self.tasks.values()
+            if not task.forced and not (step_mode and task.step >= last)
+        )
+
+    def _over_limit(self) -> web.Response | None:
+        """The 429 for a submit past the in-flight limit or the submit rate, else None."""
+        now = asyncio.get_running_loop().time()
+        refuse = self.script.max_in_flight is not None and (
+            self.in_flight() >= self.script.max_in_flight
+        )
+        if self.script.submit_rate is not None and not refuse:
+            count, per = self.script.submit_rate
+            while self._accepted_at and self._accepted_at[0] <= now - per:
+                self._accepted_at.popleft()
+            refuse = len(self._accepted_at) >= count
+        if refuse:
+            retry_after = self.script.limit_retry_after
+            return self._error("rate_limited", _Failure("rate_limited", 1, retry_after, None, None))
+        self._accepted_at.append(now)
+        return None
 
     async def _status(self, request: web.Request) -> web.StreamResponse:
         def normal(body: Any) -> Any:
@@ -342,6 +388,9 @@ class FakeProvider:
         return await self._answer(request, "status", normal)
 
     def _create(self, body: Any) -> Any:
+        refusal = self._over_limit()
+        if refusal is not None:
+            return refusal
         body = body if isinstance(body, dict) else {}
         loop = asyncio.get_running_loop()
         task = FakeTask(
@@ -358,8 +407,13 @@ class FakeProvider:
         if self.shape.synchronous and not self.script.pixazo_async:
             task.forced = self._terminal()
             return self._sync_answer(task)
-        if self.script.finish_after is not None:
+        if self.script.duration is not None:
+            task.duration = self.script.duration()
+            self._spawn(self._finish_later(task, task.duration))
+        elif self.script.finish_after is not None:
+            task.duration = self.script.finish_after
             self._spawn(self._finish_later(task, self.script.finish_after))
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight())
         return self.shape.submitted(task)
 
     def _sync_answer(self, task: FakeTask) -> dict[str, Any]:
@@ -385,7 +439,7 @@ class FakeProvider:
     def _advance(self, task: FakeTask) -> str:
         if task.forced:
             return task.forced
-        if self.script.finish_after is not None:
+        if self.script.finish_after is not None or self.script.duration is not None:
             return "running"
         task.step = min(task.step + 1, len(self.script.states) - 1)
         state = self.script.states[task.step]

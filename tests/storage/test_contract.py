@@ -25,7 +25,7 @@ from bot.core.accounts import (
 from bot.core.asked import MemberDefaults
 from bot.core.errors import QuotaExceededError
 from bot.core.job import Job, JobAction, JobImage, JobKind, JobOrigin, JobSpec
-from bot.core.request import GenerationRequest
+from bot.core.request import GenerationRequest, TaskKind
 from bot.core.states import IllegalTransitionError, JobState
 from bot.quotas.rules import (
     BlockedPromptError,
@@ -524,3 +524,20 @@ async def test_server_styles_add_replace_remove(store: Store) -> None:
     assert await prefs.remove_guild_style(G, "noir") is True
     assert await prefs.remove_guild_style(G, "noir") is False
     assert await prefs.guild_styles(G) == {"gold": "{prompt}, golden hour"}
+
+
+# ---------------------------------------------------------------- task timings
+
+
+async def test_task_times_keep_a_rolling_history_per_kind(store: Store) -> None:
+    kind = TaskKind("poyo", "seedream-4", "2K", 1)
+    other = TaskKind("poyo", "seedream-4", "2K", 4)
+    assert await store.timings.task_times(kind, 20) == []
+    for seconds in range(1, 26):
+        await store.timings.record_task_time(kind, float(seconds), keep=20)
+    await store.timings.record_task_time(other, 99.5, keep=20)
+    # the latest 20, oldest first; the other kind apart
+    assert await store.timings.task_times(kind, 20) == [float(s) for s in range(6, 26)]
+    assert await store.timings.task_times(kind, 3) == [23.0, 24.0, 25.0]
+    assert await store.timings.task_times(other, 20) == [99.5]
+    assert await store.timings.task_times(TaskKind("ark", "seedream-4", "2K", 1), 20) == []

@@ -13,6 +13,7 @@ from bot.storage.postgres.pg_pool import Pool, describe_url, migrate, open_pool
 from bot.storage.postgres.pg_preferences import PgPreferencesRepo
 from bot.storage.postgres.pg_quotas import PgQuotaStore
 from bot.storage.postgres.pg_state import PgStateRepo
+from bot.storage.postgres.pg_timings import PgTimingStore
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ class PgStore:
         self._moderation = PgModerationStore(pool, clock)
         self._state = PgStateRepo(pool)
         self._preferences = PgPreferencesRepo(pool)
+        self._timings = PgTimingStore(pool, clock)
 
     @classmethod
     async def open(
@@ -77,6 +79,11 @@ class PgStore:
     def preferences(self) -> PgPreferencesRepo:
         """Members' defaults and server styles."""
         return self._preferences
+
+    @property
+    def timings(self) -> PgTimingStore:
+        """Provider task durations."""
+        return self._timings
 
     async def ping(self) -> bool:
         """True when a trivial query answers within 2 s."""

@@ -12,6 +12,7 @@ from bot.storage.sqlite.moderation_store import SqliteModerationStore
 from bot.storage.sqlite.preferences_repo import PreferencesRepo
 from bot.storage.sqlite.quota_store import SqliteQuotaStore
 from bot.storage.sqlite.state_repo import StateRepo
+from bot.storage.sqlite.timings_repo import SqliteTimingStore
 
 
 def _utc_now() -> datetime:
@@ -29,6 +30,7 @@ class SqliteStore:
         self._moderation = SqliteModerationStore(db, clock)
         self._state = StateRepo(db)
         self._preferences = PreferencesRepo(db)
+        self._timings = SqliteTimingStore(db, clock)
 
     @classmethod
     async def open(cls, path: Path, *, clock: Callable[[], datetime] = _utc_now) -> SqliteStore:
@@ -68,6 +70,11 @@ class SqliteStore:
     def preferences(self) -> PreferencesRepo:
         """Members' defaults and server styles."""
         return self._preferences
+
+    @property
+    def timings(self) -> SqliteTimingStore:
+        """Provider task durations."""
+        return self._timings
 
     async def ping(self) -> bool:
         """True when a trivial query answers."""
