@@ -11,7 +11,7 @@ from bot.core.job import Job, JobKind, JobOrigin
 from bot.core.request import GenerationRequest
 from bot.core.states import JobState
 from bot.discord import render
-from bot.i18n.catalogs import ENGLISH
+from bot.i18n.catalogs import ENGLISH, Catalogs
 from bot.images.fit import FittedImage
 from bot.quotas.rules import QuotaStatus
 
@@ -154,3 +154,12 @@ def test_overview_without_jobs_and_when_blocked() -> None:
     shown = fields(render.overview_embed([], quota, EN))
     assert shown["Recent jobs"] == "None yet."
     assert shown["Blocked"] == "A moderator has blocked you."
+
+
+def test_the_expected_time_is_written_in_the_readers_language() -> None:
+    german = Catalogs(["de"], "de").default
+    running = job(state=JobState.RUNNING, submitted_at=NOW - timedelta(seconds=30))
+    shown = fields(render.status_embed(running, german, position=None, now=NOW, expected=200))
+    assert shown["Erwartet"] == "etwa 3 min (noch etwa 3 min)"
+    card = render.card_embed(running, german, progress=40, expected=12)
+    assert card.title == "Bild erzeugen · Wird erzeugt… 40 % (etwa 12 s)"
