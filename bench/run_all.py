@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "slowloris": [],
     "blocklist": [],
     "references": [],
+    "usage_chart": [],
     "adaptive": [],
     "timing": [],
 }
@@ -36,6 +37,7 @@ QUICK: dict[str, list[str]] = {
     "slowloris": ["--connections", "100"],
     "blocklist": ["--rounds", "20"],
     "references": ["--formats", "jpeg", "--side", "4096"],
+    "usage_chart": ["--rounds", "5"],
     "adaptive": ["--scenarios", "burst"],
     "timing": ["--scenarios", "eta"],
 }

@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from bot.core.errors import ConfigError, ConfigErrors
+from bot.core.localizable import SHIPPED_LOCALES, SOURCE_LOCALE
 
 ENV_FILE = ".env"
 
@@ -76,6 +77,10 @@ class Settings(BaseSettings):
     job_recovery_interval: float = Field(default=15.0, gt=0)
     log_level: Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"] = "INFO"
     log_format: Literal["text", "json"] = "text"
+    # Languages (bot/locales): the ones offered (Discord codes, comma-separated; empty: all
+    # shipped) and the fallback when neither the member's nor the server's is offered
+    locales: Annotated[tuple[str, ...], NoDecode] = SHIPPED_LOCALES
+    default_locale: str = SOURCE_LOCALE
 
     @field_validator("providers", mode="before")
     @classmethod
@@ -111,6 +116,21 @@ class Settings(BaseSettings):
             if ids.count(shard) > 1:
                 raise ValueError(f"lists shard {shard} more than once")
         return tuple(ids) or None
+
+    @field_validator("locales", mode="before")
+    @classmethod
+    def _split_locales(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = tuple(part.strip() for part in value.split(",") if part.strip())
+            value = value or SHIPPED_LOCALES
+        for code in value:
+            _shipped(code)
+        return value
+
+    @field_validator("default_locale", mode="after")
+    @classmethod
+    def _known_locale(cls, value: str) -> str:
+        return _shipped(value.strip())
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -210,6 +230,12 @@ class Settings(BaseSettings):
         if self.discord_token is None or not self.discord_token.get_secret_value().strip():
             raise ConfigError("DISCORD_TOKEN", "is required to run the bot (set it in .env)")
         return self.discord_token.get_secret_value().strip()
+
+
+def _shipped(code: str) -> str:
+    if code not in SHIPPED_LOCALES:
+        raise ValueError(f"{code!r} is not a shipped locale; use {', '.join(SHIPPED_LOCALES)}")
+    return code
 
 
 def load_settings(env_file: str | Path | None = ENV_FILE) -> Settings:

@@ -27,6 +27,7 @@ from bot.discord.app import BotConfig, BotServices, SeedreamBot
 from bot.discord.attachments import ReferenceChecker
 from bot.discord.desk import JobDesk
 from bot.discord.posting import DiscordPosting
+from bot.i18n.catalogs import Catalogs
 from bot.jobs.cluster import ClusterExecution, ClusterTimings
 from bot.jobs.cluster_line import SharedLine
 from bot.jobs.cluster_schema import install_procrastinate_schema
@@ -296,6 +297,7 @@ class Root:
             store.moderation, max_daily_quota=settings.max_daily_quota, max_grant=settings.max_grant
         )
         ledger = JobLedger(store.jobs, quotas)
+        catalogs = Catalogs(settings.locales, settings.default_locale)
         bot = SeedreamBot(
             BotConfig(
                 allowed_guild_ids=settings.allowed_guild_ids,
@@ -303,6 +305,7 @@ class Root:
                 discord_api_base=settings.discord_api_base,
                 shard_ids=settings.shard_ids,
                 shard_count=settings.shard_count,
+                catalogs=catalogs,
             ),
             **overrides.bot_options,
         )

@@ -12,8 +12,11 @@ from discord import app_commands
 from bot.core.asked import Asked
 from bot.core.errors import PermissionDeniedError
 from bot.core.job import DoorContext, Job, JobAction, JobKind, JobOrigin
+from bot.core.localizable import N_
+from bot.discord import render
 from bot.discord.app import Interaction
 from bot.discord.desk import Door, JobDesk
+from bot.discord.languages import member_texts
 from bot.discord.replies import send_to_member
 
 #: a typed ``W:H`` of whole numbers, offered back as a choice
@@ -24,7 +27,7 @@ def slash_door(interaction: Interaction, *, reply_to: int | None = None) -> Door
     """The door of an interaction in a guild channel, for ``JobDesk.start``."""
     member = interaction.user
     if not isinstance(member, discord.Member) or interaction.channel_id is None:
-        raise PermissionDeniedError("This only works in a server channel.")
+        raise PermissionDeniedError(N_("This only works in a server channel."))
     return Door(
         member=member,
         channel_id=interaction.channel_id,
@@ -34,14 +37,25 @@ def slash_door(interaction: Interaction, *, reply_to: int | None = None) -> Door
         in_thread=isinstance(interaction.channel, discord.Thread),
         context=DoorContext(upload_limit=interaction.filesize_limit, reply_to=reply_to),
         notify=partial(send_to_member, interaction),
+        texts=member_texts(interaction),
     )
 
 
-def accepted_message(job: Job) -> str:
-    """The ephemeral answer once a job is queued."""
-    cost = job.cost_reserved
-    images = "image" if cost == 1 else "images"
-    return f"Queued as job `{job.id}` ({cost} {images} reserved). The result will appear below."
+def accepted_message(job: Job, interaction: Interaction, *, private: bool = False) -> str:
+    """The ephemeral answer once a job is queued, in the member's language."""
+    texts = member_texts(interaction)
+    images = render.images_text(job.cost_reserved, texts)
+    if private:
+        return texts._(
+            "Queued as job `{job_id}` ({images} reserved). The result will arrive in your DMs.",
+            job_id=job.id,
+            images=images,
+        )
+    return texts._(
+        "Queued as job `{job_id}` ({images} reserved). The result will appear below.",
+        job_id=job.id,
+        images=images,
+    )
 
 
 def choices(values: Iterable[str], current: str) -> list[app_commands.Choice[str]]:
@@ -91,9 +105,7 @@ async def queue_composed(
         action=action,
         private=composed.private,
     )
-    text = accepted_message(job)
-    if composed.private:
-        text = text.replace("will appear below.", "will arrive in your DMs.")
+    text = accepted_message(job, interaction, private=composed.private)
     await interaction.followup.send(text, ephemeral=True)
     return job
 

@@ -7,9 +7,11 @@ from functools import partial
 
 from bot.core.errors import JobNotFoundError, RequestValidationError
 from bot.core.job import Job, JobAction, JobKind, JobOrigin
+from bot.core.localizable import N_
 from bot.core.request import GenerationRequest
 from bot.discord.app import Interaction, SeedreamBot
 from bot.discord.checks import check_door_permissions
+from bot.discord.languages import member_texts
 from bot.discord.references import refresh_references
 from bot.discord.replies import send_to_member
 from bot.discord.source_image import SourceImageGoneError, source_image
@@ -51,7 +53,7 @@ class ImageActions:
         """The parent job of a click."""
         job = await self.bot.jobs.get_job(job_id)
         if job is None:
-            raise JobNotFoundError("That job no longer exists.")
+            raise JobNotFoundError(N_("That job no longer exists."))
         return job
 
     # ------------------------------------------------------------------------ picking
@@ -62,9 +64,14 @@ class ImageActions:
         if not any(image.index == index for image in parent.images):
             raise SourceImageGoneError()
         tier = self.bot.desk.posting.upscale_tier(parent)
+        texts = member_texts(interaction)
         await interaction.response.send_message(
-            f"Image {index + 1} of job `{parent.id}`: what should I do with it?",
-            view=image_view(parent.id, index, tier),
+            texts._(
+                "Image {number} of job `{job_id}`: what should I do with it?",
+                number=index + 1,
+                job_id=parent.id,
+            ),
+            view=image_view(parent.id, index, tier, texts),
             ephemeral=True,
         )
 
@@ -88,7 +95,7 @@ class ImageActions:
         tier = self.bot.desk.posting.upscale_tier(parent)
         if tier is None:
             raise RequestValidationError(
-                "resolution", "this image is already at the model's highest resolution."
+                "resolution", N_("this image is already at the model's highest resolution.")
             )
         spec = self.bot.desk.model_spec(parent.request.model)
 
@@ -107,7 +114,8 @@ class ImageActions:
         """Edit: ask for the instruction (the modal must be the first answer)."""
         check_door_permissions(interaction)
         handler = partial(self._edit_submitted, job_id=job_id, index=index)
-        await interaction.response.send_modal(InstructionModal(handler, title="Edit this image"))
+        modal = InstructionModal(handler, member_texts(interaction), title=N_("Edit this image"))
+        await interaction.response.send_modal(modal)
 
     async def open_reference(self, interaction: Interaction, job_id: str, index: int) -> None:
         """Use as reference: ask for the prompt and ratio, pre-filled from the job."""
@@ -117,7 +125,8 @@ class ImageActions:
         await interaction.response.send_modal(
             PromptModal(
                 handler,
-                title="New image from this one",
+                member_texts(interaction),
+                title=N_("New image from this one"),
                 prompt=derived.base_prompt(parent.request.prompt),
                 ratio=parent.request.aspect_ratio or "",
             )
@@ -131,7 +140,8 @@ class ImageActions:
         await interaction.response.send_modal(
             PromptModal(
                 handler,
-                title="Remix",
+                member_texts(interaction),
+                title=N_("Remix"),
                 prompt=parent.request.prompt,
                 ratio=parent.request.aspect_ratio or "",
             )
@@ -141,7 +151,7 @@ class ImageActions:
         self, interaction: Interaction, instruction: str, *, job_id: str, index: int
     ) -> None:
         if self._repeated(interaction, JobAction.EDIT, job_id, index, instruction):
-            await send_to_member(interaction, "Already on it.")
+            await send_to_member(interaction, member_texts(interaction)._("Already on it."))
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         parent = await self.job(job_id)
@@ -152,7 +162,7 @@ class ImageActions:
         self, interaction: Interaction, prompt: str, ratio: str, *, job_id: str, index: int
     ) -> None:
         if self._repeated(interaction, JobAction.REFERENCE, job_id, index, prompt + ratio):
-            await send_to_member(interaction, "Already on it.")
+            await send_to_member(interaction, member_texts(interaction)._("Already on it."))
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         parent = await self.job(job_id)
@@ -164,7 +174,7 @@ class ImageActions:
         self, interaction: Interaction, prompt: str, ratio: str, *, job_id: str
     ) -> None:
         if self._repeated(interaction, JobAction.REMIX, job_id, None, prompt + ratio):
-            await send_to_member(interaction, "Already on it.")
+            await send_to_member(interaction, member_texts(interaction)._("Already on it."))
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         parent = await self.job(job_id)
@@ -202,7 +212,7 @@ class ImageActions:
             parent_job_id=parent.id,
             action=action,
         )
-        await interaction.followup.send(accepted_message(job), ephemeral=True)
+        await interaction.followup.send(accepted_message(job, interaction), ephemeral=True)
 
     async def _start(
         self,
@@ -231,7 +241,7 @@ class ImageActions:
             source_index=index,
             action=action,
         )
-        await interaction.followup.send(accepted_message(job), ephemeral=True)
+        await interaction.followup.send(accepted_message(job, interaction), ephemeral=True)
 
     def _repeated(
         self, interaction: Interaction, action: JobAction, job_id: str, index: int | None, text: str

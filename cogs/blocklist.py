@@ -8,12 +8,16 @@ never names the term).
 
 from __future__ import annotations
 
+from functools import partial
+
 from discord import app_commands
 from discord.ext import commands
 
+from bot.core.localizable import N_
 from bot.discord import checks
 from bot.discord import moderation_render as ui
 from bot.discord.app import Interaction, SeedreamBot
+from bot.discord.languages import member_texts
 from bot.discord.moderation_render import ModAction
 from bot.moderation.actions import MAX_TERM_LENGTH, Change, ModerationService, normalize_term
 
@@ -79,7 +83,8 @@ class Blocklist(
     async def list_(self, interaction: Interaction) -> None:
         """Ephemeral: the list is for moderators' eyes only."""
         guild_id = checks.require_moderator(interaction)
-        embed, file = ui.blocklist_reply(await self.moderation.blocked_terms(guild_id))
+        terms = await self.moderation.blocked_terms(guild_id)
+        embed, file = ui.blocklist_reply(terms, member_texts(interaction))
         if file is None:
             await interaction.response.send_message(embed=embed, ephemeral=True)
         else:
@@ -90,11 +95,11 @@ class Blocklist(
     ) -> None:
         assert interaction.guild_id is not None
         action = ModAction(
-            "Blocked term",
+            N_("Blocked term"),
             interaction.user.id,
             ui.term(normalize_term(term, matchable=False)),
-            ui.listed(change.before),
-            ui.listed(change.after),
+            partial(ui.listed, change.before),
+            partial(ui.listed, change.after),
             reason,
             change.audit_id,
             change.changed,

@@ -19,9 +19,12 @@ from discord.ext import commands
 from bot.core.asked import Asked
 from bot.core.errors import PermissionDeniedError, SeedreamError
 from bot.core.job import Job, JobAction, JobKind, JobOrigin
+from bot.core.localizable import N_
+from bot.discord import render
 from bot.discord.app import Interaction, SeedreamBot
 from bot.discord.attachments import message_images
 from bot.discord.checks import check_door_permissions, is_moderator, server_gate
+from bot.discord.languages import member_texts
 from bot.discord.replies import report_error, send_to_member
 from bot.discord.views import CHOOSE_ID, CUSTOM_ID, Action, InstructionModal, choose_id, custom_id
 from cogs._doors import EDIT_DEFAULTS, queue_composed
@@ -63,7 +66,7 @@ class JobButton(
         cog = interaction.client.get_cog(Buttons.__cog_name__)
         try:
             if not isinstance(cog, Buttons):
-                raise SeedreamError("The bot is still starting; try again in a moment.")
+                raise SeedreamError(N_("The bot is still starting; try again in a moment."))
             await cog.clicked(interaction, self.action, self.job_id, self.index)
         except Exception as exc:
             where = f"the {self.action} button (job {self.job_id})"
@@ -100,10 +103,10 @@ class ImagePicker(
         cog = interaction.client.get_cog(Buttons.__cog_name__)
         try:
             if not isinstance(cog, Buttons):
-                raise SeedreamError("The bot is still starting; try again in a moment.")
+                raise SeedreamError(N_("The bot is still starting; try again in a moment."))
             picked = self.item.values
             if not picked or not picked[0].isdigit():
-                raise SeedreamError("Pick one image from the list.")
+                raise SeedreamError(N_("Pick one image from the list."))
             await cog.actions.panel(interaction, self.job_id, int(picked[0]))
         except Exception as exc:
             await report_error(interaction, exc, where=f"the image picker (job {self.job_id})")
@@ -134,7 +137,9 @@ class Buttons(commands.Cog):
         if action is Action.EDIT and index is None:
             check_door_permissions(interaction)
             handler = partial(self._edit_submitted, job_id=job_id)
-            await interaction.response.send_modal(InstructionModal(handler))
+            await interaction.response.send_modal(
+                InstructionModal(handler, member_texts(interaction))
+            )
             return
         if action is Action.EDIT and index is not None:
             await actions.open_edit(interaction, job_id, index)
@@ -149,7 +154,7 @@ class Buttons(commands.Cog):
             await actions.panel(interaction, job_id, index)
             return
         if self.clicks.repeated(action.value, job_id, interaction.user.id, index):
-            await send_to_member(interaction, "Already on it.")
+            await send_to_member(interaction, member_texts(interaction)._("Already on it."))
             return
         if action in (Action.VARY_SUBTLE, Action.VARY_STRONG) and index is not None:
             strong = action is Action.VARY_STRONG
@@ -167,19 +172,19 @@ class Buttons(commands.Cog):
         elif action is Action.CANCEL:
             await self._cancel(interaction, job_id)
         else:
-            raise SeedreamError("That button no longer does anything.")
+            raise SeedreamError(N_("That button no longer does anything."))
 
     async def _edit_submitted(
         self, interaction: Interaction, instruction: str, *, job_id: str
     ) -> None:
         if self.clicks.repeated(f"edit:{instruction}", job_id, interaction.user.id):
-            await send_to_member(interaction, "Already on it.")
+            await send_to_member(interaction, member_texts(interaction)._("Already on it."))
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         source = interaction.message
         images = message_images(source) if source is not None else []
         if not images:
-            raise SeedreamError("That result has no image left to edit.")
+            raise SeedreamError(N_("That result has no image left to edit."))
         parent = await self._job(job_id)
         # an edit of a spoilered result stays behind a spoiler
         asked = Asked(prompt=instruction, spoiler=True if parent.request.spoiler else None)
@@ -199,7 +204,7 @@ class Buttons(commands.Cog):
         job = await self._job(job_id)
         if interaction.user.id != job.user_id and not is_moderator(interaction.permissions):
             raise PermissionDeniedError(
-                "Only the member who asked for it or a moderator can delete this."
+                N_("Only the member who asked for it or a moderator can delete this.")
             )
         await interaction.response.defer(ephemeral=True, thinking=True)
         channel = self.bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
@@ -209,7 +214,7 @@ class Buttons(commands.Cog):
         for message_id in targets:
             with contextlib.suppress(discord.NotFound):
                 await channel.get_partial_message(message_id).delete()
-        await interaction.followup.send("Deleted.", ephemeral=True)
+        await interaction.followup.send(member_texts(interaction)._("Deleted."), ephemeral=True)
 
     async def _cancel(self, interaction: Interaction, job_id: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -218,9 +223,12 @@ class Buttons(commands.Cog):
             by_user_id=interaction.user.id,
             is_moderator=is_moderator(interaction.permissions),
         )
-        refunded = job.refunded or 0
+        texts = member_texts(interaction)
+        refunded = render.images_text(job.refunded or 0, texts)
         await interaction.followup.send(
-            f"Job `{job.id}` cancelled; {refunded} image{'s' if refunded != 1 else ''} refunded.",
+            texts._(
+                "Job `{job_id}` cancelled; {refunded} refunded.", job_id=job.id, refunded=refunded
+            ),
             ephemeral=True,
         )
 

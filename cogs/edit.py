@@ -13,18 +13,21 @@ from discord.ext import commands
 from bot.core.asked import Asked
 from bot.core.errors import SeedreamError
 from bot.core.job import DoorContext, JobKind, JobOrigin
+from bot.core.localizable import N_
 from bot.core.shapes import parse_size
 from bot.discord.app import Interaction, SeedreamBot
 from bot.discord.attachments import message_images
 from bot.discord.checks import check_door_permissions
 from bot.discord.desk import Door
+from bot.discord.languages import member_texts, server_texts
 from bot.discord.replies import UNEXPECTED, reply_to_message, user_message_for
 from bot.discord.views import InstructionModal
+from bot.i18n.texts import Texts
 from cogs._doors import DELIVERY_OPTIONS, EDIT_DEFAULTS, queue_composed, ratio_choices
 
 log = logging.getLogger(__name__)
 
-REPLY_HINT = (
+REPLY_HINT = N_(
     "Reply to a message that has images and mention me with what to change, "
     "e.g. “@me make the sky purple”."
 )
@@ -97,9 +100,9 @@ class Edit(commands.Cog):
         check_door_permissions(interaction)
         images = message_images(message)
         if not images:
-            raise SeedreamError("That message has no image to edit.")
+            raise SeedreamError(N_("That message has no image to edit."))
         handler = partial(self._menu_submitted, images=images)
-        await interaction.response.send_modal(InstructionModal(handler))
+        await interaction.response.send_modal(InstructionModal(handler, member_texts(interaction)))
 
     async def _menu_submitted(
         self, interaction: Interaction, instruction: str, *, images: list[discord.Attachment]
@@ -146,34 +149,38 @@ class Edit(commands.Cog):
             return
         if not isinstance(message.author, discord.Member):
             return
+        # a reply in the channel: the server's language
+        texts = server_texts(self.bot, message.guild.id)
         try:
-            await self._edit_by_reply(message, me.id)
+            await self._edit_by_reply(message, me.id, texts)
         except SeedreamError as exc:
-            await reply_to_message(message, user_message_for(exc) or exc.user_message)
+            await reply_to_message(message, user_message_for(exc, texts) or exc.user_message)
         except Exception:
             log.exception("Edit by reply failed (message %s)", message.id)
-            await reply_to_message(message, UNEXPECTED)
+            await reply_to_message(message, texts._(UNEXPECTED))
 
-    async def _edit_by_reply(self, message: discord.Message, bot_id: int) -> None:
+    async def _edit_by_reply(self, message: discord.Message, bot_id: int, texts: Texts) -> None:
         assert isinstance(message.author, discord.Member)
         reference = message.reference
         if reference is None or reference.message_id is None:
-            await reply_to_message(message, REPLY_HINT)
+            await reply_to_message(message, texts._(REPLY_HINT))
             return
         target = reference.resolved
         if not isinstance(target, discord.Message):
             try:
                 target = await message.channel.fetch_message(reference.message_id)
             except discord.HTTPException:
-                await reply_to_message(message, "I can't read the message you replied to.")
+                await reply_to_message(message, texts._("I can't read the message you replied to."))
                 return
         attachments = message_images(target) + message_images(message)
         if not attachments:
-            await reply_to_message(message, "The message you replied to has no image to edit.")
+            await reply_to_message(
+                message, texts._("The message you replied to has no image to edit.")
+            )
             return
         instruction = strip_mention(message.content, bot_id)
         if not instruction:
-            await reply_to_message(message, REPLY_HINT)
+            await reply_to_message(message, texts._(REPLY_HINT))
             return
         guild = message.guild
         assert guild is not None
@@ -187,6 +194,7 @@ class Edit(commands.Cog):
             in_thread=isinstance(channel, discord.Thread),
             context=DoorContext(upload_limit=guild.filesize_limit, reply_to=message.id),
             notify=partial(reply_to_message, message),
+            texts=texts,
         )
         desk = self.bot.desk
         composed = await desk.compose(door, Asked(prompt=instruction), applicable=EDIT_DEFAULTS)

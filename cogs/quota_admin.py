@@ -10,17 +10,22 @@ from the others, and ``interaction_check`` refuses them server-side on every sub
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TypeVar
 
 from discord import Member, Role, TextChannel, User, app_commands
 from discord.ext import commands
 
 from bot.core.errors import RequestValidationError
+from bot.core.localizable import N_
 from bot.discord import checks
 from bot.discord import moderation_render as ui
+from bot.discord import usage_render as usage
 from bot.discord.app import Interaction, SeedreamBot
-from bot.discord.moderation_render import ModAction
+from bot.discord.languages import member_texts
+from bot.discord.moderation_render import ModAction, Word
+from bot.i18n.texts import Texts
 from bot.moderation.actions import MAX_REPORT_DAYS, Change, ModerationService
 
 #: what Discord lets a moderator type for ``/quota grant`` (MAX_GRANT, enforced by the
@@ -30,6 +35,14 @@ GRANT_OPTION_LIMIT = 1_000_000
 UNSET_WORDS = frozenset({"default", "none", "unset", "off"})
 
 Reason = app_commands.Range[str, 1, 500]
+#: what None means, for each kind of setting (catalog messages)
+DEFAULT, NONE = N_("default"), N_("none")
+
+
+def _word(message: str, texts: Texts) -> str:
+    return texts._(message)
+
+
 Target = Member | User
 T = TypeVar("T")
 
@@ -62,8 +75,12 @@ class DailySetting(app_commands.Transformer[SeedreamBot]):
         ceiling = interaction.client.moderation.max_daily_quota
         raise RequestValidationError(
             "daily",
-            f"a whole number of images from 0 to {ceiling}, written with the digits 0-9, "
-            f"or `{self.unset}`.",
+            N_(
+                "a whole number of images from 0 to {ceiling}, written with the digits 0-9, "
+                "or `{unset}`."
+            ),
+            ceiling=ceiling,
+            unset=self.unset,
         )
 
     async def autocomplete(  # type: ignore[override]
@@ -72,26 +89,32 @@ class DailySetting(app_commands.Transformer[SeedreamBot]):
         """The typed number (if any) and the word that removes the setting."""
         text = str(value).strip()
         ceiling = interaction.client.moderation.max_daily_quota
+        texts = member_texts(interaction)
         found: list[app_commands.Choice[str]] = []
         if _ascii_number(text):
             number = min(int(text), ceiling)
-            most = " (the most allowed)" if int(text) >= ceiling else ""
-            found.append(
-                app_commands.Choice(name=f"{number} images per day{most}", value=str(number))
+            name = (
+                texts._("{count} images per day (the most allowed)", count=number)
+                if int(text) >= ceiling
+                else texts._("{count} images per day", count=number)
             )
+            found.append(app_commands.Choice(name=name, value=str(number)))
         if not text or self.unset.startswith(text.casefold()):
-            found.append(
-                app_commands.Choice(name=f"{self.unset} ({self.meaning})", value=self.unset)
-            )
+            name = f"{self.unset} ({texts._(self.meaning)})"
+            found.append(app_commands.Choice(name=name, value=self.unset))
         return found
 
 
 UserDaily = app_commands.Transform[
-    int | None, DailySetting("default", "back to role or server allowance")
+    int | None, DailySetting("default", N_("back to role or server allowance"))
 ]
-GuildDaily = app_commands.Transform[int | None, DailySetting("default", "the bot's default")]
-RoleDaily = app_commands.Transform[int | None, DailySetting("none", "remove the role's allowance")]
-Budget = app_commands.Transform[int | None, DailySetting("none", "no cap; 0 pauses generation")]
+GuildDaily = app_commands.Transform[int | None, DailySetting("default", N_("the bot's default"))]
+RoleDaily = app_commands.Transform[
+    int | None, DailySetting("none", N_("remove the role's allowance"))
+]
+Budget = app_commands.Transform[int | None, DailySetting("none", N_("no cap; 0 pauses generation"))]
+#: how a moderator action names the server as its target
+THE_SERVER: Word = partial(_word, N_("the server"))
 
 
 @app_commands.default_permissions(manage_guild=True)
@@ -124,22 +147,29 @@ class QuotaAdmin(
         status = await self.bot.quotas.status(guild_id, user.id, _role_ids(user))
         jobs = await self.bot.jobs.recent_jobs(guild_id, user.id, limit=ui.RECENT_JOBS)
         await interaction.response.send_message(
-            embed=ui.quota_embed(user.mention, status, jobs), ephemeral=True
+            embed=ui.quota_embed(user.mention, status, jobs, member_texts(interaction)),
+            ephemeral=True,
         )
 
-    @app_commands.command(name="usage", description="Images used in this server, as a CSV too")
-    @app_commands.describe(days=f"How many UTC days, today included (1-{MAX_REPORT_DAYS})")
+    @app_commands.command(name="usage", description="Images used in this server: a chart and a CSV")
+    @app_commands.describe(days="How many UTC days, today included")
     async def usage(
         self,
         interaction: Interaction,
         days: app_commands.Range[int, 1, MAX_REPORT_DAYS] = 7,
     ) -> None:
-        """Totals, top members and providers, as an embed plus a CSV attachment."""
+        """Totals, top members and providers: an embed, a PNG chart and a CSV."""
         guild_id = checks.require_moderator(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
         report = await self.moderation.usage_report(guild_id, days)
-        await interaction.response.send_message(
-            embed=ui.usage_embed(report),
-            file=ui.usage_file(report),
+        budget = (await self.moderation.overview(guild_id)).settings.daily_budget
+        texts = member_texts(interaction)
+        files = await usage.usage_files(
+            report, texts, budget=budget, names=_member_names(interaction, report.top_users)
+        )
+        await interaction.followup.send(
+            embed=usage.usage_embed(report, texts),
+            files=files,
             ephemeral=True,
             allowed_mentions=ui.NO_MENTIONS,
         )
@@ -161,7 +191,7 @@ class QuotaAdmin(
             guild_id, interaction.user.id, user.id, daily, reason
         )
         await self._record(
-            interaction, "Daily allowance", user.mention, change, _per_day("default"), reason
+            interaction, N_("Daily allowance"), user.mention, change, _per_day(DEFAULT), reason
         )
 
     @app_commands.command(name="grant", description="Add bonus credits (negative takes them away)")
@@ -181,12 +211,16 @@ class QuotaAdmin(
         guild_id = checks.require_moderator(interaction)
         actor = interaction.user.id
         if amount == 0:
-            raise RequestValidationError("amount", "must not be 0 (negative takes credits away).")
+            raise RequestValidationError(
+                "amount", N_("must not be 0 (negative takes credits away).")
+            )
         if amount > 0:
             change = await self.moderation.grant_bonus(guild_id, actor, user.id, amount, reason)
         else:
             change = await self.moderation.remove_bonus(guild_id, actor, user.id, -amount, reason)
-        await self._record(interaction, "Bonus credits", user.mention, change, ui.credits, reason)
+        await self._record(
+            interaction, N_("Bonus credits"), user.mention, change, ui.credits, reason
+        )
 
     @app_commands.command(name="reset", description="Set a member's use today back to zero")
     @app_commands.describe(user="The member", reason="Why (kept in the audit log)")
@@ -196,7 +230,7 @@ class QuotaAdmin(
         """Images held by the member's unfinished jobs stay counted until those jobs end."""
         guild_id = checks.require_moderator(interaction)
         change = await self.moderation.reset_usage(guild_id, interaction.user.id, user.id, reason)
-        await self._record(interaction, "Used today", user.mention, change, ui.used, reason)
+        await self._record(interaction, N_("Used today"), user.mention, change, ui.used, reason)
 
     @app_commands.command(name="block", description="Stop a member from generating images here")
     @app_commands.describe(user="The member", reason="Why (kept in the audit log)")
@@ -206,7 +240,7 @@ class QuotaAdmin(
         """Jobs already in flight finish; new ones are refused."""
         guild_id = checks.require_moderator(interaction)
         change = await self.moderation.block_user(guild_id, interaction.user.id, user.id, reason)
-        await self._record(interaction, "Block", user.mention, change, ui.blocked, reason)
+        await self._record(interaction, N_("Block"), user.mention, change, ui.blocked, reason)
 
     @app_commands.command(name="unblock", description="Let a blocked member generate again")
     @app_commands.describe(user="The member", reason="Why (kept in the audit log)")
@@ -216,7 +250,7 @@ class QuotaAdmin(
         """Lift the block."""
         guild_id = checks.require_moderator(interaction)
         change = await self.moderation.unblock_user(guild_id, interaction.user.id, user.id, reason)
-        await self._record(interaction, "Block", user.mention, change, ui.blocked, reason)
+        await self._record(interaction, N_("Block"), user.mention, change, ui.blocked, reason)
 
     # ------------------------------------------------------------------ server and roles
 
@@ -233,10 +267,14 @@ class QuotaAdmin(
         change = await self.moderation.set_guild_default(
             guild_id, interaction.user.id, daily, reason
         )
-        unset = f"bot default ({self.bot.quotas.default_daily_quota}/day)"
-        await self._record(
-            interaction, "Default allowance", "the server", change, _per_day(unset), reason
-        )
+        default = self.bot.quotas.default_daily_quota
+
+        def unset(value: int | None, texts: Texts) -> str:
+            if value is not None:
+                return ui.per_day(value, DEFAULT, texts)
+            return texts._("bot default ({count}/day)", count=default)
+
+        await self._record(interaction, N_("Default allowance"), THE_SERVER, change, unset, reason)
 
     @app_commands.command(name="role", description="A daily allowance for members of a role")
     @app_commands.describe(
@@ -253,7 +291,7 @@ class QuotaAdmin(
             guild_id, interaction.user.id, role.id, daily, reason
         )
         await self._record(
-            interaction, "Role allowance", role.mention, change, _per_day("none"), reason
+            interaction, N_("Role allowance"), role.mention, change, _per_day(NONE), reason
         )
 
     @app_commands.command(name="budget", description="Cap the images the whole server makes a day")
@@ -268,7 +306,7 @@ class QuotaAdmin(
         guild_id = checks.require_moderator(interaction)
         change = await self.moderation.set_budget(guild_id, interaction.user.id, daily, reason)
         await self._record(
-            interaction, "Server budget", "the server", change, _per_day("no cap"), reason
+            interaction, N_("Server budget"), THE_SERVER, change, _per_day(N_("no cap")), reason
         )
 
     @app_commands.command(name="modlog", description="Where moderator actions are posted")
@@ -289,11 +327,11 @@ class QuotaAdmin(
             guild_id, interaction.user.id, new, reason
         )
         action = ModAction(
-            "Mod-log channel",
+            N_("Mod-log channel"),
             interaction.user.id,
-            "the server",
-            ui.channel(change.before),
-            ui.channel(change.after),
+            THE_SERVER,
+            partial(ui.channel, change.before),
+            partial(ui.channel, change.after),
             reason,
             change.audit_id,
             change.changed,
@@ -304,9 +342,9 @@ class QuotaAdmin(
         self,
         interaction: Interaction,
         title: str,
-        target: str,
+        target: str | Word,
         change: Change[T],
-        word: Callable[[T], str],
+        word: Callable[[T, Texts], str],
         reason: str | None,
     ) -> None:
         """Confirm the change to the moderator and post it to the mod log."""
@@ -315,8 +353,8 @@ class QuotaAdmin(
             title,
             interaction.user.id,
             target,
-            word(change.before),
-            word(change.after),
+            partial(word, change.before),
+            partial(word, change.after),
             reason,
             change.audit_id,
             change.changed,
@@ -330,8 +368,19 @@ def _ascii_number(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
-def _per_day(unset: str) -> Callable[[int | None], str]:
-    return lambda value: ui.per_day(value, unset)
+def _per_day(unset: str) -> Callable[[int | None, Texts], str]:
+    return lambda value, texts: ui.per_day(value, unset, texts)
+
+
+def _member_names(interaction: Interaction, top: Sequence[tuple[int, int]]) -> dict[int, str]:
+    """Display names of the members the bot has cached (the chart falls back to ids)."""
+    names: dict[int, str] = {}
+    for user_id, _ in top:
+        member = interaction.guild.get_member(user_id) if interaction.guild else None
+        user = member or interaction.client.get_user(user_id)
+        if user is not None:
+            names[user_id] = user.display_name
+    return names
 
 
 def _role_ids(user: Target) -> list[int]:

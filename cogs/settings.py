@@ -8,6 +8,7 @@ from discord.ext import commands
 
 from bot.core.asked import MemberDefaults
 from bot.discord.app import Interaction, SeedreamBot
+from bot.discord.languages import member_texts
 from bot.discord.render import defaults_embed
 from cogs._doors import choices, style_choices
 
@@ -49,6 +50,7 @@ class Settings(commands.Cog):
         if interaction.guild_id is None or not isinstance(member, discord.Member):
             raise app_commands.NoPrivateMessage()
         guild_id, desk = interaction.guild_id, self.bot.desk
+        texts = member_texts(interaction)
         changes = {
             "model": model,
             "ratio": ratio,
@@ -62,26 +64,35 @@ class Settings(commands.Cog):
         if reset:
             if given:
                 await interaction.response.send_message(
-                    "Give `reset:true` alone: it clears every default. Nothing was changed.",
+                    texts._(
+                        "Give `{option}:true` alone: it clears every default. Nothing was changed.",
+                        option=texts.pgettext("option name", "reset"),
+                    ),
                     ephemeral=True,
                 )
                 return
             had = await desk.preferences.reset(guild_id, member.id)
-            note = "Your defaults here are cleared." if had else "You had no defaults here."
+            note = (
+                texts._("Your defaults here are cleared.")
+                if had
+                else texts._("You had no defaults here.")
+            )
             await interaction.response.send_message(
-                embed=defaults_embed(MemberDefaults(), note), ephemeral=True
+                embed=defaults_embed(MemberDefaults(), note, texts), ephemeral=True
             )
             return
         current = await desk.preferences.defaults(guild_id, member.id)
         if not given:
             await interaction.response.send_message(
-                embed=defaults_embed(current, None), ephemeral=True
+                embed=defaults_embed(current, None, texts), ephemeral=True
             )
             return
         wanted = await desk.check_defaults(guild_id, current.updated(**given))
         await desk.preferences.save(guild_id, member.id, wanted)
         await interaction.response.send_message(
-            embed=defaults_embed(wanted, "Saved. Options you give a command still win."),
+            embed=defaults_embed(
+                wanted, texts._("Saved. Options you give a command still win."), texts
+            ),
             ephemeral=True,
         )
 

@@ -10,6 +10,7 @@ from bot.core.errors import JobNotFoundError
 from bot.core.job import Job
 from bot.discord import render
 from bot.discord.app import Interaction, SeedreamBot
+from bot.discord.languages import member_texts
 from bot.discord.lineage_render import add_lineage
 from cogs._doors import slash_door
 
@@ -32,6 +33,7 @@ class Status(commands.Cog):
     async def status(self, interaction: Interaction, job: str | None = None) -> None:
         """Answer ephemerally from the ledger."""
         member = slash_door(interaction).member
+        texts = member_texts(interaction)
         jobs = self.bot.jobs
         if job:
             found = await jobs.get_job_for_user(job.strip().lower(), member.id)
@@ -39,19 +41,20 @@ class Status(commands.Cog):
                 raise JobNotFoundError()
             embed = render.status_embed(
                 found,
+                texts,
                 position=jobs.queue_position(found.id),
                 now=discord.utils.utcnow(),
                 provider=self.bot.desk.provider_label(found.provider),
                 expected=await jobs.expected_seconds(found),
             )
             ancestors = await self._ancestors(found)
-            add_lineage(embed, found, ancestors, await jobs.child_jobs(found.id))
+            add_lineage(embed, found, ancestors, await jobs.child_jobs(found.id), texts)
         else:
             recent = await jobs.recent_jobs(member.guild.id, member.id, limit=RECENT)
             quota = await self.bot.quotas.status(
                 member.guild.id, member.id, [role.id for role in member.roles]
             )
-            embed = render.overview_embed(recent, quota)
+            embed = render.overview_embed(recent, quota, texts)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
     async def _ancestors(self, job: Job) -> list[Job]:
@@ -72,9 +75,10 @@ class Status(commands.Cog):
             return []
         jobs = await self.bot.jobs.recent_jobs(interaction.guild_id, interaction.user.id, limit=25)
         needle = current.strip().lower()
+        texts = member_texts(interaction)
         return [
             app_commands.Choice(
-                name=f"{job.id} · {render.progress_line(job)} · {job.request.prompt[:60]}",
+                name=f"{job.id} · {render.progress_line(job, texts)} · {job.request.prompt[:60]}",
                 value=job.id,
             )
             for job in jobs

@@ -31,7 +31,7 @@ def storyboard_command(desk: JobDesk) -> app_commands.Command[Any, ..., None]:
     @app_commands.allowed_contexts(guilds=True, dms=False, private_channels=False)
     @app_commands.describe(
         prompt="The story to draw, frame by frame",
-        frames=f"How many frames (2-{most}); each costs one image",
+        frames="How many frames (at least 2); each costs one image",
         image="A reference image (characters, style) for every frame",
         image2="Another reference image",
         image3="Another reference image",

@@ -8,6 +8,7 @@ from discord.ext import commands
 from bot.core.asked import TEMPLATE_MAX
 from bot.discord import checks
 from bot.discord.app import Interaction, SeedreamBot
+from bot.discord.languages import member_texts
 from bot.discord.render import styles_embed
 from cogs._doors import choices
 
@@ -41,11 +42,22 @@ class Style(
         key, replaced = await self.bot.desk.preferences.add_style(
             guild_id, name, template, interaction.user.id
         )
-        verb = "replaced" if replaced else "added"
-        await interaction.response.send_message(
-            f"Style **{key}** {verb}. Members can use it with `/imagine style:{key}`.",
-            ephemeral=True,
+        texts = member_texts(interaction)
+        usage = "`/{command} {option}:{key}`".format(
+            command=texts.pgettext("command name", "imagine"),
+            option=texts.pgettext("option name", "style"),
+            key=key,
         )
+        text = (
+            texts._(
+                "Style **{name}** replaced. Members can use it with {usage}.", name=key, usage=usage
+            )
+            if replaced
+            else texts._(
+                "Style **{name}** added. Members can use it with {usage}.", name=key, usage=usage
+            )
+        )
+        await interaction.response.send_message(text, ephemeral=True)
 
     @app_commands.command(name="remove", description="Moderators: remove a server style")
     @app_commands.describe(name="One of this server's styles")
@@ -53,10 +65,14 @@ class Style(
         """Members who chose it as their default are told when they next use it."""
         guild_id = checks.require_moderator(interaction)
         removed = await self.bot.desk.preferences.remove_style(guild_id, name)
+        texts = member_texts(interaction)
         text = (
-            f"Style **{name.strip().lower()}** removed."
+            texts._("Style **{name}** removed.", name=name.strip().lower())
             if removed
-            else f"This server has no style `{name[:32]}` (the bot's own styles can't be removed)."
+            else texts._(
+                "This server has no style `{name}` (the bot's own styles can't be removed).",
+                name=name[:32],
+            )
         )
         await interaction.response.send_message(text, ephemeral=True)
 
@@ -77,7 +93,7 @@ class Style(
         server = await preferences.server_styles(interaction.guild_id)
         operator = {k: v for k, v in preferences.operator_styles.items() if k not in server}
         await interaction.response.send_message(
-            embed=styles_embed(server, operator), ephemeral=True
+            embed=styles_embed(server, operator, member_texts(interaction)), ephemeral=True
         )
 
 

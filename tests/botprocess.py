@@ -79,6 +79,9 @@ async def bot_process(
         env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        # at DEBUG discord.py logs the command sync's body: with every locale's names and
+        # descriptions it is one line of about 150 KB, past readline's 64 KiB default
+        limit=2**22,
     )
     lines: list[str] = []
 

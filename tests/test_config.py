@@ -261,3 +261,25 @@ def test_a_default_above_the_ceiling_says_how_to_fix_it(monkeypatch: pytest.Monk
     assert "raise max_daily_quota or lower default_daily_quota" in problem
     monkeypatch.setenv("MAX_DAILY_QUOTA", "150")
     assert load_settings(None).default_daily_quota == 150
+
+
+def test_locales_default_to_every_shipped_one_and_refuse_unknown_codes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = load_settings(None)
+    assert settings.locales == ("en-US", "de", "fr", "es-ES", "pt-BR", "ja", "zh-CN", "ru")
+    assert settings.default_locale == "en-US"
+    monkeypatch.setenv("LOCALES", " de , ja ")
+    monkeypatch.setenv("DEFAULT_LOCALE", "ja")
+    chosen = load_settings(None)
+    assert (chosen.locales, chosen.default_locale) == (("de", "ja"), "ja")
+    monkeypatch.setenv("LOCALES", "de,klingon")
+    with pytest.raises(ConfigError) as info:
+        load_settings(None)
+    assert info.value.variable == "LOCALES"
+    assert "'klingon' is not a shipped locale" in info.value.problem
+    monkeypatch.setenv("LOCALES", "de")
+    monkeypatch.setenv("DEFAULT_LOCALE", "es-419")
+    with pytest.raises(ConfigError) as info:
+        load_settings(None)
+    assert info.value.variable == "DEFAULT_LOCALE"

@@ -121,6 +121,9 @@ class UsageReport:
     #: (user id, images charged), most first
     top_users: tuple[tuple[int, int], ...]
     by_provider: dict[str, UsageTotals]
+    #: (UTC day, provider, images charged) for every day and provider with images, by day
+    #: then provider; a job no provider took is under ``"?"``
+    per_day: tuple[tuple[date, str, int], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from bot.core.errors import RequestValidationError
+from bot.core.localizable import N_
 
 PLACEHOLDER = "{prompt}"
 #: a style name: what `/style add` and autocomplete show, short and plain
@@ -97,8 +98,10 @@ def check_style_name(name: str) -> str:
     if not STYLE_NAME.fullmatch(cleaned):
         raise RequestValidationError(
             "name",
-            "a style name is 1-32 characters: letters, digits, `-` and `_`, "
-            "starting with a letter or digit.",
+            N_(
+                "a style name is 1-32 characters: letters, digits, `-` and `_`, "
+                "starting with a letter or digit."
+            ),
         )
     return cleaned
 
@@ -108,11 +111,16 @@ def check_template(template: str) -> str:
     cleaned = template.strip()
     if PLACEHOLDER not in cleaned:
         raise RequestValidationError(
-            "template", f"must contain `{PLACEHOLDER}`, where the member's prompt goes."
+            "template",
+            N_("must contain `{placeholder}`, where the member's prompt goes."),
+            placeholder=PLACEHOLDER,
         )
     if len(cleaned) > TEMPLATE_MAX:
         raise RequestValidationError(
-            "template", f"is {len(cleaned)} characters; a template takes at most {TEMPLATE_MAX}."
+            "template",
+            N_("is {length} characters; a template takes at most {most}."),
+            length=len(cleaned),
+            most=TEMPLATE_MAX,
         )
     return cleaned
 

@@ -1,7 +1,9 @@
 """One error hierarchy for the whole bot, keyed on what the caller should do.
 
 Every error carries ``user_message``: a short sentence that is safe to show a Discord
-member (no key, token, URL with credentials or stack trace ever goes into it).
+member (no key, token, URL with credentials or stack trace ever goes into it). It is the
+English ``template`` (marked with ``N_`` for the catalog) filled with ``params``; the Discord
+layer translates the template and fills it again in the reader's language.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from typing import ClassVar
+
+from bot.core.localizable import N_
 
 
 class SeedreamError(Exception):
@@ -18,11 +22,14 @@ class SeedreamError(Exception):
     #: subclass sets its own, and a published one never changes
     code: ClassVar[str] = "seedream"
 
-    user_message: str = "Something went wrong."
+    user_message: str = N_("Something went wrong.")
 
-    def __init__(self, message: str | None = None) -> None:
-        if message is not None:
-            self.user_message = message
+    def __init__(self, message: str | None = None, **params: object) -> None:
+        #: the English sentence with ``{name}`` placeholders, as the catalog knows it
+        self.template = message if message is not None else type(self).user_message
+        #: what fills the placeholders (numbers are written per locale at the edge)
+        self.params = params
+        self.user_message = self.template.format(**params) if params else self.template
         super().__init__(self.user_message)
 
 
@@ -54,8 +61,21 @@ class ConfigErrors(ConfigError):
         ]
         first = self.problems[0]
         super().__init__(first.variable, first.problem)
-        self.user_message = "; ".join(str(problem) for problem in self.problems)
+        self.user_message = self.template = "; ".join(str(p) for p in self.problems)
         self.args = (self.user_message,)
+
+
+def summary_for(code: str | None) -> str | None:
+    """The general message of the error class with this stored code (None if unknown).
+
+    A reader whose language lacks an error's detailed wording gets this instead."""
+    todo: list[type[SeedreamError]] = [SeedreamError]
+    while todo:
+        cls = todo.pop()
+        if cls.code == code and "code" in vars(cls):
+            return cls.user_message
+        todo.extend(cls.__subclasses__())
+    return None
 
 
 def config_problems(error: ConfigError) -> list[ConfigError]:
@@ -69,14 +89,29 @@ class RequestValidationError(SeedreamError):
     code: ClassVar[str] = "request_validation"
 
     def __init__(
-        self, field: str, message: str, allowed: Sequence[str] | str | None = None
+        self,
+        field: str,
+        message: str,
+        allowed: Sequence[str] | str | None = None,
+        *,
+        note: str | None = None,
+        **params: object,
     ) -> None:
         self.field = field
+        #: what is wrong with the field (a template filled with ``problem_params``)
+        self.problem = message
+        self.problem_params = params
+        #: a sentence added after the problem (a message id, no placeholders)
+        self.note = note
         if isinstance(allowed, str):
             self.allowed: tuple[str, ...] = (allowed,)
         else:
             self.allowed = tuple(allowed or ())
-        text = f"`{field}`: {message}"
+        # a tuple of values is a list for the reader ("JPEG and PNG"; translated: their way)
+        shown = {k: " and ".join(v) if isinstance(v, tuple) else v for k, v in params.items()}
+        text = f"`{field}`: {message.format(**shown) if params else message}"
+        if note:
+            text += f" {note}"
         if self.allowed:
             text += f" Allowed: {', '.join(self.allowed)}."
         super().__init__(text)
@@ -87,7 +122,7 @@ class ProviderError(SeedreamError):
 
     code: ClassVar[str] = "provider"
 
-    user_message = "The image provider failed."
+    user_message = N_("The image provider failed.")
     #: try again later with the same provider (transient)
     retryable: bool = False
     #: another provider may well succeed where this one failed
@@ -95,9 +130,11 @@ class ProviderError(SeedreamError):
     #: the provider's id for the failed request, for the operator to quote to its support
     request_id: str | None = None
 
-    def __init__(self, message: str | None = None, *, provider: str | None = None) -> None:
+    def __init__(
+        self, message: str | None = None, *, provider: str | None = None, **params: object
+    ) -> None:
         self.provider = provider
-        super().__init__(message)
+        super().__init__(message, **params)
 
 
 class AuthenticationError(ProviderError):
@@ -105,7 +142,9 @@ class AuthenticationError(ProviderError):
 
     code: ClassVar[str] = "authentication"
 
-    user_message = "The image provider refused the bot's credentials. An operator must fix the key."
+    user_message = N_(
+        "The image provider refused the bot's credentials. An operator must fix the key."
+    )
     failover = True
 
 
@@ -114,7 +153,7 @@ class InsufficientCreditsError(ProviderError):
 
     code: ClassVar[str] = "insufficient_credits"
 
-    user_message = "The image provider account is out of credits."
+    user_message = N_("The image provider account is out of credits.")
     failover = True
 
 
@@ -123,7 +162,7 @@ class RateLimitedError(ProviderError):
 
     code: ClassVar[str] = "rate_limited"
 
-    user_message = "The image provider is busy (rate limited). Try again shortly."
+    user_message = N_("The image provider is busy (rate limited). Try again shortly.")
     retryable = True
     failover = True
 
@@ -143,7 +182,7 @@ class RejectedRequestError(ProviderError):
 
     code: ClassVar[str] = "rejected_request"
 
-    user_message = "The image provider rejected the request."
+    user_message = N_("The image provider rejected the request.")
 
 
 class ContentFilteredError(ProviderError):
@@ -151,7 +190,7 @@ class ContentFilteredError(ProviderError):
 
     code: ClassVar[str] = "content_filtered"
 
-    user_message = "The image provider's content filter blocked this request."
+    user_message = N_("The image provider's content filter blocked this request.")
 
 
 class TaskFailedError(ProviderError):
@@ -159,7 +198,7 @@ class TaskFailedError(ProviderError):
 
     code: ClassVar[str] = "task_failed"
 
-    user_message = "The image provider could not generate the image."
+    user_message = N_("The image provider could not generate the image.")
 
 
 class ProviderUnavailableError(ProviderError):
@@ -167,7 +206,7 @@ class ProviderUnavailableError(ProviderError):
 
     code: ClassVar[str] = "provider_unavailable"
 
-    user_message = "The image provider is unavailable right now."
+    user_message = N_("The image provider is unavailable right now.")
     retryable = True
     failover = True
 
@@ -177,7 +216,7 @@ class ModelUnavailableError(ProviderError):
     endpoint closed); another provider that offers it may."""
 
     code: ClassVar[str] = "model_unavailable"
-    user_message = "The image provider does not offer this model right now."
+    user_message = N_("The image provider does not offer this model right now.")
     failover = True
 
 
@@ -186,7 +225,7 @@ class ProviderTimeoutError(ProviderError):
 
     code: ClassVar[str] = "provider_timeout"
 
-    user_message = "The image provider took too long to answer."
+    user_message = N_("The image provider took too long to answer.")
     failover = True
 
 
@@ -195,7 +234,7 @@ class ImageError(SeedreamError):
 
     code: ClassVar[str] = "image"
 
-    user_message = "That file is not a usable PNG, JPEG or WebP image."
+    user_message = N_("That file is not a usable PNG, JPEG or WebP image.")
 
 
 class QuotaExceededError(SeedreamError):
@@ -203,9 +242,10 @@ class QuotaExceededError(SeedreamError):
 
     code: ClassVar[str] = "quota_exceeded"
 
-    def __init__(self, message: str, *, reset_at: datetime | None = None) -> None:
+    def __init__(self, message: str, *, reset_at: datetime | None = None, **params: object) -> None:
+        #: shown as ``{reset}`` (``00:00 UTC``; a Discord timestamp in Discord)
         self.reset_at = reset_at
-        super().__init__(message)
+        super().__init__(message, **params)
 
 
 class JobNotFoundError(SeedreamError):
@@ -213,7 +253,7 @@ class JobNotFoundError(SeedreamError):
 
     code: ClassVar[str] = "job_not_found"
 
-    user_message = "No such job (or it isn't yours)."
+    user_message = N_("No such job (or it isn't yours).")
 
 
 class PermissionDeniedError(SeedreamError):
@@ -221,7 +261,7 @@ class PermissionDeniedError(SeedreamError):
 
     code: ClassVar[str] = "permission_denied"
 
-    user_message = "You are not allowed to do that."
+    user_message = N_("You are not allowed to do that.")
 
 
 class ShuttingDownError(SeedreamError):
@@ -229,7 +269,7 @@ class ShuttingDownError(SeedreamError):
 
     code: ClassVar[str] = "shutting_down"
 
-    user_message = "The bot is restarting; try again in a minute."
+    user_message = N_("The bot is restarting; try again in a minute.")
 
 
 class SchemaTooNewError(RuntimeError):

@@ -7,6 +7,7 @@ import re
 from collections.abc import Sequence
 
 from bot.core.errors import RequestValidationError
+from bot.core.localizable import N_
 
 _RATIO = re.compile(r"(\d{1,5})\s*:\s*(\d{1,5})")
 _SIZE = re.compile(r"(\d{1,5})\s*[xX×]\s*(\d{1,5})")
@@ -19,7 +20,9 @@ def parse_ratio(text: str) -> tuple[int, int]:
     match = _RATIO.fullmatch(text.strip())
     if match is None or 0 in (int(match[1]), int(match[2])):
         raise RequestValidationError(
-            "ratio", f"`{text}` is not a ratio; give W:H in whole numbers, e.g. 16:9 or 5:4."
+            "ratio",
+            N_("`{value}` is not a ratio; give W:H in whole numbers, e.g. 16:9 or 5:4."),
+            value=text,
         )
     return int(match[1]), int(match[2])
 
@@ -28,7 +31,9 @@ def parse_size(text: str) -> tuple[int, int]:
     """``"2560x1440"`` → ``(2560, 1440)``; RequestValidationError (field ``size``) otherwise."""
     match = _SIZE.fullmatch(text.strip())
     if match is None or 0 in (int(match[1]), int(match[2])):
-        raise RequestValidationError("size", f"`{text}` is not WIDTHxHEIGHT, e.g. 2048x2048.")
+        raise RequestValidationError(
+            "size", N_("`{value}` is not WIDTHxHEIGHT, e.g. 2048x2048."), value=text
+        )
     return int(match[1]), int(match[2])
 
 

@@ -15,7 +15,9 @@ from discord.ext import commands
 
 from bot.discord.desk import JobDesk
 from bot.discord.sharding import discover_gateway, identify_bucket, shard_options
+from bot.discord.translator import CatalogTranslator
 from bot.discord.tree import SeedreamTree
+from bot.i18n.catalogs import ENGLISH, Catalogs
 from bot.jobs.engine import JobEngine
 from bot.moderation.actions import ModerationService
 from bot.providers.base import Provider
@@ -69,6 +71,7 @@ INITIAL_EXTENSIONS = (
     "cogs.blocklist",
     "cogs.buttons",
     "cogs.edit",
+    "cogs.help",
     "cogs.imagine",
     "cogs.quota_admin",
     "cogs.settings",
@@ -89,6 +92,8 @@ class BotConfig:
     shard_ids: tuple[int, ...] | None = None
     #: the shards of the whole bot (``SHARD_COUNT``); None: as Discord recommends
     shard_count: int | None = None
+    #: the enabled languages (``LOCALES``, ``DEFAULT_LOCALE``): commands and replies
+    catalogs: Catalogs = ENGLISH
 
 
 class StateStore(Protocol):
@@ -150,6 +155,7 @@ class SeedreamBot(commands.AutoShardedBot):
             **options,
         )
         self.config = config
+        self.catalogs = config.catalogs
         self._services: BotServices | None = None
         self._introduced = False
         #: Discord's ``session_start_limit.max_concurrency``, read when IDENTIFYs are shared
@@ -180,6 +186,7 @@ class SeedreamBot(commands.AutoShardedBot):
         await self._services.startup()
         for name in INITIAL_EXTENSIONS:
             await self.load_extension(name)  # a broken extension stops the start, loudly
+        await self.tree.set_translator(CatalogTranslator(self.catalogs))
         await self.sync_commands()
 
     async def _discover_gateway(self) -> None:
@@ -288,12 +295,14 @@ class SeedreamBot(commands.AutoShardedBot):
         log.info("Synced %d global commands (tree changed)", len(synced))
 
     def command_tree_hash(self) -> str:
-        """A stable hash of the global command payloads."""
+        """A stable hash of the global command payloads and of the catalogs that translate
+        them (a new or corrected translation is a change to sync)."""
         payload: list[dict[str, Any]] = sorted(
             (command.to_dict(self.tree) for command in self.tree.get_commands()),
             key=lambda item: (item.get("type", 1), item["name"]),
         )
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        text = json.dumps(payload, sort_keys=True) + self.catalogs.fingerprint()
+        return hashlib.sha256(text.encode()).hexdigest()
 
     @property
     def discord_connected(self) -> bool:

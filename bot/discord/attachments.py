@@ -10,6 +10,7 @@ from pathlib import PurePosixPath
 import discord
 
 from bot.core.errors import ImageError, RequestValidationError
+from bot.core.localizable import N_
 from bot.images.validate import DECODE_BUDGET, ImageInfo, decode_cost, inspect_image_async
 
 #: providers take at most 10 MB per reference image (Ark, KIE/Apikley)
@@ -120,9 +121,15 @@ class ReferenceChecker:
             try:
                 data = await attachment.read()
             except (discord.HTTPException, discord.NotFound) as exc:
-                raise ImageError(f"{name} could not be downloaded from Discord.") from exc
+                raise ImageError(
+                    N_("{name} could not be downloaded from Discord."), name=name
+                ) from exc
             if len(data) > MAX_REFERENCE_BYTES:
-                raise ImageError(f"{name} is larger than {MAX_REFERENCE_BYTES // 2**20} MB.")
+                raise ImageError(
+                    N_("{name} is larger than {most} MB."),
+                    name=name,
+                    most=MAX_REFERENCE_BYTES // 2**20,
+                )
             # off the loop too: a JPEG's header walk can be long in a hostile file
             cost = await asyncio.to_thread(decode_cost, data, label=name)
             async with self.limiter.hold(cost):
@@ -134,12 +141,15 @@ def check_reference_metadata(
 ) -> None:
     """What Discord already says about the attachments: count, size, type. Fetches nothing."""
     if not attachments:
-        raise RequestValidationError("image", "attach at least one PNG, JPEG or WebP image.")
+        raise RequestValidationError("image", N_("attach at least one PNG, JPEG or WebP image."))
     if max_refs == 0:
-        raise RequestValidationError("image", "this model takes no reference images.")
+        raise RequestValidationError("image", N_("this model takes no reference images."))
     if max_refs is not None and len(attachments) > max_refs:
         raise RequestValidationError(
-            "image", f"{len(attachments)} images given; this model takes at most {max_refs}."
+            "image",
+            N_("{count} images given; this model takes at most {most}."),
+            count=len(attachments),
+            most=max_refs,
         )
     for attachment in attachments:
         _check_metadata(attachment)
@@ -148,12 +158,14 @@ def check_reference_metadata(
 def _check_metadata(attachment: discord.Attachment) -> None:
     name = f"`{discord.utils.escape_markdown(attachment.filename)}`"
     if attachment.size == 0:
-        raise ImageError(f"{name} is empty.")
+        raise ImageError(N_("{name} is empty."), name=name)
     if attachment.size > MAX_REFERENCE_BYTES:
         raise ImageError(
-            f"{name} is {attachment.size / 2**20:.1f} MB; images for editing must be at most "
-            f"{MAX_REFERENCE_BYTES // 2**20} MB."
+            N_("{name} is {size} MB; images for editing must be at most {most} MB."),
+            name=name,
+            size=round(attachment.size / 2**20, 1),
+            most=MAX_REFERENCE_BYTES // 2**20,
         )
     content_type = (attachment.content_type or "").split(";")[0].strip().lower()
     if content_type and content_type not in IMAGE_TYPES:
-        raise ImageError(f"{name} is not a PNG, JPEG or WebP image.")
+        raise ImageError(N_("{name} is not a PNG, JPEG or WebP image."), name=name)

@@ -16,6 +16,7 @@ import aiohttp
 import discord
 
 from bot.core.job import Job
+from bot.discord.languages import server_texts
 from bot.discord.views import card_view
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ class CardBoard:
                 # this send makes a restarted bot post it again.
                 message = await self.channel(job).send(
                     embed=embed,
-                    view=card_view(job.id),
+                    view=card_view(job.id, server_texts(self._client, job.guild_id)),
                     reference=reference,  # type: ignore[arg-type]
                     nonce=f"card-{job.id}",
                 )
@@ -180,7 +181,8 @@ class CardBoard:
         if card.message_id is None:
             return False
         # Only a waiting job can be cancelled; a final card loses its button.
-        chosen = card_view(job.id) if cancellable else None
+        texts = server_texts(self._client, job.guild_id)
+        chosen = card_view(job.id, texts) if cancellable else None
         message = self.channel(job).get_partial_message(card.message_id)
         try:
             await message.edit(embed=embed, view=chosen)

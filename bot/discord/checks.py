@@ -14,12 +14,13 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot.core.errors import PermissionDeniedError
-from bot.discord.replies import permission_names, send_to_member
+from bot.core.localizable import N_
+from bot.discord.languages import member_texts
+from bot.discord.replies import PostPermissionsError, send_to_member
 
 log = logging.getLogger(__name__)
 
-SERVER_NOT_ALLOWED = (
+SERVER_NOT_ALLOWED = N_(
     "This bot is not enabled in this server, so it can't do anything here. Nothing was charged."
 )
 #: the one permission that makes a member a moderator
@@ -78,15 +79,18 @@ def check_post_permissions(
     """Refuse unless both the bot and the member may post results here."""
     missing = missing_post_permissions(bot, thread=thread)
     if missing:
-        raise PermissionDeniedError(
-            f"I can't post results in this channel: I need {permission_names(missing)}. "
-            "Nothing was charged."
+        raise PostPermissionsError(
+            N_("I can't post results in this channel: I need {permissions}. Nothing was charged."),
+            missing,
         )
     missing = missing_post_permissions(member, thread=thread, needed=MEMBER_REQUIRED)
     if missing:
-        raise PermissionDeniedError(
-            f"You can't post images in this channel, so I won't post them for you here: "
-            f"you need {permission_names(missing)}. Nothing was charged."
+        raise PostPermissionsError(
+            N_(
+                "You can't post images in this channel, so I won't post them for you here: "
+                "you need {permissions}. Nothing was charged."
+            ),
+            missing,
         )
 
 
@@ -117,5 +121,5 @@ async def server_gate(interaction: discord.Interaction[Any]) -> bool:
         with contextlib.suppress(discord.HTTPException):
             await interaction.response.autocomplete([])
     else:
-        await send_to_member(interaction, SERVER_NOT_ALLOWED)
+        await send_to_member(interaction, member_texts(interaction)._(SERVER_NOT_ALLOWED))
     return False

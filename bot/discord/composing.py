@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.core.asked import Asked, apply_style, storyboard_prompt, with_defaults
 from bot.core.errors import RequestValidationError
+from bot.core.localizable import N_
 from bot.core.request import GenerationRequest
 from bot.jobs.preferences import Preferences
 
@@ -33,7 +34,7 @@ async def compose(
     ``extra`` are request fields no default touches (seed, enhance, output_format, …).
     """
     if not asked.prompt.strip():  # before a style or a storyboard adds words to it
-        raise RequestValidationError("prompt", "must not be empty.")
+        raise RequestValidationError("prompt", N_("must not be empty."))
     defaults = await preferences.defaults(guild_id, user_id)
     asked, used = with_defaults(asked, defaults, applicable)
     prompt, member_prompt, style = asked.prompt, None, None
@@ -66,16 +67,14 @@ def blame_default(exc: RequestValidationError, defaults: tuple[str, ...]) -> Req
     if exc.field in defaults:
         return RequestValidationError(
             exc.field,
-            f"{_message_of(exc)} (That is your default: change it with /settings, "
-            "or give the option explicitly.)",
+            exc.problem,
             exc.allowed,
+            note=DEFAULT_NOTE,
+            **exc.problem_params,
         )
     return exc
 
 
-def _message_of(exc: RequestValidationError) -> str:
-    """The message without the field prefix and the allowed list the constructor adds."""
-    text = exc.user_message.removeprefix(f"`{exc.field}`: ")
-    if exc.allowed:
-        text = text.removesuffix(f" Allowed: {', '.join(exc.allowed)}.")
-    return text
+DEFAULT_NOTE = N_(
+    "(That is your default: change it with /settings, or give the option explicitly.)"
+)

@@ -11,6 +11,7 @@ import discord
 from bot.core.asked import Asked, MemberDefaults
 from bot.core.errors import RequestValidationError
 from bot.core.job import DoorContext, Job, JobAction, JobKind, JobOrigin, JobSpec
+from bot.core.localizable import N_
 from bot.core.request import GenerationRequest
 from bot.discord.attachments import ReferenceChecker
 from bot.discord.cards import Notify
@@ -18,6 +19,8 @@ from bot.discord.checks import check_post_permissions
 from bot.discord.composing import Composed, blame_default, compose
 from bot.discord.posting import DiscordPosting
 from bot.discord.private import dm_context, open_dm
+from bot.i18n.catalogs import ENGLISH
+from bot.i18n.texts import Texts
 from bot.jobs.engine import JobEngine
 from bot.jobs.pipeline import first_candidate
 from bot.jobs.preferences import Preferences
@@ -39,6 +42,8 @@ class Door:
     context: DoorContext = field(default_factory=DoorContext)
     #: sends the member a private note; process-local, never stored
     notify: Notify | None = None
+    #: the member's language, for what only they read (the note opening a private DM)
+    texts: Texts = ENGLISH.default
 
 
 class JobDesk:
@@ -116,7 +121,7 @@ class JobDesk:
             style, _ = await self.preferences.template(guild_id, defaults.style)
         if defaults.count is not None and not 1 <= defaults.count <= self.max_count_offered():
             raise RequestValidationError(
-                "count", f"must be between 1 and {self.max_count_offered()}."
+                "count", N_("must be between 1 and {most}."), most=self.max_count_offered()
             )
         probe = GenerationRequest(
             prompt="-",
@@ -179,7 +184,7 @@ class JobDesk:
                     ),
                 )
             if private:
-                dm = await open_dm(door.member, "storyboard" if request.sequential else "job")
+                dm = await open_dm(door.member, door.texts, storyboard=request.sequential)
                 spec = dataclasses.replace(spec, channel_id=dm.id, door=dm_context(spec.door))
             if attachments:
                 request = await self.with_references(
@@ -216,9 +221,13 @@ class JobDesk:
             )
         if request.sequential:
             if not 2 <= request.count <= self.max_frames:
-                raise RequestValidationError("frames", f"must be between 2 and {self.max_frames}.")
+                raise RequestValidationError(
+                    "frames", N_("must be between 2 and {most}."), most=self.max_frames
+                )
         elif kind is not JobKind.REROLL and request.count > self.max_count:
-            raise RequestValidationError("count", f"must be between 1 and {self.max_count}.")
+            raise RequestValidationError(
+                "count", N_("must be between 1 and {most}."), most=self.max_count
+            )
         member = door.member
         spec = JobSpec(
             guild_id=member.guild.id,

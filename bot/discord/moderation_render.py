@@ -7,19 +7,20 @@ the guild's mod-log channel (the moderator gate is ``bot.discord.checks``).
 
 from __future__ import annotations
 
-import csv
 import io
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import discord
 
-from bot.core.accounts import UsageReport
 from bot.core.job import Job
 from bot.discord import render
+from bot.discord.languages import guild_texts, member_texts
+from bot.i18n.catalogs import ENGLISH
+from bot.i18n.texts import Texts
 from bot.quotas.rules import QuotaStatus
 
 Interaction = discord.Interaction[Any]
@@ -36,55 +37,65 @@ REASON_LIMIT = 1000
 RECENT_JOBS = 5
 
 
+#: a value worded in the reader's language (``10/day``, ``default``, ``blocked``)
+Word = Callable[[Texts], str]
+
+
 @dataclass(frozen=True)
 class ModAction:
     """One moderator action, ready to confirm to the moderator and post to the mod log.
 
-    ``target`` is a mention, ``the server`` or a spoilered term; ``before``/``after`` are
-    already worded (``10/day``, ``default``, ``blocked``).
+    ``title`` is a catalog message; ``target`` (a mention, the server or a spoilered term)
+    and ``before``/``after`` are worded per reader: the moderator reads the confirmation in
+    their language, the mod-log channel in the server's. A plain string is shown as is.
     """
 
     title: str
     actor_id: int
-    target: str
-    before: str
-    after: str
+    target: str | Word
+    before: str | Word
+    after: str | Word
     reason: str | None
     audit_id: int
     changed: bool
 
 
+def worded(value: str | Word, texts: Texts) -> str:
+    """A ModAction value for this reader."""
+    return value if isinstance(value, str) else value(texts)
+
+
 # ------------------------------------------------------------------ wording of values
 
 
-def per_day(value: int | None, unset: str) -> str:
-    """An allowance or budget: ``5/day``, or what None means for this setting."""
-    return unset if value is None else f"{value}/day"
+def per_day(value: int | None, unset: str, texts: Texts = ENGLISH.default) -> str:
+    """An allowance or budget: ``5/day``, or what None means for this setting (a message)."""
+    return texts._(unset) if value is None else texts._("{count}/day", count=value)
 
 
-def credits(value: int) -> str:
+def credits(value: int, texts: Texts = ENGLISH.default) -> str:
     """Bonus credits."""
-    return f"{value} credit" if value == 1 else f"{value} credits"
+    return texts.ngettext("{count} credit", "{count} credits", value)
 
 
-def used(value: int) -> str:
+def used(value: int, texts: Texts = ENGLISH.default) -> str:
     """Images counted against today's allowance."""
-    return f"{value} used"
+    return texts._("{count} used", count=value)
 
 
-def blocked(value: bool) -> str:
+def blocked(value: bool, texts: Texts = ENGLISH.default) -> str:
     """A member's block flag."""
-    return "blocked" if value else "not blocked"
+    return texts._("blocked") if value else texts._("not blocked")
 
 
-def listed(value: bool) -> str:
+def listed(value: bool, texts: Texts = ENGLISH.default) -> str:
     """Whether a term is on the blocklist."""
-    return "listed" if value else "not listed"
+    return texts._("listed") if value else texts._("not listed")
 
 
-def channel(value: int | None) -> str:
+def channel(value: int | None, texts: Texts = ENGLISH.default) -> str:
     """The mod-log channel."""
-    return "off" if value is None else f"<#{value}>"
+    return texts._("off") if value is None else f"<#{value}>"
 
 
 def term(value: str) -> str:
@@ -95,139 +106,103 @@ def term(value: str) -> str:
 # ------------------------------------------------------------------ confirmations and records
 
 
-def confirmation(action: ModAction) -> str:
+def confirmation(action: ModAction, texts: Texts = ENGLISH.default) -> str:
     """The moderator's ephemeral answer."""
-    subject = f"{action.title} · {action.target}"
+    subject = f"{texts._(action.title)} · {worded(action.target, texts)}"
+    after = worded(action.after, texts)
     if not action.changed:
-        return f"No change: {subject} is already {action.after}."
-    return f"{subject}: {action.before} → {action.after}."
+        return texts._("No change: {subject} is already {after}.", subject=subject, after=after)
+    before = worded(action.before, texts)
+    return texts._("{subject}: {before} → {after}.", subject=subject, before=before, after=after)
 
 
-def modlog_embed(action: ModAction, when: datetime) -> discord.Embed:
+def modlog_embed(
+    action: ModAction, when: datetime, texts: Texts = ENGLISH.default
+) -> discord.Embed:
     """The public record in the mod-log channel: who, what, before → after, reason."""
-    embed = discord.Embed(title=action.title, colour=COLOUR_MODLOG, timestamp=when)
-    embed.add_field(name="Moderator", value=f"<@{action.actor_id}>")
-    embed.add_field(name="Target", value=action.target)
+    embed = discord.Embed(title=texts._(action.title), colour=COLOUR_MODLOG, timestamp=when)
+    embed.add_field(name=texts._("Moderator"), value=f"<@{action.actor_id}>")
+    embed.add_field(name=texts._("Target"), value=worded(action.target, texts))
+    before, after = worded(action.before, texts), worded(action.after, texts)
     change = (
-        f"{action.before} → {action.after}" if action.changed else f"{action.after} (no change)"
+        f"{before} → {after}" if action.changed else texts._("{after} (no change)", after=after)
     )
-    embed.add_field(name="Change", value=change)
-    embed.add_field(name="Reason", value=_shorten(action.reason or "—", REASON_LIMIT), inline=False)
-    embed.set_footer(text=f"Audit #{action.audit_id}")
+    embed.add_field(name=texts._("Change"), value=change)
+    reason = _shorten(action.reason or "—", REASON_LIMIT)
+    embed.add_field(name=texts._("Reason"), value=reason, inline=False)
+    embed.set_footer(text=texts._("Audit #{audit_id}", audit_id=str(action.audit_id)))
     return embed
 
 
 # ------------------------------------------------------------------ reports
 
 
-def quota_embed(target: str, status: QuotaStatus, jobs: Sequence[Job]) -> discord.Embed:
+def quota_embed(
+    target: str, status: QuotaStatus, jobs: Sequence[Job], texts: Texts = ENGLISH.default
+) -> discord.Embed:
     """``/quota show``: a member's allowance, use, bonus, block flag and last jobs."""
-    embed = discord.Embed(title="Quota", description=target, colour=COLOUR_REPORT)
+    embed = discord.Embed(title=texts._("Quota"), description=target, colour=COLOUR_REPORT)
     embed.add_field(
-        name="Allowance", value=f"{status.daily_allowance}/day ({allowance_origin(status)})"
+        name=texts._("Allowance"),
+        value=texts._(
+            "{count}/day ({origin})",
+            count=status.daily_allowance,
+            origin=allowance_origin(status, texts),
+        ),
     )
-    embed.add_field(name="Used today", value=str(status.used_today))
-    embed.add_field(name="Left today", value=str(status.remaining_today))
-    embed.add_field(name="Bonus credits", value=str(status.bonus))
-    embed.add_field(name="Blocked", value="yes" if status.blocked else "no")
-    embed.add_field(name="Resets", value=render.timestamp(status.reset_at))
+    embed.add_field(name=texts._("Used today"), value=texts.number(status.used_today))
+    embed.add_field(name=texts._("Left today"), value=texts.number(status.remaining_today))
+    embed.add_field(name=texts._("Bonus credits"), value=texts.number(status.bonus))
+    embed.add_field(
+        name=texts._("Blocked"), value=texts._("yes") if status.blocked else texts._("no")
+    )
+    embed.add_field(name=texts._("Resets"), value=render.timestamp(status.reset_at))
     lines = [
-        f"`{job.id}` {render.progress_line(job)} · {render.cost_text(job)} · "
+        f"`{job.id}` {render.progress_line(job, texts)} · {render.cost_text(job, texts)} · "
         f"{render.timestamp(job.created_at)} · {render.short_prompt(job.request.prompt, 60)}"
         for job in jobs[:RECENT_JOBS]
     ]
-    embed.add_field(name="Last jobs", value="\n".join(lines) or "None yet.", inline=False)
+    embed.add_field(
+        name=texts._("Last jobs"), value="\n".join(lines) or texts._("None yet."), inline=False
+    )
     return embed
 
 
-def allowance_origin(status: QuotaStatus) -> str:
+def allowance_origin(status: QuotaStatus, texts: Texts = ENGLISH.default) -> str:
     """Where a member's allowance comes from, in words."""
     if status.source == "member":
-        return "their own"
+        return texts._("their own")
     if status.source == "role" and status.source_role_id is not None:
-        return f"role <@&{status.source_role_id}>"
-    return "server default" if status.source == "server" else "bot default"
+        mention = f"<@&{status.source_role_id}>"
+        return texts._("role {role}", role=mention)
+    return texts._("server default") if status.source == "server" else texts._("bot default")
 
 
-def usage_embed(report: UsageReport) -> discord.Embed:
-    """``/quota usage``: totals, top members and providers over the period."""
-    days = "today" if report.days == 1 else f"the last {report.days} days"
-    embed = discord.Embed(
-        title="Image usage",
-        description=f"Charged images over {days} (UTC days since {report.since:%Y-%m-%d}).",
-        colour=COLOUR_REPORT,
-    )
-    totals = report.totals
-    embed.add_field(name="Images", value=str(totals.images))
-    embed.add_field(name="Jobs", value=str(totals.jobs))
-    embed.add_field(name="Failed jobs", value=str(totals.failed))
-    top = [
-        f"{rank}. <@{user_id}> · {_images(images)}"
-        for rank, (user_id, images) in enumerate(report.top_users, start=1)
-    ]
-    embed.add_field(name="Top members", value="\n".join(top) or "Nobody yet.", inline=False)
-    providers = [
-        f"`{name}` · {_images(t.images)} · {t.jobs} jobs · {t.failed} failed"
-        for name, t in report.by_provider.items()
-    ]
-    embed.add_field(name="By provider", value="\n".join(providers) or "None yet.", inline=False)
-    embed.set_footer(text="The attached CSV has the same figures.")
-    return embed
-
-
-USAGE_CSV_HEADER = ("section", "key", "images", "jobs", "failed")
-
-
-def usage_csv(report: UsageReport) -> str:
-    """The report as CSV: one ``total`` row, one row per provider, one per top member."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(USAGE_CSV_HEADER)
-    totals = report.totals
-    writer.writerow(
-        ("total", f"since {report.since:%Y-%m-%d}", totals.images, totals.jobs, totals.failed)
-    )
-    for name, t in report.by_provider.items():
-        writer.writerow(("provider", _csv_safe(name), t.images, t.jobs, t.failed))
-    for user_id, images in report.top_users:
-        writer.writerow(("user", user_id, images, "", ""))
-    return buffer.getvalue()
-
-
-def usage_file(report: UsageReport) -> discord.File:
-    """The CSV as an attachment."""
-    data = usage_csv(report).encode()
-    name = f"usage-{report.since:%Y-%m-%d}-{report.days}d.csv"
-    return discord.File(io.BytesIO(data), filename=name)
-
-
-def blocklist_reply(terms: Sequence[str]) -> tuple[discord.Embed, discord.File | None]:
+def blocklist_reply(
+    terms: Sequence[str], texts: Texts = ENGLISH.default
+) -> tuple[discord.Embed, discord.File | None]:
     """``/blocklist list``: the terms in an embed, or in a text file when they don't fit."""
-    embed = discord.Embed(title="Blocked prompt terms", colour=COLOUR_REPORT)
+    embed = discord.Embed(title=texts._("Blocked prompt terms"), colour=COLOUR_REPORT)
     if not terms:
-        embed.description = "None. Add one with `/blocklist add`."
+        embed.description = texts._("None. Add one with `/blocklist add`.")
         return embed, None
     shown = ", ".join(f"`{t}`" for t in terms)
-    embed.set_footer(text=f"{len(terms)} terms · whole words, any case or look-alike spelling")
+    count = texts.ngettext("{count} term", "{count} terms", len(terms))
+    embed.set_footer(
+        text=texts._("{terms} · whole words, any case or look-alike spelling", terms=count)
+    )
     if len(shown) <= LIST_LIMIT:
         embed.description = shown
         return embed, None
-    embed.description = f"{len(terms)} terms: too many to show here, see the attached file."
+    embed.description = texts._(
+        "{terms}: too many to show here, see the attached file.", terms=count
+    )
     data = "\n".join(terms).encode() + b"\n"
     return embed, discord.File(io.BytesIO(data), filename="blocklist.txt")
 
 
-def _images(count: int) -> str:
-    return f"{count} image" if count == 1 else f"{count} images"
-
-
 def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _csv_safe(value: str) -> str:
-    """Keep spreadsheets from reading a cell as a formula."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 # ------------------------------------------------------------------ Discord glue
@@ -260,16 +235,20 @@ async def reply_and_record(
 
     When the post fails the moderator is told so in a follow-up; the change stands.
     """
+    texts = member_texts(interaction)
     await interaction.response.send_message(
-        confirmation(action), ephemeral=True, allowed_mentions=NO_MENTIONS
+        confirmation(action, texts), ephemeral=True, allowed_mentions=NO_MENTIONS
     )
     if modlog_channel_id is None:
         return
-    embed = modlog_embed(action, discord.utils.utcnow())
+    embed = modlog_embed(action, discord.utils.utcnow(), guild_texts(interaction))
     if not await post_modlog(interaction.client, modlog_channel_id, embed):
         await interaction.followup.send(
-            f"Saved, but I could not post it in {channel(modlog_channel_id)}: "
-            "check that I can send messages and embeds there.",
+            texts._(
+                "Saved, but I could not post it in {channel}: "
+                "check that I can send messages and embeds there.",
+                channel=channel(modlog_channel_id, texts),
+            ),
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
         )

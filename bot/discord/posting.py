@@ -17,6 +17,7 @@ import discord
 
 from bot.core.errors import ImageError, SeedreamError
 from bot.core.job import Job, StoredImage
+from bot.core.localizable import N_
 from bot.discord import render
 from bot.discord.cards import (
     CARD_EDIT_INTERVAL,
@@ -27,6 +28,7 @@ from bot.discord.cards import (
     RecordCard,
     carries_images,
 )
+from bot.discord.languages import server_texts
 from bot.discord.views import result_view
 from bot.images.fit import FittedImage, batch_for_messages, fit_images_async, refit_smaller_async
 from bot.jobs.delivery import DeliveryError, PostedCallback
@@ -75,25 +77,27 @@ class DiscordPosting:
     # ------------------------------------------------------------------------- EventSink
 
     async def on_event(self, event: JobEvent) -> None:
-        """Keep the card in step with the job."""
+        """Keep the card in step with the job (in the server's language: it is public)."""
         job, cards = event.job, self._cards
+        texts = server_texts(self._client, job.guild_id)
         if isinstance(event, JobQueued):
-            await cards.ensure(job, render.card_embed(job, position=event.position))
+            await cards.ensure(job, render.card_embed(job, texts, position=event.position))
         elif isinstance(event, JobPositionChanged):
-            cards.throttled(job, render.card_embed(job, position=event.position))
+            cards.throttled(job, render.card_embed(job, texts, position=event.position))
         elif isinstance(event, JobRunning):
-            embed = render.card_embed(job, progress=event.progress, expected=event.expected)
+            embed = render.card_embed(job, texts, progress=event.progress, expected=event.expected)
             cards.throttled(job, embed)
         elif isinstance(event, JobFailed):
-            shown = await cards.final(job, render.failure_embed(job, refunded=event.refunded))
-            if not shown:
-                await cards.tell_member(job, render.failure_text(job, event.reason, event.refunded))
+            failed = render.failure_embed(job, texts, refunded=event.refunded)
+            if not await cards.final(job, failed):
+                note = render.failure_text(job, event.reason, event.refunded, texts)
+                await cards.tell_member(job, note)
             cards.forget(job.id)
         elif isinstance(event, JobCancelled):
-            await cards.final(job, render.cancelled_embed(job))
+            await cards.final(job, render.cancelled_embed(job, texts))
             cards.forget(job.id)
         elif isinstance(event, JobDeliveryDelayed):
-            await cards.delayed(job, render.delayed_embed(job, event.retry_until))
+            await cards.delayed(job, render.delayed_embed(job, event.retry_until, texts))
         elif isinstance(event, JobDelivered):
             cards.forget(job.id)
 
@@ -178,6 +182,7 @@ class DiscordPosting:
             embed = render.result_embed(
                 job,
                 group,
+                server_texts(self._client, job.guild_id),
                 model=self._model_used(job),
                 provider=self._provider_label(job),
                 # a storyboard's frames span messages: the card counts them all
@@ -185,6 +190,7 @@ class DiscordPosting:
             )
         view = result_view(
             job.id,
+            server_texts(self._client, job.guild_id),
             indexes=[image.index for image in sources],
             total=max(len(job.images), len(sources)),
             upscale_tier=self.upscale_tier(job),
@@ -207,12 +213,12 @@ class DiscordPosting:
                 )
             except discord.RateLimited as exc:  # a 429 longer than discord.py will sleep
                 raise DeliveryError(
-                    "Discord is rate limiting the bot; retrying.", retryable=True
+                    N_("Discord is rate limiting the bot; retrying."), retryable=True
                 ) from exc
             except NETWORK_ERRORS as exc:
                 log.info("Job %s: posting failed: %s", job.id, type(exc).__name__)
                 raise DeliveryError(
-                    "Discord could not be reached; retrying.", retryable=True
+                    N_("Discord could not be reached; retrying."), retryable=True
                 ) from exc
             except discord.HTTPException as exc:
                 if not _too_large(exc):
@@ -221,9 +227,9 @@ class DiscordPosting:
                     group = await _shrink(group, sources)
                 except ImageError as too_small:
                     raise DeliveryError(
-                        "The images stayed too large for Discord.", retryable=False
+                        N_("The images stayed too large for Discord."), retryable=False
                     ) from too_small
-        raise DeliveryError("The images stayed too large for Discord.", retryable=False)
+        raise DeliveryError(N_("The images stayed too large for Discord."), retryable=False)
 
     async def _send_files(
         self,
@@ -278,7 +284,7 @@ async def _shrink(
 def _delivery_error(exc: discord.HTTPException) -> DeliveryError:
     if isinstance(exc, discord.Forbidden | discord.NotFound):
         return DeliveryError(
-            "I can no longer post in that channel (missing permission or deleted).",
+            N_("I can no longer post in that channel (missing permission or deleted)."),
             retryable=False,
         )
-    return DeliveryError("Discord did not accept the images; retrying.", retryable=True)
+    return DeliveryError(N_("Discord did not accept the images; retrying."), retryable=True)

@@ -19,6 +19,7 @@ import discord
 import httpx
 
 from bot.core.errors import SeedreamError
+from bot.core.localizable import N_
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ class ReferencesGoneError(SeedreamError):
     """The reference images of an earlier job can no longer be read."""
 
     code: ClassVar[str] = "references_gone"
-    user_message = "The original images are gone; reply to them again. Nothing was charged."
+    user_message = N_("The original images are gone; reply to them again. Nothing was charged.")
 
 
 @dataclass(frozen=True)

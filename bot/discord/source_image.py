@@ -14,6 +14,7 @@ import discord
 
 from bot.core.errors import SeedreamError
 from bot.core.job import Job
+from bot.core.localizable import N_
 from bot.discord.attachments import message_images
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ class SourceImageGoneError(SeedreamError):
     """The message that carried the picked image was deleted (or can no longer be read)."""
 
     code: ClassVar[str] = "source_image_gone"
-    user_message = (
+    user_message = N_(
         "That image is gone (its message was deleted), so it can't be used any more. "
         "Nothing was charged."
     )

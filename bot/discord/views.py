@@ -10,8 +10,10 @@ from typing import Any
 
 import discord
 
+from bot.core.localizable import N_
 from bot.discord.checks import server_gate
 from bot.discord.replies import report_error
+from bot.i18n.texts import Texts
 
 #: ``sd:<action>:<job id>[:<image index>]``; job ids are 8 lower-case base32 characters, and
 #: an index (0-based) names one image of the result
@@ -71,21 +73,24 @@ def _button(
     )
 
 
-def card_view(job_id: str) -> discord.ui.View:
-    """Under a waiting job's card: Cancel."""
+def card_view(job_id: str, texts: Texts) -> discord.ui.View:
+    """Under a waiting job's card: Cancel (labelled in the server's language)."""
     view = discord.ui.View(timeout=None)
-    view.add_item(_button(Action.CANCEL, job_id, "Cancel", discord.ButtonStyle.secondary, "✖️"))
+    cancel = texts._("Cancel")
+    view.add_item(_button(Action.CANCEL, job_id, cancel, discord.ButtonStyle.secondary, "✖️"))
     return _stateless(view)
 
 
 def result_view(
     job_id: str,
+    texts: Texts,
     *,
     indexes: Sequence[int] = (0,),
     total: int = 1,
     upscale_tier: str | None = None,
 ) -> discord.ui.View:
-    """Under a result message carrying images ``indexes`` of ``total``.
+    """Under a result message carrying images ``indexes`` of ``total``, labelled in
+    ``texts``' language.
 
     One image: its actions directly, then Re-roll, Remix, Delete. Several: Re-roll, Remix,
     Edit all, Delete, then a numbered button per image of this message (a select menu past
@@ -96,23 +101,25 @@ def result_view(
     # one image: its actions on row 0, the job's on row 1; several: the job's, then the picker
     row = 1 if total == 1 else 0
     if total == 1:
-        _add_image_actions(view, job_id, 0, upscale_tier, row=0, edit_all=True)
+        _add_image_actions(view, job_id, 0, upscale_tier, texts, row=0, edit_all=True)
     primary = discord.ButtonStyle.primary
-    view.add_item(_button(Action.REROLL, job_id, "Re-roll", primary, "🎲", row=row))
-    view.add_item(_button(Action.REMIX, job_id, "Remix", secondary, "🎛️", row=row))
+    view.add_item(_button(Action.REROLL, job_id, texts._("Re-roll"), primary, "🎲", row=row))
+    view.add_item(_button(Action.REMIX, job_id, texts._("Remix"), secondary, "🎛️", row=row))
     if total > 1:
-        view.add_item(_button(Action.EDIT, job_id, "Edit all", secondary, "✏️", row=row))
+        edit_all = texts._("Edit all")
+        view.add_item(_button(Action.EDIT, job_id, edit_all, secondary, "✏️", row=row))
     danger = discord.ButtonStyle.danger
-    view.add_item(_button(Action.DELETE, job_id, "Delete", danger, "🗑️", row=row))
+    view.add_item(_button(Action.DELETE, job_id, texts._("Delete"), danger, "🗑️", row=row))
     if total > 1:
-        _add_picker(view, job_id, indexes)
+        _add_picker(view, job_id, indexes, texts)
     return _stateless(view)
 
 
-def image_view(job_id: str, index: int, upscale_tier: str | None) -> discord.ui.View:
-    """The actions for one picked image (sent privately to the member who picked it)."""
+def image_view(job_id: str, index: int, upscale_tier: str | None, texts: Texts) -> discord.ui.View:
+    """The actions for one picked image (sent privately to the member who picked it, in
+    their language)."""
     view = discord.ui.View(timeout=None)
-    _add_image_actions(view, job_id, index, upscale_tier, row=0)
+    _add_image_actions(view, job_id, index, upscale_tier, texts, row=0)
     return _stateless(view)
 
 
@@ -121,6 +128,7 @@ def _add_image_actions(
     job_id: str,
     index: int,
     upscale_tier: str | None,
+    texts: Texts,
     *,
     row: int,
     edit_all: bool = False,
@@ -128,24 +136,25 @@ def _add_image_actions(
     """Vary (subtle), Vary (strong), 4K (when the model has a higher tier), Edit, Use as
     reference: one row. ``edit_all``: the Edit button is the whole-message one (one image)."""
     secondary = discord.ButtonStyle.secondary
+    subtle, strong = texts._("Vary (subtle)"), texts._("Vary (strong)")
     items = [
-        _button(Action.VARY_SUBTLE, job_id, "Vary (subtle)", secondary, "🌱", index=index, row=row),
-        _button(Action.VARY_STRONG, job_id, "Vary (strong)", secondary, "🌪️", index=index, row=row),
+        _button(Action.VARY_SUBTLE, job_id, subtle, secondary, "🌱", index=index, row=row),
+        _button(Action.VARY_STRONG, job_id, strong, secondary, "🌪️", index=index, row=row),
     ]
     if upscale_tier is not None:
         items.append(
             _button(Action.UPSCALE, job_id, upscale_tier, secondary, "🔍", index=index, row=row)
         )
     edit_index = None if edit_all else index
-    items.append(_button(Action.EDIT, job_id, "Edit", secondary, "✏️", index=edit_index, row=row))
-    items.append(
-        _button(Action.REFERENCE, job_id, "Use as reference", secondary, "🖼️", index=index, row=row)
-    )
+    edit = texts._("Edit")
+    items.append(_button(Action.EDIT, job_id, edit, secondary, "✏️", index=edit_index, row=row))
+    reference = texts._("Use as reference")
+    items.append(_button(Action.REFERENCE, job_id, reference, secondary, "🖼️", index=index, row=row))
     for item in items:
         view.add_item(item)
 
 
-def _add_picker(view: discord.ui.View, job_id: str, indexes: Sequence[int]) -> None:
+def _add_picker(view: discord.ui.View, job_id: str, indexes: Sequence[int], texts: Texts) -> None:
     """Numbered buttons ``1``-``n`` for this message's images, or a select menu past four."""
     if len(indexes) <= MAX_NUMBER_BUTTONS:
         for index in indexes:
@@ -163,9 +172,12 @@ def _add_picker(view: discord.ui.View, job_id: str, indexes: Sequence[int]) -> N
         return
     picker: discord.ui.Select[discord.ui.View] = discord.ui.Select(
         custom_id=choose_id(job_id),
-        placeholder="Pick an image to vary, re-render, edit or reuse…",
+        placeholder=texts._("Pick an image to vary, re-render, edit or reuse…"),
         options=[
-            discord.SelectOption(label=f"Image {index + 1}", value=str(index)) for index in indexes
+            discord.SelectOption(
+                label=texts._("Image {number}", number=index + 1), value=str(index)
+            )
+            for index in indexes
         ],
         row=1,
     )
@@ -191,17 +203,20 @@ class InstructionModal(discord.ui.Modal):
     handler defers and does the rest.
     """
 
-    instruction: discord.ui.TextInput[InstructionModal] = discord.ui.TextInput(
-        label="What should change?",
-        placeholder="make the sky purple",
-        style=discord.TextStyle.paragraph,
-        min_length=1,
-        max_length=2000,
-    )
-
-    def __init__(self, handler: InstructionHandler, *, title: str = "Edit image") -> None:
-        super().__init__(title=title, timeout=900)
+    def __init__(
+        self, handler: InstructionHandler, texts: Texts, *, title: str = N_("Edit image")
+    ) -> None:
+        super().__init__(title=texts._(title), timeout=900)
         self._handler = handler
+        # built per modal: its label is in the member's language
+        self.instruction: discord.ui.TextInput[InstructionModal] = discord.ui.TextInput(
+            label=texts._("What should change?"),
+            placeholder=texts._("make the sky purple"),
+            style=discord.TextStyle.paragraph,
+            min_length=1,
+            max_length=2000,
+        )
+        self.add_item(self.instruction)
 
     async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
         """The operator's server gate, as for commands (submits bypass the command tree)."""
@@ -219,26 +234,33 @@ class InstructionModal(discord.ui.Modal):
 
 
 class PromptModal(discord.ui.Modal):
-    """Asks for a prompt and a ratio, pre-filled (Remix, Use as reference)."""
+    """Asks for a prompt and a ratio, pre-filled (Remix, Use as reference).
 
-    prompt: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
-        label="Prompt",
-        style=discord.TextStyle.paragraph,
-        min_length=1,
-        max_length=4000,
-    )
-    ratio: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
-        label="Ratio (empty: the model's default)",
-        placeholder="16:9",
-        required=False,
-        max_length=11,
-    )
+    ``title`` is a message id (``N_``), shown in ``texts``' language like the labels.
+    """
 
-    def __init__(self, handler: PromptHandler, *, title: str, prompt: str, ratio: str) -> None:
-        super().__init__(title=title, timeout=900)
+    def __init__(
+        self, handler: PromptHandler, texts: Texts, *, title: str, prompt: str, ratio: str
+    ) -> None:
+        super().__init__(title=texts._(title), timeout=900)
         self._handler = handler
-        self.prompt.default = prompt[:4000]
-        self.ratio.default = ratio
+        # built per modal: its labels are in the member's language
+        self.prompt: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
+            label=texts._("Prompt"),
+            style=discord.TextStyle.paragraph,
+            min_length=1,
+            max_length=4000,
+            default=prompt[:4000],
+        )
+        self.ratio: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
+            label=texts._("Ratio (empty: the model's default)"),
+            placeholder="16:9",
+            required=False,
+            max_length=11,
+            default=ratio,
+        )
+        self.add_item(self.prompt)
+        self.add_item(self.ratio)
 
     async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
         """The operator's server gate, as for commands (submits bypass the command tree)."""

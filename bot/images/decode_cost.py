@@ -12,6 +12,7 @@ import zlib
 from typing import Final
 
 from bot.core.errors import ImageError
+from bot.core.localizable import N_
 from bot.images.headers import DEFAULT_MAX_PIXELS, JpegFrame, checked_header, jpeg_frame
 
 #: The most working memory one check may need; ``bot.discord.attachments`` also keeps the checks
@@ -46,7 +47,10 @@ def decode_cost(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, label: str
     if fmt == "webp":
         # Pillow's WebP decoder: its canvas, the frame copied out, then the image itself
         cost = 3 * 4 * width * height
-        kind, instead = "a WebP image", "PNG or JPEG"
+        too_large = N_(
+            "{label} is too large: {width}×{height} pixels (at most {most} megapixels for a "
+            "WebP image; save it as PNG or JPEG to send it this size)."
+        )
     else:
         frame = jpeg_frame(data)
         # decoded at 1/8 scale (Image.draft), 4 bytes a pixel
@@ -54,13 +58,18 @@ def decode_cost(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, label: str
         if frame is None or not frame.progressive:
             return cost
         cost += _coefficient_bytes(frame)
-        kind, instead = "a progressive JPEG", "PNG or baseline JPEG"
+        too_large = N_(
+            "{label} is too large: {width}×{height} pixels (at most {most} megapixels for a "
+            "progressive JPEG; save it as PNG or baseline JPEG to send it this size)."
+        )
     if cost > DECODE_BUDGET:
         most = DECODE_BUDGET * width * height // cost
         raise ImageError(
-            f"{label} is too large: {width}×{height} pixels (at most "
-            f"{most / 1_000_000:.1f} megapixels for {kind}; save it as {instead} to send "
-            "it this size)."
+            too_large,
+            label=label,
+            width=str(width),
+            height=str(height),
+            most=round(most / 1_000_000, 1),
         )
     return cost
 

@@ -16,6 +16,7 @@ from typing import Final
 from PIL import Image, ImageOps
 
 from bot.core.errors import ImageError
+from bot.core.localizable import N_
 from bot.images.headers import EXTENSIONS, MIME_TYPES, ImageFormat
 
 #: The smallest longest side the downscale ladder tries before giving up.
@@ -191,4 +192,6 @@ def fit_prepared(
                 if len(retry) <= limit_bytes:
                     return result(retry, retry_small, rung(better))
         return result(out, small, rung(scale))
-    raise ImageError(f"{label} cannot be made smaller than {limit_bytes:,} bytes.")
+    raise ImageError(
+        N_("{label} cannot be made smaller than {limit} bytes."), label=label, limit=limit_bytes
+    )

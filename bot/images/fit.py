@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from bot.core.errors import ImageError
+from bot.core.localizable import N_
 from bot.images.encode_ladder import MIN_SIDE, FittedImage, fit_prepared, prepare
 from bot.images.headers import DEFAULT_MAX_PIXELS, EXTENSIONS
 from bot.images.validate import display_size, open_image
@@ -99,7 +100,7 @@ def refit_smaller(
         raise ValueError("factor must be between 0 and 1")
     limit = int(rejected.size_bytes * factor)
     if limit <= 0:
-        raise ImageError("The image cannot be made any smaller.")
+        raise ImageError(N_("The image cannot be made any smaller."))
     return fit_image(data, limit, filename_stem=filename_stem, max_pixels=max_pixels)
 
 

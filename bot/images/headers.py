@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from bot.core.errors import ImageError
+from bot.core.localizable import N_
 
 ImageFormat = Literal["png", "jpeg", "webp"]
 
@@ -56,13 +57,13 @@ def checked_header(data: bytes, *, max_pixels: int, label: str) -> tuple[ImageFo
     header or more than ``max_pixels`` pixels.
     """
     if not data:
-        raise ImageError(f"{label} is empty.")
+        raise ImageError(N_("{label} is empty."), label=label)
     fmt = sniff_image_type(data)
     if fmt is None:
-        raise ImageError(f"{label} is not a PNG, JPEG or WebP image.")
+        raise ImageError(N_("{label} is not a PNG, JPEG or WebP image."), label=label)
     size = header_size(data, fmt)
     if size is None:
-        raise ImageError(f"{label} is corrupt or truncated.")
+        raise ImageError(N_("{label} is corrupt or truncated."), label=label)
     width, height = size
     if width * height > max_pixels:
         raise too_large(label, width, height, max_pixels)
@@ -72,8 +73,11 @@ def checked_header(data: bytes, *, max_pixels: int, label: str) -> tuple[ImageFo
 def too_large(label: str, width: int, height: int, max_pixels: int) -> ImageError:
     """The error for an image over the pixel cap."""
     return ImageError(
-        f"{label} is too large: {width}×{height} pixels "
-        f"(at most {max_pixels / 1_000_000:.1f} megapixels)."
+        N_("{label} is too large: {width}×{height} pixels (at most {most} megapixels)."),
+        label=label,
+        width=str(width),
+        height=str(height),
+        most=round(max_pixels / 1_000_000, 1),
     )
 
 

@@ -22,6 +22,7 @@ from typing import Final
 from PIL import ExifTags, Image
 
 from bot.core.errors import ImageError
+from bot.core.localizable import N_
 from bot.images.decode_cost import DECODE_BUDGET, check_png_stream, decode_cost
 from bot.images.headers import (
     DEFAULT_MAX_PIXELS,
@@ -83,9 +84,9 @@ def open_image(
         raise
     except Image.DecompressionBombError as exc:
         # Pillow's process-wide guard (only reachable with max_pixels above its limit).
-        raise ImageError(f"{label} is too large.") from exc
+        raise ImageError(N_("{label} is too large."), label=label) from exc
     except Exception as exc:  # any failure decoding untrusted bytes means they're broken
-        raise ImageError(f"{label} is corrupt or truncated.") from exc
+        raise ImageError(N_("{label} is corrupt or truncated."), label=label) from exc
     return img, fmt
 
 
@@ -120,14 +121,14 @@ def inspect_image(
     width, height = display_size(img)
     if fmt == "png":
         if not check_png_stream(data):
-            raise ImageError(f"{label} is corrupt or truncated.")
+            raise ImageError(N_("{label} is corrupt or truncated."), label=label)
     else:
         if fmt == "jpeg":
             img.draft(None, (1, 1))  # libjpeg's smallest scale, 1/8
         try:
             img.load()
         except Exception as exc:  # any failure decoding untrusted bytes means they're broken
-            raise ImageError(f"{label} is corrupt or truncated.") from exc
+            raise ImageError(N_("{label} is corrupt or truncated."), label=label) from exc
     return ImageInfo(format=fmt, width=width, height=height, size_bytes=len(data))
 
 

@@ -56,6 +56,9 @@ class ClusterTimings:
     positions_interval: float = 5.0
 
 
+#: the name of procrastinate's own pool (shown in psycopg's logs)
+QUEUE_POOL_NAME = "procrastinate"
+
 class ClusterExecution:
     """``JobExecution`` on procrastinate and the shared fair line."""
 
@@ -86,7 +89,7 @@ class ClusterExecution:
         # defers that must share a transaction run on the caller's connection anyway
         self.app = procrastinate.App(
             connector=procrastinate.PsycopgConnector(
-                conninfo=url, min_size=1, max_size=4, name="procrastinate"
+                conninfo=url, min_size=1, max_size=4, name=QUEUE_POOL_NAME
             )
         )
         # any exception that escapes a run is a cancellation (the body catches the rest):

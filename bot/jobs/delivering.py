@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from bot.core.clock import Clock
 from bot.core.job import Job
+from bot.core.localizable import N_
 from bot.core.retry import WindowedBackoff
 from bot.core.states import IllegalTransitionError, JobState
 from bot.jobs.delivery import Deliverer, DeliveryError
@@ -127,7 +128,7 @@ class ResultDelivery:
             job = await self._ledger.require(job.id)
             if not any(image.delivered for image in job.images):
                 await self.fail(
-                    job.id, "images_lost", "The generated images were lost before posting."
+                    job.id, "images_lost", N_("The generated images were lost before posting.")
                 )
                 return
             ending = await self._ledger.finish(job.id, JobState.DONE)

@@ -7,6 +7,7 @@ from typing import ClassVar, Protocol, TypeAlias
 
 from bot.core.errors import SeedreamError
 from bot.core.job import Job, StoredImage
+from bot.core.localizable import N_
 
 #: ``await posted(message_id, image_indexes)`` after each message that carried images
 PostedCallback: TypeAlias = Callable[[int, Sequence[int]], Awaitable[None]]
@@ -23,7 +24,7 @@ class DeliveryError(SeedreamError):
 
     code: ClassVar[str] = "delivery"
 
-    user_message = "The images could not be posted in that channel."
+    user_message = N_("The images could not be posted in that channel.")
 
     def __init__(self, message: str | None = None, *, retryable: bool) -> None:
         self.retryable = retryable

@@ -22,6 +22,7 @@ from bot.core.errors import (
     ShuttingDownError,
 )
 from bot.core.job import Job, JobSpec
+from bot.core.localizable import N_
 from bot.core.request import GenerationRequest
 from bot.core.states import IllegalTransitionError, JobState
 from bot.jobs.callbacks import CallbackOutcome, check_callback
@@ -36,6 +37,8 @@ from bot.quotas.rules import QuotaService, QuotaStatus
 from bot.storage.protocols import ResultImageStore
 
 log = logging.getLogger(__name__)
+
+ALREADY_STARTED = N_("That job has already started and can't be cancelled.")
 
 STOP_TIMEOUT = 5.0
 
@@ -136,10 +139,12 @@ class JobEngine:
         if request.sequential:
             limit = self.limits.max_storyboard_frames
             if not 2 <= request.count <= limit:
-                raise RequestValidationError("frames", f"must be between 2 and {limit}.")
+                raise RequestValidationError(
+                    "frames", N_("must be between 2 and {most}."), most=limit
+                )
         elif not 1 <= request.count <= self.limits.max_images_per_job:
             limit = self.limits.max_images_per_job
-            raise RequestValidationError("count", f"must be between 1 and {limit}.")
+            raise RequestValidationError("count", N_("must be between 1 and {most}."), most=limit)
         provider = self._first_provider(request)
         self._creating += 1
         try:
@@ -188,13 +193,11 @@ class JobEngine:
         if job is None or (job.user_id != by_user_id and not is_moderator):
             raise JobNotFoundError()
         if job.state is not JobState.QUEUED or not await self._workers.withdraw(job):
-            raise PermissionDeniedError("That job has already started and can't be cancelled.")
+            raise PermissionDeniedError(ALREADY_STARTED)
         try:
             ending = await self._ledger.finish(job.id, JobState.CANCELLED)
         except IllegalTransitionError:
-            raise PermissionDeniedError(
-                "That job has already started and can't be cancelled."
-            ) from None
+            raise PermissionDeniedError(ALREADY_STARTED) from None
         await self._store.discard(job.id)
         log.info("job %s: cancelled by %s", job.id, by_user_id)
         await self._notify(JobCancelled(ending.job, by_user_id, ending.settlement.refunded))

@@ -26,6 +26,7 @@ from bot.core.errors import (
 )
 from bot.core.ids import new_callback_secret
 from bot.core.job import Job, JobImage
+from bot.core.localizable import N_
 from bot.core.request import GenerationRequest, TaskState, TaskStatus
 from bot.core.states import IllegalTransitionError, JobState
 from bot.jobs.delivering import JobGoneError, Notify, ResultDelivery
@@ -141,7 +142,8 @@ class JobRunner:
             if provider.name == job.provider:
                 return provider
         raise ProviderUnavailableError(
-            "The provider this job was sent to is no longer configured.", provider=job.provider
+            N_("The provider this job was sent to is no longer configured."),
+            provider=job.provider,
         )
 
     def _must_resubmit(self, job: Job) -> bool:

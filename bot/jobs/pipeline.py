@@ -21,6 +21,7 @@ from bot.core.errors import (
     ProviderUnavailableError,
     RequestValidationError,
 )
+from bot.core.localizable import N_
 from bot.core.request import GenerationRequest, TaskState, TaskStatus
 from bot.core.retry import RATE_LIMIT_BACKOFF, RATE_LIMIT_RETRIES, retry_rate_limited
 from bot.jobs.waiting import DEFAULT_SCHEDULE, OnUpdate, PollSchedule, wait_for_task
@@ -37,7 +38,7 @@ BeforeSubmit = Callable[[Provider], Awaitable[str | None]]
 #: ``await refused(provider, error)`` when a provider refused and the next one is tried
 Refused = Callable[[Provider, ProviderError], Awaitable[None]]
 
-NO_PROVIDER_LEFT = "No configured provider can take this request right now."
+NO_PROVIDER_LEFT = N_("No configured provider can take this request right now.")
 
 
 def candidates(
@@ -74,7 +75,7 @@ def first_candidate(
             continue
         return provider
     raise first_error or RequestValidationError(
-        "model", "no configured provider can generate this request."
+        "model", N_("no configured provider can generate this request.")
     )
 
 

@@ -13,6 +13,7 @@ from bot.core.asked import (
     parse_styles,
 )
 from bot.core.errors import ConfigError, RequestValidationError
+from bot.core.localizable import N_
 from bot.storage.protocols import PreferenceStore
 
 #: a server's own styles: enough for any community, few enough to list and autocomplete
@@ -70,7 +71,7 @@ class Preferences:
         key = name.strip().lower()
         if key not in styles:
             raise RequestValidationError(
-                "style", f"there is no style `{name[:40]}` here.", sorted(styles)[:25]
+                "style", N_("there is no style `{name}` here."), sorted(styles)[:25], name=name[:40]
             )
         return key, styles[key]
 
@@ -82,8 +83,8 @@ class Preferences:
         if key not in server and len(server) >= MAX_SERVER_STYLES:
             raise RequestValidationError(
                 "name",
-                f"this server has {MAX_SERVER_STYLES} styles, the most it may keep; "
-                "remove one first.",
+                N_("this server has {count} styles, the most it may keep; remove one first."),
+                count=MAX_SERVER_STYLES,
             )
         replaced = await self._store.put_guild_style(guild_id, key, template, by)
         return key, replaced

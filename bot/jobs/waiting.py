@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot.core.errors import ProviderTimeoutError, ProviderUnavailableError, RateLimitedError
+from bot.core.localizable import N_
 from bot.core.request import TaskStatus
 from bot.providers.base import Provider
 
@@ -133,7 +134,9 @@ async def wait_for_task(
         remaining = end - now()
         if remaining <= 0:
             raise ProviderTimeoutError(
-                f"{provider.display_name} did not finish within {deadline:.0f} s.",
+                N_("{name} did not finish within {seconds} s."),
+                name=provider.display_name,
+                seconds=round(deadline),
                 provider=provider.name,
             )
         woken = await _pause(min(max(0.0, due - now()), remaining), wake, sleep)

@@ -26,6 +26,7 @@ from bot.core.accounts import (
 )
 from bot.core.clock import Clock, utc_day, utc_now
 from bot.core.errors import RequestValidationError
+from bot.core.localizable import N_
 from bot.quotas.textmatch import clean_term, term_key
 from bot.storage.protocols import ModerationStore
 
@@ -87,8 +88,11 @@ class ModerationService:
         if amount > self.max_grant:
             raise RequestValidationError(
                 "amount",
-                f"must be at most {self.max_grant} credits per grant, "
-                "the ceiling this bot's operator set (MAX_GRANT).",
+                N_(
+                    "must be at most {most} credits per grant, "
+                    "the ceiling this bot's operator set (MAX_GRANT)."
+                ),
+                most=self.max_grant,
             )
         return await self._change_bonus(guild_id, actor_id, user_id, amount, reason)
 
@@ -150,8 +154,11 @@ class ModerationService:
         if value is not None and value > self.max_daily_quota:
             raise RequestValidationError(
                 "daily",
-                f"must be at most {self.max_daily_quota} images per day, "
-                "the ceiling this bot's operator set (MAX_DAILY_QUOTA).",
+                N_(
+                    "must be at most {most} images per day, "
+                    "the ceiling this bot's operator set (MAX_DAILY_QUOTA)."
+                ),
+                most=self.max_daily_quota,
             )
 
     async def _guild_field(
@@ -234,7 +241,9 @@ class ModerationService:
         """Images charged over the last ``days`` UTC days (today included): totals, top
         members and per provider."""
         if not 1 <= days <= MAX_REPORT_DAYS:
-            raise RequestValidationError("days", f"must be between 1 and {MAX_REPORT_DAYS}.")
+            raise RequestValidationError(
+                "days", N_("must be between 1 and {most}."), most=MAX_REPORT_DAYS
+            )
         since = utc_day(self._clock()) - timedelta(days=days - 1)
         return await self._store.usage_report(guild_id, since, days, top)
 
@@ -247,24 +256,28 @@ def normalize_term(term: str, *, matchable: bool = True) -> str:
     """A blocklist term in its stored form (``textmatch.clean_term``), checked: not blank, not
     too long and, when ``matchable``, with a letter or digit left to match."""
     if not term.strip():
-        raise RequestValidationError("term", "must not be empty.")
+        raise RequestValidationError("term", N_("must not be empty."))
     normalized = clean_term(term)
     if len(normalized) > MAX_TERM_LENGTH:
-        raise RequestValidationError("term", f"must be at most {MAX_TERM_LENGTH} characters.")
+        raise RequestValidationError(
+            "term", N_("must be at most {most} characters."), most=MAX_TERM_LENGTH
+        )
     if not (term_key(normalized) if matchable else normalized):
         raise RequestValidationError(
             "term",
-            "has no letter or digit (punctuation, symbols and invisible characters only "
-            "separate words), so it would match nothing.",
+            N_(
+                "has no letter or digit (punctuation, symbols and invisible characters only "
+                "separate words), so it would match nothing."
+            ),
         )
     return normalized
 
 
 def _non_negative(field: str, value: int | None) -> None:
     if value is not None and value < 0:
-        raise RequestValidationError(field, "must not be negative.")
+        raise RequestValidationError(field, N_("must not be negative."))
 
 
 def _positive(field: str, value: int) -> None:
     if value < 1:
-        raise RequestValidationError(field, "must be at least 1.")
+        raise RequestValidationError(field, N_("must be at least 1."))

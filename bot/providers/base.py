@@ -10,6 +10,7 @@ import httpx
 from pydantic import SecretStr
 
 from bot.core.errors import RequestValidationError
+from bot.core.localizable import N_
 from bot.core.request import CallbackHint, GenerationRequest, TaskStatus
 from bot.core.shapes import nearest_ratio, parse_ratio, ratio_text, source_ratio
 
@@ -18,6 +19,9 @@ MAX_REFS_PLUS_OUTPUTS = 15
 #: the top of the seed range every Seedream API documents (PROVIDERS.md §3.2, §6.2); the
 #: bottom is per model (``ModelSpec.seed_min``)
 SEED_MAX = 2_147_483_647
+
+#: a ratio or resolution the model does not take
+NOT_OFFERED = N_("`{value}` is not offered by {model}.")
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,9 @@ class Capabilities:
         for spec in self.models:
             if wanted in (spec.id, spec.edit_id):
                 return spec
-        raise RequestValidationError("model", f"`{wanted}` is not offered.", self.model_ids)
+        raise RequestValidationError(
+            "model", N_("`{wanted}` is not offered."), self.model_ids, wanted=wanted
+        )
 
     @property
     def model_ids(self) -> tuple[str, ...]:
@@ -163,17 +169,23 @@ def validate_request(request: GenerationRequest, caps: Capabilities) -> Generati
     request = keep_source_shape(request, spec)
     prompt = request.prompt
     if not prompt:
-        raise RequestValidationError("prompt", "must not be empty.")
+        raise RequestValidationError("prompt", N_("must not be empty."))
     if len(prompt) > spec.prompt_max:
         raise RequestValidationError(
-            "prompt", f"is {len(prompt)} characters; {spec.label} takes at most {spec.prompt_max}."
+            "prompt",
+            N_("is {length} characters; {model} takes at most {most}."),
+            length=len(prompt),
+            model=spec.label,
+            most=spec.prompt_max,
         )
     _validate_ratio(request, spec)
     if request.resolution is not None and request.resolution.upper() not in spec.resolutions:
         raise RequestValidationError(
             "resolution",
-            f"`{request.resolution}` is not offered by {spec.label}.",
+            NOT_OFFERED,
             spec.resolutions,
+            value=request.resolution,
+            model=spec.label,
         )
     _validate_exact_size(request, spec)
     refs = len(request.reference_images)
@@ -181,29 +193,49 @@ def validate_request(request: GenerationRequest, caps: Capabilities) -> Generati
         _validate_frames(request, spec, refs)
     elif not 1 <= request.count <= spec.max_count:
         raise RequestValidationError(
-            "count", f"must be between 1 and {spec.max_count} for {spec.label}."
+            "count",
+            N_("must be between 1 and {most} for {model}."),
+            most=spec.max_count,
+            model=spec.label,
         )
     if refs and spec.max_refs == 0:
-        raise RequestValidationError("image", f"{spec.label} takes no reference images.")
+        raise RequestValidationError(
+            "image", N_("{model} takes no reference images."), model=spec.label
+        )
     if refs > spec.max_refs:
         raise RequestValidationError(
-            "image", f"{refs} reference images given; {spec.label} takes at most {spec.max_refs}."
+            "image",
+            N_("{count} reference images given; {model} takes at most {most}."),
+            count=refs,
+            model=spec.label,
+            most=spec.max_refs,
         )
     _validate_formats(request, spec)
     if spec.requires_refs and refs == 0:
-        raise RequestValidationError("image", f"{spec.label} needs at least one reference image.")
+        raise RequestValidationError(
+            "image", N_("{model} needs at least one reference image."), model=spec.label
+        )
     if refs + request.count > spec.max_total:
         raise RequestValidationError(
             "count",
-            f"reference images plus count is {refs + request.count}; "
-            f"{spec.label} allows at most {spec.max_total}.",
+            N_("reference images plus count is {total}; {model} allows at most {most}."),
+            total=refs + request.count,
+            model=spec.label,
+            most=spec.max_total,
         )
     if request.seed is not None and not spec.supports_seed:
-        raise RequestValidationError("seed", f"{spec.label} here does not take a seed.")
-    if request.seed is not None and not spec.seed_min <= request.seed <= SEED_MAX:
-        random = " (-1: random)" if spec.seed_min < 0 else ""
         raise RequestValidationError(
-            "seed", f"must be between {spec.seed_min} and {SEED_MAX}{random} for {spec.label}."
+            "seed", N_("{model} here does not take a seed."), model=spec.label
+        )
+    if request.seed is not None and not spec.seed_min <= request.seed <= SEED_MAX:
+        raise RequestValidationError(
+            "seed",
+            N_("must be between {least} and {most} (-1: random) for {model}.")
+            if spec.seed_min < 0
+            else N_("must be between {least} and {most} for {model}."),
+            least=str(spec.seed_min),
+            most=str(SEED_MAX),
+            model=spec.label,
         )
     _validate_guidance(request, spec)
     _validate_prompt_options(request, spec)
@@ -216,29 +248,38 @@ def _validate_exact_size(request: GenerationRequest, spec: ModelSpec) -> None:
         return
     size = request.exact_size
     if size is None:
-        raise RequestValidationError("size", "give both width and height, as WIDTHxHEIGHT.")
+        raise RequestValidationError("size", N_("give both width and height, as WIDTHxHEIGHT."))
     if spec.pixel_bounds is None:
         raise RequestValidationError(
-            "size", f"{spec.label} here takes no exact size; use ratio and resolution."
+            "size",
+            N_("{model} here takes no exact size; use ratio and resolution."),
+            model=spec.label,
         )
     if request.resolution is not None:
-        raise RequestValidationError("size", "give an exact size or a resolution, not both.")
+        raise RequestValidationError("size", N_("give an exact size or a resolution, not both."))
     if request.aspect_ratio is not None:
-        raise RequestValidationError("size", "give an exact size or a ratio, not both.")
+        raise RequestValidationError("size", N_("give an exact size or a ratio, not both."))
     width, height = size
     low, high = spec.pixel_bounds
     if not low <= width * height <= high:
         raise RequestValidationError(
             "size",
-            f"{width}x{height} is {width * height:,} pixels; "
-            f"{spec.label} takes {low:,} to {high:,}.",
+            N_("{size} is {pixels} pixels; {model} takes {least} to {most}."),
+            size=f"{width}x{height}",
+            pixels=width * height,
+            model=spec.label,
+            least=low,
+            most=high,
         )
     ratio_low, ratio_high = spec.ratio_bounds
     if not ratio_low <= width / height <= ratio_high:
         raise RequestValidationError(
             "size",
-            f"{width}x{height} is too narrow or too wide; {spec.label} takes ratios "
-            f"{ratio_text(ratio_low)} to {ratio_text(ratio_high)}.",
+            N_("{size} is too narrow or too wide; {model} takes ratios {least} to {most}."),
+            size=f"{width}x{height}",
+            model=spec.label,
+            least=ratio_text(ratio_low),
+            most=ratio_text(ratio_high),
         )
 
 
@@ -277,14 +318,21 @@ def _validate_ratio(request: GenerationRequest, spec: ModelSpec) -> None:
     across, down = parse_ratio(ratio)
     if spec.pixel_bounds is None:
         raise RequestValidationError(
-            "ratio", f"`{ratio}` is not offered by {spec.label} here.", spec.ratios
+            "ratio",
+            N_("`{value}` is not offered by {model} here."),
+            spec.ratios,
+            value=ratio,
+            model=spec.label,
         )
     low, high = spec.ratio_bounds
     if not low <= across / down <= high:
         raise RequestValidationError(
             "ratio",
-            f"`{ratio}` is too narrow or too wide; {spec.label} takes "
-            f"{ratio_text(low)} to {ratio_text(high)}.",
+            N_("`{value}` is too narrow or too wide; {model} takes {least} to {most}."),
+            value=ratio,
+            model=spec.label,
+            least=ratio_text(low),
+            most=ratio_text(high),
         )
 
 
@@ -293,11 +341,17 @@ def _validate_formats(request: GenerationRequest, spec: ModelSpec) -> None:
         return
     for position, fmt in enumerate(request.reference_formats, start=1):
         if fmt not in spec.ref_formats:
-            taken = " and ".join(sorted(f.upper() for f in spec.ref_formats))
             raise RequestValidationError(
                 "image",
-                f"reference {position} is {fmt.upper()}; {spec.label} here takes {taken} only. "
-                "Convert it and attach it again.",
+                N_(
+                    "reference {position} is {format}; {model} here takes {formats} only. "
+                    "Convert it and attach it again."
+                ),
+                position=str(position),
+                format=fmt.upper(),
+                model=spec.label,
+                # a tuple: joined the reader's way ("JPEG and PNG", "JPEG und PNG")
+                formats=tuple(sorted(f.upper() for f in spec.ref_formats)),
             )
 
 
@@ -306,11 +360,17 @@ def _validate_guidance(request: GenerationRequest, spec: ModelSpec) -> None:
     if value is None:
         return
     if spec.guidance_bounds is None:
-        raise RequestValidationError("guidance", f"{spec.label} here takes no guidance scale.")
+        raise RequestValidationError(
+            "guidance", N_("{model} here takes no guidance scale."), model=spec.label
+        )
     low, high = spec.guidance_bounds
     if not low <= value <= high:
         raise RequestValidationError(
-            "guidance", f"must be between {low:g} and {high:g} for {spec.label}."
+            "guidance",
+            N_("must be between {least} and {most} for {model}."),
+            least=f"{low:g}",
+            most=f"{high:g}",
+            model=spec.label,
         )
 
 
@@ -326,18 +386,31 @@ def max_frames(spec: ModelSpec, refs: int = 0) -> int:
 def _validate_frames(request: GenerationRequest, spec: ModelSpec, refs: int) -> None:
     if not spec.sequential:
         raise RequestValidationError(
-            "frames", f"{spec.label} here cannot make a storyboard (a consistent sequence)."
+            "frames",
+            N_("{model} here cannot make a storyboard (a consistent sequence)."),
+            model=spec.label,
         )
     most = max_frames(spec, refs)
     if not MIN_FRAMES <= request.count <= most:
+        if refs:
+            raise RequestValidationError(
+                "frames",
+                N_(
+                    "must be between {least} and {most} for {model} with these references "
+                    "(reference images: {refs}; references plus frames ≤ {total})."
+                ),
+                least=MIN_FRAMES,
+                most=most,
+                model=spec.label,
+                refs=refs,
+                total=spec.max_total,
+            )
         raise RequestValidationError(
             "frames",
-            f"must be between {MIN_FRAMES} and {most} for {spec.label}"
-            + (
-                f" with {refs} reference images (references plus frames ≤ {spec.max_total})."
-                if refs
-                else "."
-            ),
+            N_("must be between {least} and {most} for {model}."),
+            least=MIN_FRAMES,
+            most=most,
+            model=spec.label,
         )
 
 
@@ -345,20 +418,20 @@ def _validate_prompt_options(request: GenerationRequest, spec: ModelSpec) -> Non
     if request.enhance is not None and request.enhance not in spec.enhance_modes:
         if not spec.enhance_modes:
             raise RequestValidationError(
-                "enhance", f"{spec.label} here offers no prompt enhancement."
+                "enhance", N_("{model} here offers no prompt enhancement."), model=spec.label
             )
         raise RequestValidationError(
-            "enhance",
-            f"`{request.enhance}` is not offered by {spec.label}.",
-            spec.enhance_modes,
+            "enhance", NOT_OFFERED, spec.enhance_modes, value=request.enhance, model=spec.label
         )
     if request.output_format is not None and request.output_format not in spec.output_formats:
         if not spec.output_formats:
             raise RequestValidationError(
-                "format", f"{spec.label} here has no choice of output format."
+                "format", N_("{model} here has no choice of output format."), model=spec.label
             )
         raise RequestValidationError(
             "format",
-            f"`{request.output_format}` is not offered by {spec.label}.",
+            NOT_OFFERED,
             spec.output_formats,
+            value=request.output_format,
+            model=spec.label,
         )

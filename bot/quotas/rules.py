@@ -24,6 +24,7 @@ from bot.core.accounts import Limit, QuotaSnapshot, Reservation, Settlement
 from bot.core.clock import Clock, format_reset, next_reset, utc_day, utc_now
 from bot.core.errors import PermissionDeniedError, QuotaExceededError, SeedreamError
 from bot.core.job import JobSpec
+from bot.core.localizable import N_
 from bot.quotas.textmatch import matcher_for
 from bot.storage.protocols import QuotaStore
 
@@ -45,7 +46,9 @@ class BlockedPromptError(SeedreamError):
 
     code: ClassVar[str] = "blocked_prompt"
 
-    user_message = "Your prompt contains a term this server has blocked. Rephrase it and try again."
+    user_message = N_(
+        "Your prompt contains a term this server has blocked. Rephrase it and try again."
+    )
 
 
 class BlockedUserError(PermissionDeniedError):
@@ -53,7 +56,7 @@ class BlockedUserError(PermissionDeniedError):
 
     code: ClassVar[str] = "blocked_user"
 
-    user_message = "You are blocked from generating images in this server."
+    user_message = N_("You are blocked from generating images in this server.")
 
 
 @dataclass(frozen=True)
@@ -222,39 +225,64 @@ class QuotaService:
         reset_at = status.reset_at
         if limit is Limit.GUILD:
             budget = snapshot.guild.daily_budget or 0
-            return GuildBudgetExceededError(_budget_message(budget, reset_at), reset_at=reset_at)
+            return GuildBudgetExceededError(
+                N_("This server has used its daily budget of {budget} images; more at {reset}."),
+                reset_at=reset_at,
+                budget=budget,
+                reset=format_reset(reset_at),
+            )
         if limit is Limit.GLOBAL:
-            return GlobalBudgetExceededError(_global_message(reset_at), reset_at=reset_at)
-        return QuotaExceededError(_quota_message(status, count), reset_at=reset_at)
+            # The operator's number stays private; the member only needs to know when.
+            return GlobalBudgetExceededError(
+                N_(
+                    "The bot has made all the images it can today, across all its servers; "
+                    "more at {reset}."
+                ),
+                reset_at=reset_at,
+                reset=format_reset(reset_at),
+            )
+        return _quota_error(status, count)
 
     def settle(self, reserved_daily: int, reserved_bonus: int, charged: int) -> Settlement:
         """Charge allowance images first; give bonus back first."""
         return split_refund(reserved_daily, reserved_bonus, charged)
 
 
-def _quota_message(status: QuotaStatus, count: int) -> str:
+def _quota_error(status: QuotaStatus, count: int) -> QuotaExceededError:
     reset = format_reset(status.reset_at)
+    at = status.reset_at
     if status.daily_allowance == 0 and status.bonus == 0:
-        return f"Your daily image allowance in this server is 0; it may change at {reset}."
+        return QuotaExceededError(
+            N_("Your daily image allowance in this server is 0; it may change at {reset}."),
+            reset_at=at,
+            reset=reset,
+        )
     if status.available == 0:
-        return f"You have used your {status.daily_allowance} images for today; more at {reset}."
-    bonus = f" plus {status.bonus} bonus" if status.bonus else ""
-    return (
-        f"You asked for {count} images but have {status.remaining_today} left today{bonus}; "
-        f"ask for fewer, or wait until {reset}."
-    )
-
-
-def _budget_message(budget: int, reset_at: datetime) -> str:
-    return (
-        f"This server has used its daily budget of {budget} images; "
-        f"more at {format_reset(reset_at)}."
-    )
-
-
-def _global_message(reset_at: datetime) -> str:
-    # The operator's number stays private; the member only needs to know when to come back.
-    return (
-        "The bot has made all the images it can today, across all its servers; "
-        f"more at {format_reset(reset_at)}."
+        return QuotaExceededError(
+            N_("You have used your {allowance} images for today; more at {reset}."),
+            reset_at=at,
+            allowance=status.daily_allowance,
+            reset=reset,
+        )
+    if status.bonus:
+        return QuotaExceededError(
+            N_(
+                "You asked for {count} images but have {left} left today plus {bonus} bonus; "
+                "ask for fewer, or wait until {reset}."
+            ),
+            reset_at=at,
+            count=count,
+            left=status.remaining_today,
+            bonus=status.bonus,
+            reset=reset,
+        )
+    return QuotaExceededError(
+        N_(
+            "You asked for {count} images but have {left} left today; "
+            "ask for fewer, or wait until {reset}."
+        ),
+        reset_at=at,
+        count=count,
+        left=status.remaining_today,
+        reset=reset,
     )

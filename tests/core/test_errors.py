@@ -12,6 +12,7 @@ import bot
 from bot.core import errors
 from bot.core.errors import SeedreamError
 from bot.discord.references import ReferencesGoneError
+from bot.discord.replies import PostPermissionsError
 from bot.discord.source_image import SourceImageGoneError
 from bot.jobs.delivery import DeliveryError
 from bot.jobs.events import error_code
@@ -49,6 +50,7 @@ STORED_CODES: dict[type[SeedreamError], str] = {
     BlockedUserError: "blocked_user",
     DeliveryError: "delivery",
     ReferencesGoneError: "references_gone",
+    PostPermissionsError: "post_permissions",
     SourceImageGoneError: "source_image_gone",
 }
 

@@ -10,6 +10,7 @@ import pytest
 
 from bot.core.accounts import UsageReport, UsageTotals
 from bot.discord import moderation_render as ui
+from bot.discord import usage_render
 from bot.discord.moderation_render import ModAction
 
 WHEN = datetime(2025, 3, 14, 12, tzinfo=UTC)
@@ -89,7 +90,7 @@ def test_small_wordings() -> None:
 
 
 def test_usage_csv_has_totals_providers_and_members() -> None:
-    rows = list(csv.reader(io.StringIO(ui.usage_csv(report()))))
+    rows = list(csv.reader(io.StringIO(usage_render.usage_csv(report()))))
     assert rows == [
         ["section", "key", "images", "jobs", "failed"],
         ["total", "since 2025-03-08", "5", "3", "1"],
@@ -101,13 +102,13 @@ def test_usage_csv_has_totals_providers_and_members() -> None:
 
 def test_usage_csv_cells_never_read_as_formulas() -> None:
     odd = report(by_provider={"=cmd()": UsageTotals(1, 1, 0)})
-    rows = list(csv.reader(io.StringIO(ui.usage_csv(odd))))
+    rows = list(csv.reader(io.StringIO(usage_render.usage_csv(odd))))
     assert rows[2][1] == "'=cmd()"
 
 
 def test_usage_embed_of_an_empty_day() -> None:
     empty = report(days=1, totals=UsageTotals(0, 0, 0), top_users=(), by_provider={})
-    embed = ui.usage_embed(empty).to_dict()
+    embed = usage_render.usage_embed(empty).to_dict()
     fields = {f["name"]: f["value"] for f in embed["fields"]}
     assert "today" in embed["description"]
     assert (fields["Images"], fields["Top members"], fields["By provider"]) == (
@@ -115,7 +116,7 @@ def test_usage_embed_of_an_empty_day() -> None:
         "Nobody yet.",
         "None yet.",
     )
-    assert ui.usage_file(empty).filename == "usage-2025-03-08-1d.csv"
+    assert usage_render.usage_file(empty).filename == "usage-2025-03-08-1d.csv"
 
 
 def test_blocklist_reply_fits_in_the_embed_or_goes_to_a_file() -> None:

@@ -7,6 +7,9 @@ from typing import Any
 import pytest
 
 from bot.discord.views import CHOOSE_ID, CUSTOM_ID, image_view, result_view
+from bot.i18n.catalogs import ENGLISH, Catalogs
+
+EN = ENGLISH.default
 
 JOB = "abcdefgh"
 #: Discord takes at most 10 attachments per message; the bot posts the rest in more messages
@@ -38,7 +41,7 @@ async def test_every_image_is_reachable_within_the_limits(total: int, tier: str 
     reachable: set[int] = set()
     for start in range(0, total, PER_MESSAGE):
         indexes = list(range(start, min(total, start + PER_MESSAGE)))
-        view = result_view(JOB, indexes=indexes, total=total, upscale_tier=tier)
+        view = result_view(JOB, EN, indexes=indexes, total=total, upscale_tier=tier)
         components = view.to_components()
         ids = check_limits(components)
         assert {f"sd:reroll:{JOB}", f"sd:remix:{JOB}", f"sd:delete:{JOB}"} <= set(ids)
@@ -60,7 +63,7 @@ async def test_every_image_is_reachable_within_the_limits(total: int, tier: str 
 
 @pytest.mark.parametrize("index", [0, 14])
 async def test_the_picked_image_panel_is_one_row(index: int) -> None:
-    components = image_view(JOB, index, "4K").to_components()
+    components = image_view(JOB, index, "4K", EN).to_components()
     ids = check_limits(components)
     assert len(components) == 1
     assert ids == [
@@ -70,3 +73,24 @@ async def test_the_picked_image_panel_is_one_row(index: int) -> None:
         f"sd:edit:{JOB}:{index}",
         f"sd:reference:{JOB}:{index}",
     ]
+
+
+def test_buttons_and_picker_are_labelled_in_the_readers_language() -> None:
+    german = Catalogs(["de"], "de").default
+    one = result_view(JOB, german, upscale_tier="4K").to_components()
+    labels = [c["label"] for row in one for c in row["components"]]
+    assert labels == [
+        "Variieren (leicht)",
+        "Variieren (stark)",
+        "4K",
+        "Bearbeiten",
+        "Als Referenz nutzen",
+        "Neu würfeln",
+        "Remix",
+        "Löschen",
+    ]
+    many = result_view(JOB, german, indexes=list(range(6)), total=6).to_components()
+    [picker] = [c for row in many for c in row["components"] if c["type"] == 3]
+    assert picker["placeholder"].startswith("Wähle ein Bild")
+    assert [option["label"] for option in picker["options"]][:2] == ["Bild 1", "Bild 2"]
+    assert "Alle bearbeiten" in [c.get("label") for row in many for c in row["components"]]

@@ -13,8 +13,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from bot.core.accounts import AuditEntry, GuildSettings
+from bot.discord.usage_chart import SIZE_PX
 from bot.moderation.actions import AuditAction
 from tests.e2e.harness import World, job_id_in
 from tests.fakes.discord_api import FakeDiscord
@@ -392,7 +394,7 @@ async def test_blocklist_is_whole_word_and_case_insensitive(world: World) -> Non
         assert rows[-1].reason == "no cats"
 
 
-async def test_usage_report_as_embed_and_csv(world: World) -> None:
+async def test_usage_report_as_embed_chart_and_csv(world: World) -> None:
     async with world.running():
         mod = moderator(world)
         bob = world.discord.add_member(name="bob")
@@ -401,7 +403,9 @@ async def test_usage_report_as_embed_and_csv(world: World) -> None:
         await world.result(first)
         await world.result(second)
 
-        answer = await command(world, "quota usage", mod, days=3)
+        handle = await world.discord.slash("quota usage", user=mod, options={"days": 3})
+        await handle.response()  # deferred: the chart is drawn in a thread
+        answer = await handle.followup(0)
         assert answer.ephemeral
         embed = answer.embeds[0]
         report = fields(embed)
@@ -414,7 +418,10 @@ async def test_usage_report_as_embed_and_csv(world: World) -> None:
         assert report["By provider"] == "`poyo` · 3 images · 2 jobs · 0 failed"
         assert "last 3 days" in embed["description"]
 
-        [upload] = answer.files
+        chart, upload = answer.attachments
+        assert chart.filename.endswith("-3d.png")
+        with Image.open(io.BytesIO(chart.data)) as picture:
+            assert (picture.format, picture.size) == ("PNG", SIZE_PX)
         assert upload.filename.endswith("-3d.csv")
         rows = list(csv.reader(io.StringIO(upload.data.decode())))
         assert rows[0] == ["section", "key", "images", "jobs", "failed"]

@@ -168,7 +168,7 @@ async def test_bad_templates_and_non_moderators_are_refused(world: World) -> Non
         handle = await world.discord.slash(
             "style add", user=mod, options={"name": "x", "template": "{prompt} " + "a" * 1050}
         )
-        assert "at most 1000" in (await handle.response()).content
+        assert "at most 1,000" in (await handle.response()).content
         handle = await world.discord.slash(
             "style add", user=mod, options={"name": "bad name!", "template": "{prompt}"}
         )

@@ -121,7 +121,7 @@ async def test_references_plus_frames_above_15_are_refused_before_any_download(
         await handle.response()
         refusal = await handle.followup(0)
         assert "frames" in refusal.content
-        assert "4 reference images" in refusal.content
+        assert "reference images: 4" in refusal.content
         assert world.provider.count() == 0
         cdn = [r for r in world.discord.requests if "/attachments/" in r.path]
         assert cdn == []

@@ -62,9 +62,11 @@ on RESUME; each first ``settle()``s so the bot has digested earlier HTTP respons
     schema the bot registered: members, channels, roles and attachments go into
     ``resolved``) or a raw option list.
     ``await autocomplete(name, focused, value="", *, user=None, options=None, ...)``
-    ``await click(message, custom_id, *, user=None, values=None, component_type=None)``
-    ``await submit_modal(custom_id, values, *, user=None, message=None)`` — mirrors the
-    modal the bot sent (action rows or labels); ``values`` maps component custom_id to value.
+    ``await click(message, custom_id, *, user=None, values=None, component_type=None,
+    locale="en-US")``
+    ``await submit_modal(custom_id, values, *, user=None, message=None, locale="en-US")``
+    — mirrors the modal the bot sent (action rows or labels); ``values`` maps component
+    custom_id to value.
     ``await context_menu(name, *, user=None, message=None, target_user=None)``
     ``await user_message(channel=None, author=None, content="", *, attachments=(),
     mentions=(), reference=None, embeds=()) -> MessageHandle``
@@ -446,8 +448,10 @@ class FakeDiscord(FakeWorld):
         user: Any = None,
         values: list[Any] | None = None,
         component_type: int | None = None,
+        locale: str = "en-US",
     ) -> InteractionHandle:
-        """Click a button, or pick ``values`` in a select, of a stored message."""
+        """Click a button, or pick ``values`` in a select, of a stored message (from a client
+        in ``locale``)."""
         target = self.resolve_message(message)
         component = target.find_component(custom_id) or {}
         if not component and component_type is None:
@@ -466,10 +470,18 @@ class FakeDiscord(FakeWorld):
             ]
             if builder.resolved:
                 data["resolved"] = builder.resolved
-        return await self._interact(MESSAGE_COMPONENT, data, user, chan, message=target)
+        return await self._interact(
+            MESSAGE_COMPONENT, data, user, chan, message=target, locale=locale
+        )
 
     async def submit_modal(
-        self, custom_id: str, values: Mapping[str, Any], *, user: Any = None, message: Any = None
+        self,
+        custom_id: str,
+        values: Mapping[str, Any],
+        *,
+        user: Any = None,
+        message: Any = None,
+        locale: str = "en-US",
     ) -> InteractionHandle:
         """Submit the modal the bot opened with ``custom_id`` (values keyed by custom_id).
 
@@ -491,7 +503,7 @@ class FakeDiscord(FakeWorld):
         target = self.resolve_message(origin) if origin is not None else None
         if user is None and opener is not None:
             user = opener.user
-        return await self._interact(MODAL_SUBMIT, data, user, chan, message=target)
+        return await self._interact(MODAL_SUBMIT, data, user, chan, message=target, locale=locale)
 
     def _uploaded_files(
         self, template: list[JSON], values: Mapping[str, Any], chan: FakeChannel

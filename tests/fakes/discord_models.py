@@ -267,6 +267,8 @@ class FakeGuild:
     channels: dict[int, FakeChannel] = field(default_factory=dict)
     members: dict[int, FakeMember] = field(default_factory=dict)
     joined_at: str = field(default_factory=iso_now)
+    #: the server's language (``guild_locale`` in interactions, ``preferred_locale`` here)
+    preferred_locale: str = "en-US"
 
     def payload(self) -> JSON:
         """The REST guild object (no channels/members, like ``GET /guilds/{id}``)."""
@@ -298,7 +300,7 @@ class FakeGuild:
             "premium_tier": 0,
             "premium_subscription_count": 0,
             "premium_progress_bar_enabled": False,
-            "preferred_locale": "en-US",
+            "preferred_locale": self.preferred_locale,
             "nsfw_level": 0,
             "max_members": 500000,
             "max_video_channel_users": 25,

@@ -474,8 +474,12 @@ class FakeWorld:
         else:
             payload.update(
                 guild_id=str(self.guild.id),
-                guild={"id": str(self.guild.id), "locale": "en-US", "features": []},
-                guild_locale="en-US",
+                guild={
+                    "id": str(self.guild.id),
+                    "locale": self.guild.preferred_locale,
+                    "features": [],
+                },
+                guild_locale=self.guild.preferred_locale,
                 member=member.payload(permissions=self.permissions_for(member, channel)),
                 context=0,
                 authorizing_integration_owners={"0": str(self.guild.id)},

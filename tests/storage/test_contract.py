@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -107,9 +107,9 @@ async def counters(store: Store, user: int = U, guild: int = G) -> tuple[int, in
     return snap.daily_used, snap.guild_used, snap.global_used, snap.member.bonus
 
 
-async def deliver(store: Store, job: Job, images: int) -> None:
+async def deliver(store: Store, job: Job, images: int, provider: str = "fake") -> None:
     """Submit and enter delivering with ``images`` stored images."""
-    await store.jobs.transition(job.id, JobState.SUBMITTED, provider="fake", task_id="t")
+    await store.jobs.transition(job.id, JobState.SUBMITTED, provider=provider, task_id="t")
     stored = [
         JobImage(index=i, filename=f"{i}.png", content_type="image/png") for i in range(images)
     ]
@@ -459,6 +459,23 @@ async def test_usage_report_counts_charged_images(store: Store, rules: QuotaServ
     assert (report.totals.images, report.totals.jobs, report.totals.failed) == (1, 2, 1)
     assert report.top_users == ((U, 1),)
     assert report.by_provider["fake"].images == 1
+    assert report.per_day == ((DAY, "fake", 1),)
+
+
+async def test_usage_report_splits_each_day_by_provider(store: Store, rules: QuotaService) -> None:
+    """The /quota usage chart's stacks: charged images per UTC day and provider, by day."""
+    first = await create(store, rules, 2)
+    await deliver(store, first, 2)
+    await store.jobs.record_posted(first.id, [0, 1], 1, rules)
+    second = await create(store, rules, 1, user=22)
+    await deliver(store, second, 1, provider="another")
+    await store.jobs.record_posted(second.id, [0], 0, rules)
+    uncharged = await create(store, rules, 1, user=21)
+    await store.jobs.finish(uncharged.id, JobState.FAILED, rules, error_code="x")
+    report = await store.moderation.usage_report(G, DAY - timedelta(days=1), 2, 10)
+    assert report.per_day == ((DAY, "another", 1), (DAY, "fake", 2))
+    later = await store.moderation.usage_report(G, DAY + timedelta(days=1), 1, 10)
+    assert later.per_day == ()
 
 
 # ---------------------------------------------------------------- process state

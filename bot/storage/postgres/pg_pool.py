@@ -28,6 +28,8 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 #: the advisory lock key of migrations (any constant all processes share: "seedream" in hex)
 MIGRATION_LOCK = 0x5EED_0001
 CONNECT_TIMEOUT = 10
+#: the pool's name in psycopg's own logs (no reader sees it)
+POOL_NAME = "seedream"
 Conn = psycopg.AsyncConnection[TupleRow]
 Pool = AsyncConnectionPool[Conn]
 T = TypeVar("T")
@@ -117,7 +119,7 @@ async def open_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> Pool:
         max_size=max_size,
         kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
         open=False,
-        name="seedream",
+        name=POOL_NAME,
     )
     await pool.open(wait=True, timeout=CONNECT_TIMEOUT)
     return pool

@@ -122,4 +122,13 @@ class PgUsageRepo:
         by_provider = {
             str(r[0]): UsageTotals(int(r[1]), int(r[2]), int(r[3])) for r in await cursor.fetchall()
         }
-        return UsageReport(guild_id, since, days, totals, top_users, by_provider)
+        # the /quota usage chart's stacks; a job no provider took is under "?"
+        cursor = await self._conn.execute(
+            "SELECT quota_day, coalesce(provider, '?'), sum(charged) FROM jobs "
+            "WHERE guild_id = %s AND quota_day >= %s "
+            "GROUP BY quota_day, coalesce(provider, '?') HAVING coalesce(sum(charged), 0) > 0 "
+            "ORDER BY quota_day, coalesce(provider, '?') COLLATE \"C\"",
+            args,
+        )
+        per_day = tuple((r[0], str(r[1]), int(r[2])) for r in await cursor.fetchall())
+        return UsageReport(guild_id, since, days, totals, top_users, by_provider, per_day)

@@ -7,7 +7,7 @@ from datetime import date
 
 from bot.core.accounts import UsageReport, UsageTotals
 from bot.core.states import UNFINISHED_STATES
-from bot.storage.sqlite.codec import to_db_day
+from bot.storage.sqlite.codec import from_db_day, to_db_day
 
 
 class UsageRepo:
@@ -126,4 +126,12 @@ class UsageRepo:
         by_provider = {
             str(r[0]): UsageTotals(int(r[1]), int(r[2]), int(r[3])) for r in provider_rows
         }
-        return UsageReport(guild_id, since, days, totals, top_users, by_provider)
+        day_rows = self._conn.execute(
+            "SELECT quota_day, coalesce(provider, '?'), coalesce(sum(charged), 0) AS images "  # noqa: S608
+            f"FROM jobs {where} "
+            "GROUP BY quota_day, coalesce(provider, '?') HAVING images > 0 "
+            "ORDER BY quota_day, coalesce(provider, '?')",
+            args,
+        ).fetchall()
+        per_day = tuple((from_db_day(r[0]), str(r[1]), int(r[2])) for r in day_rows)
+        return UsageReport(guild_id, since, days, totals, top_users, by_provider, per_day)

@@ -1,0 +1,1 @@
+"""Localisation: gettext catalogs compiled from ``bot/locales``, Babel number and date formats."""
