@@ -59,6 +59,7 @@ class ClusterTimings:
 #: the name of procrastinate's own pool (shown in psycopg's logs)
 QUEUE_POOL_NAME = "procrastinate"
 
+
 class ClusterExecution:
     """``JobExecution`` on procrastinate and the shared fair line."""
 
