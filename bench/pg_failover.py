@@ -1,12 +1,14 @@
 """Benchmark: failover after SIGKILL with the shipped settings (JOB_STALL_TIMEOUT 30,
 JOB_RECOVERY_INTERVAL 15): how long until a killed process's jobs resume elsewhere.
 
-Run with ``.venv/bin/python -m bench.pg_failover [--trials 1] [--jobs 4] [--task-seconds 20]``.
+Run with ``.venv/bin/python -m bench.pg_failover [--trials 1] [--jobs 4] [--task-seconds 40]``.
 Not part of the test suite. Each trial, on a fresh database: a ``seedream-bot run`` process
 takes ``--jobs`` ``/imagine`` jobs from the fake Discord and submits them to the fake PoYo
 (tasks of ``--task-seconds``); a ``seedream-bot worker`` joins; the ``run`` process is
-SIGKILLed while the provider still works on them. Measured from the kill: until each job's
-procrastinate task is claimed by the worker (resumed), and until its result is posted. Only
+SIGKILLed while the provider still works on them, a random 0-15 s after the worker is up
+(so the kill falls anywhere in the heartbeat's and the recovery tick's cycles). Measured from
+the kill: until each job's procrastinate task is claimed by the worker (resumed), and until
+its result is posted. Only
 ``DATABASE_URL`` and ``PUBLIC_URL`` (callbacks) are set; everything else is the default.
 
 A live process updates its heartbeat every JOB_STALL_TIMEOUT / 3 (10 s), so the killed one
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import random
 import signal
 import tempfile
 import time
@@ -38,7 +41,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--url", default=None, help="a PostgreSQL server URL")
     parser.add_argument("--trials", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=4, help="jobs the killed process holds")
-    parser.add_argument("--task-seconds", type=float, default=20.0)
+    parser.add_argument("--task-seconds", type=float, default=40.0)
+    parser.add_argument("--seed", type=int, default=13, help="of the random wait before a kill")
     return parser.parse_args()
 
 
@@ -52,7 +56,9 @@ def finished(db_url: str) -> set[str]:
     return {str(row[0]) for row in query(db_url, "SELECT id FROM jobs WHERE state = 'done'")}
 
 
-async def trial(server_url: str, args: argparse.Namespace, number: int) -> tuple[float, float]:
+async def trial(
+    server_url: str, args: argparse.Namespace, number: int, rng: random.Random
+) -> tuple[float, float]:
     """One kill: (seconds until the last job resumed, until the last result was posted)."""
     with (
         tempfile.TemporaryDirectory(prefix="seedream-pg-failover-") as tmp,
@@ -90,6 +96,8 @@ async def trial(server_url: str, args: argparse.Namespace, number: int) -> tuple
                 bot_process(Path(tmp), env("worker"), "worker")
             )
             await wait_healthy(worker, timeout=90)
+            # the kill falls anywhere in the heartbeat's and the recovery tick's cycles
+            await asyncio.sleep(rng.uniform(0, TICK))
             run.process.send_signal(signal.SIGKILL)
             killed = time.monotonic()
             await run.process.wait()
@@ -123,7 +131,8 @@ async def trial(server_url: str, args: argparse.Namespace, number: int) -> tuple
 
 
 async def bench(server_url: str, args: argparse.Namespace) -> int:
-    results = [await trial(server_url, args, n + 1) for n in range(args.trials)]
+    rng = random.Random(args.seed)
+    results = [await trial(server_url, args, n + 1, rng) for n in range(args.trials)]
     worst = max(resume for resume, _ in results)
     each = ", ".join(f"{r:.1f}" for r, _ in results)
     done = ", ".join(f"{f:.1f}" for _, f in results)
