@@ -546,7 +546,7 @@ class FakeRest:
         return json_response(member.payload())
 
     def _channel(self, channel_id: str | int) -> FakeChannel:
-        channel = self.world.guild.channels.get(int(channel_id))
+        channel = self.world.guild_channel(int(channel_id))
         if channel is None:
             raise ApiError(404, 10003, "Unknown Channel")
         return channel

@@ -227,10 +227,17 @@ class FakeWorld:
             return self.channel
         if isinstance(which, FakeChannel):
             return which
-        try:
-            return self.guild.channels[int(which)]
-        except KeyError:
-            raise ValueError(f"unknown channel {which!r}") from None
+        channel = self.guild_channel(int(which))
+        if channel is None:
+            raise ValueError(f"unknown channel {which!r}")
+        return channel
+
+    def guild_channel(self, channel_id: int) -> FakeChannel | None:
+        """A channel of the default guild or of one of ``extra_guilds``, or None."""
+        for guild in (self.guild, *self.extra_guilds.values()):
+            if channel_id in guild.channels:
+                return guild.channels[channel_id]
+        return None
 
     def resolve_role(self, which: Any) -> FakeRole:
         if isinstance(which, FakeRole):
@@ -273,7 +280,7 @@ class FakeWorld:
 
     def store_message(self, message: StoredMessage) -> None:
         self.stored_messages[message.id] = message
-        channel = self.guild.channels.get(message.channel_id)
+        channel = self.guild_channel(message.channel_id)
         if channel is not None:
             channel.last_message_id = message.id
 
@@ -472,17 +479,19 @@ class FakeWorld:
                 user=member.user.payload(), context=1, authorizing_integration_owners={"0": "0"}
             )
         else:
+            # the channel's guild: the default one or one of ``extra_guilds``
+            guild_id = str(channel.guild_id or self.guild.id)
             payload.update(
-                guild_id=str(self.guild.id),
+                guild_id=guild_id,
                 guild={
-                    "id": str(self.guild.id),
+                    "id": guild_id,
                     "locale": self.guild.preferred_locale,
                     "features": [],
                 },
                 guild_locale=self.guild.preferred_locale,
                 member=member.payload(permissions=self.permissions_for(member, channel)),
                 context=0,
-                authorizing_integration_owners={"0": str(self.guild.id)},
+                authorizing_integration_owners={"0": guild_id},
             )
         if message is not None:
             payload["message"] = message.payload()
