@@ -8,11 +8,20 @@ layer translates the template and fills it again in the reader's language.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import ClassVar
 
 from bot.core.localizable import N_
+
+
+def english(params: Mapping[str, object]) -> dict[str, object]:
+    """``params`` as the English text shows them (logs, the CLI, the ledger): whole numbers
+    grouped by thousands ("16,777,216"), as the Discord layer writes them per locale."""
+    return {
+        key: f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else value
+        for key, value in params.items()
+    }
 
 
 class SeedreamError(Exception):
@@ -29,7 +38,7 @@ class SeedreamError(Exception):
         self.template = message if message is not None else type(self).user_message
         #: what fills the placeholders (numbers are written per locale at the edge)
         self.params = params
-        self.user_message = self.template.format(**params) if params else self.template
+        self.user_message = self.template.format(**english(params)) if params else self.template
         super().__init__(self.user_message)
 
 
@@ -108,7 +117,9 @@ class RequestValidationError(SeedreamError):
         else:
             self.allowed = tuple(allowed or ())
         # a tuple of values is a list for the reader ("JPEG and PNG"; translated: their way)
-        shown = {k: " and ".join(v) if isinstance(v, tuple) else v for k, v in params.items()}
+        shown = {
+            k: " and ".join(v) if isinstance(v, tuple) else v for k, v in english(params).items()
+        }
         text = f"`{field}`: {message.format(**shown) if params else message}"
         if note:
             text += f" {note}"

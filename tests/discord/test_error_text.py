@@ -22,7 +22,7 @@ DE, EN, JA = CATALOGS.pick("de"), CATALOGS.pick("en-US"), CATALOGS.pick("ja")
 
 def test_a_validation_error_is_translated_with_its_values() -> None:
     error = RequestValidationError("count", N_("must be between 1 and {most}."), most=1000)
-    assert error.user_message == "`count`: must be between 1 and 1000."  # logs, the ledger
+    assert error.user_message == "`count`: must be between 1 and 1,000."  # logs, the ledger
     assert error_text(error, EN) == "`count`: must be between 1 and 1,000."
     assert error_text(error, DE) == "`count`: muss zwischen 1 und 1.000 liegen."
 
