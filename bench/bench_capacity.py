@@ -16,9 +16,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
+import os
+import signal
 import time
+from collections.abc import Callable
 
 from bench.support import (
+    BotProcess,
     LoopLag,
     add_members,
     bot_cpu,
@@ -50,7 +55,61 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--hold", type=float, default=45.0, help="seconds watched at full load")
     parser.add_argument("--task-seconds", type=float, default=600.0, help="provider task time")
     parser.add_argument("--target-mb", type=int, default=TARGET_RSS_MB, help="peak RSS target")
+    parser.add_argument(
+        "--stall-bot",
+        type=float,
+        default=0.0,
+        help="SIGSTOP the bot this many seconds, a third into the hold (a loop stall)",
+    )
     return parser.parse_args()
+
+
+async def stamp_counts(count: Callable[[], int], stamps: list[tuple[float, int]]) -> None:
+    """Every 50 ms: (driver time, status requests so far), for the per-second histogram."""
+    while True:
+        stamps.append((time.monotonic(), count()))
+        await asyncio.sleep(0.05)
+
+
+def per_second_histogram(stamps: list[tuple[float, int]], start: float) -> list[int]:
+    """Status requests the fake answered in each whole second after ``start``."""
+    bins: list[int] = []
+    for (at, before), (_, after) in itertools.pairwise(stamps):
+        if at < start:
+            continue
+        second = int(at - start)
+        bins.extend([0] * (second + 1 - len(bins)))
+        bins[second] += after - before
+    return bins
+
+
+async def stall(pid: int, after: float, seconds: float) -> float:
+    """Stop the bot process for ``seconds`` (its loop stalls; sockets keep buffering)."""
+    await asyncio.sleep(after)
+    at = time.monotonic()
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    return at
+
+
+def print_histogram(bins: list[int], start: float, bot: BotProcess, driver: LoopLag) -> None:
+    """Status requests per second of the hold, by arrival at the fake, with both loops' worst
+    lag in that second: a busy second after a stall shows whose loop stalled."""
+    print("status requests per second of the hold (arrivals at the fake):")
+    print("  " + " ".join(str(count) for count in bins))
+    mean = sum(bins) / len(bins) if bins else 0.0
+    for second, count in enumerate(bins):
+        window = (start + second, start + second + 1)
+        bot_max = max(bot_lag(bot, *window), default=0.0)
+        driver_max = max(lag_between(driver.samples, *window), default=0.0)
+        if count > 1.5 * mean or bot_max > 0.25 or driver_max > 0.25:
+            print(
+                f"  +{second}s: {count} requests; loop lag max bot {bot_max * 1000:.0f} ms, "
+                f"driver {driver_max * 1000:.0f} ms"
+            )
 
 
 async def main() -> None:
@@ -81,6 +140,15 @@ async def main() -> None:
                 f"RSS {mib(loaded_vm['VmRSS'])}"
             )
             spy = await profile(bot, args.hold)
+            # only status requests arrive during the hold (all submitted, tasks still
+            # running), and len() is cheap where count() walks every request
+            stamps: list[tuple[float, int]] = []
+            stamper = asyncio.create_task(stamp_counts(lambda: len(provider.requests), stamps))
+            stalled = (
+                asyncio.create_task(stall(bot.pid, args.hold / 3, args.stall_bot))
+                if args.stall_bot > 0
+                else None
+            )
             rss: list[int] = []
             per_second: list[float] = []
             end = loaded + args.hold
@@ -93,6 +161,8 @@ async def main() -> None:
                     per_second.append((count - seen) / (stamp - at))
                 seen, at = count, stamp
             final_vm = bot.vm()
+            stamper.cancel()
+            stall_at = await stalled if stalled is not None else None
             await finish_profile(spy)
             in_flight = sum(1 for task in provider.tasks.values() if not task.forced)
             statuses = provider.count("status")
@@ -114,6 +184,9 @@ async def main() -> None:
     driver_lag = lag_between(driver.samples, loaded, end)
     print(f"driver (fakes) loop lag at full load: {summary_ms(driver_lag)}")
     print(bot_cpu(bot))
+    if stall_at is not None:
+        print(f"bot stopped for {args.stall_bot:g} s at +{stall_at - loaded:.1f} s of the hold")
+    print_histogram(per_second_histogram(stamps, loaded), loaded, bot, driver)
     mean = sum(per_second) / len(per_second) if per_second else 0.0
     spread_ok = bool(per_second) and max(per_second) <= 2 * mean
     print(

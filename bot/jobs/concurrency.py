@@ -164,8 +164,11 @@ class ProviderLimits:
         self._paused_until: dict[str, float] = {}
         self._faults: dict[str, deque[float]] = {}
         self._pacers = {name: SubmitPacer(rate) for name, rate in (rates or {}).items()}
-        #: per provider: the theoretical arrival time of the next status request (GCRA)
+        #: per provider: the theoretical arrival time of the next status request (GCRA),
+        #: on the budget's own timeline, which runs ``_status_slip`` s behind the clock
         self._status_due: dict[str, float] = {}
+        #: per provider: how far stalls have pushed every queued status request back
+        self._status_slip: dict[str, float] = {}
         self.status_rate = STATUS_RATE
 
     def limit_for(self, provider: str) -> int:
@@ -231,14 +234,27 @@ class ProviderLimits:
     async def poll_turn(self, provider: str) -> None:
         """Wait for a status request's turn: at most ``status_rate`` a second, bursts of
         ``STATUS_BURST`` (a GCRA: each request moves the provider's due time on by one
-        interval, and may go while that is at most a burst's worth ahead of now)."""
+        interval, and may go while that is at most a burst's worth ahead of now).
+
+        A turn is a reserved time, and a stalled event loop (a busy machine) wakes every
+        turn that passed during the stall at once. The first request woken more than a
+        burst late moves the whole queue back by its lateness beyond that, so the overdue
+        ones keep their order and spacing and go at the budget's rate, not as one burst."""
+        if self.status_rate == float("inf"):
+            return
         interval = 1.0 / self.status_rate
+        ahead = STATUS_BURST * interval
         now = self._clock()
-        due = max(self._status_due.get(provider, now), now)
-        self._status_due[provider] = due + interval
-        wait = due - now - STATUS_BURST * interval
-        if wait > interval / 1000:  # not float dust
+        slip = self._status_slip.get(provider, 0.0)
+        turn = max(self._status_due.get(provider, now - slip), now - slip)
+        self._status_due[provider] = turn + interval
+        # (a wait under a thousandth of the interval is float dust)
+        while (wait := turn + self._status_slip.get(provider, 0.0) - ahead - now) > interval / 1000:
             await self._sleep(wait)
+            now = self._clock()
+        late = -wait - ahead  # past the turn itself (a request that never slept: about 0)
+        if late > interval:  # woken late: push every queued turn back past the stall
+            self._status_slip[provider] = self._status_slip.get(provider, 0.0) + late
 
     def _limit(self, provider: str) -> AdaptiveLimit:
         limit = self._limits.get(provider)

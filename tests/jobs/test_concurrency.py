@@ -4,6 +4,9 @@ on a fake clock, and through the engine against the fake provider's limits."""
 from __future__ import annotations
 
 import asyncio
+import bisect
+import heapq
+import itertools
 import logging
 from collections.abc import AsyncIterator, Callable
 
@@ -35,6 +38,48 @@ class VirtualTime:
     async def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
         self.now += max(seconds, 0.0)
+        await asyncio.sleep(0)
+
+
+class TimerClock:
+    """A clock with a timer queue, as an event loop has: sleepers wake in the order of their
+    times, the clock at each one's time; ``stall`` moves the clock on without waking anyone,
+    as a blocked loop does, and then every timer that passed fires at that same moment."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._timers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._timers, (self.now + max(seconds, 0.0), next(self._order), woken))
+        await woken
+
+    async def run_until(self, end: float) -> None:
+        while self._timers and self._timers[0][0] <= end:
+            when, _, woken = heapq.heappop(self._timers)
+            self.now = max(self.now, when)
+            woken.set_result(None)
+            await settle()
+        self.now = end
+
+    async def stall(self, seconds: float) -> None:
+        self.now += seconds
+        overdue = []
+        while self._timers and self._timers[0][0] <= self.now:
+            overdue.append(heapq.heappop(self._timers)[2])
+        for woken in overdue:
+            woken.set_result(None)
+        await settle()
+
+
+async def settle() -> None:
+    """Let every task that was woken run until it sleeps again or ends."""
+    for _ in range(5):
         await asyncio.sleep(0)
 
 
@@ -270,3 +315,33 @@ async def test_status_requests_beyond_the_poll_budget_are_spread_evenly() -> Non
     assert sent[-1] == pytest.approx((1000 - 1 - STATUS_BURST) / STATUS_RATE)
     await made.poll_turn("quiet")  # another provider has its own budget
     assert clock.now == sent[-1]
+
+
+# the first turn missed is at 2.01 s; the queue moves back by how late it went (3.2 - 2.01)
+# less a burst (0.2); a stall shorter than a burst moves nothing
+@pytest.mark.parametrize(("stall", "pushed_back"), [(1.2, 0.99), (0.1, 0.0)])
+async def test_polls_whose_turn_passed_in_a_loop_stall_are_spread_again(
+    stall: float, pushed_back: float
+) -> None:
+    clock = TimerClock()
+    made = ProviderLimits(ceiling=64, clock=clock, sleep=clock.sleep)
+    sent: list[float] = []
+
+    async def poll() -> None:
+        await made.poll_turn("p")
+        sent.append(clock.now)
+
+    polls = [asyncio.create_task(poll()) for _ in range(1000)]  # ten seconds of budget
+    await settle()
+    await clock.run_until(2.0)
+    await clock.stall(stall)  # the loop blocked: 120 turns pass unseen in the long one
+    await clock.run_until(20.0)
+    await asyncio.gather(*polls)
+
+    assert len(sent) == 1000
+    # no second (any window of one second) sees more than the rate and one burst
+    busiest = max(bisect.bisect_left(sent, at + 1.0) - i for i, at in enumerate(sent))
+    assert busiest <= STATUS_RATE + STATUS_BURST + 1
+    # the queue moved back by the stall beyond one burst's worth, and no further
+    ideal_last = (1000 - 1 - STATUS_BURST) / STATUS_RATE
+    assert sent[-1] == pytest.approx(ideal_last + pushed_back)
