@@ -235,7 +235,17 @@ async def test_a_provider_refusing_past_its_limit_gets_no_more_and_no_job_fails(
     poyo.script.max_in_flight = 3
     metrics = EngineMetrics()
     h = make_harness(settings_overrides={"provider_concurrency": 64})
-    h.limits = ProviderLimits(ceiling=64, metrics=metrics)
+    limits = h.limits = ProviderLimits(ceiling=64, metrics=metrics)
+    # the limit right after each refusal: once the provider stops refusing, accepted submits
+    # may grow it again (by design), so the value at the end depends on timing
+    after_refusal: list[int] = []
+    refuse = limits.refused
+
+    def refused(provider: str, holding: int, retry_after: float | None) -> None:
+        refuse(provider, holding, retry_after)
+        after_refusal.append(limits.limit_for(provider))
+
+    limits.refused = refused  # type: ignore[method-assign]
     h.providers = [poyo.provider(h.http)]
     await h.open()
     jobs = [await h.create(request(f"p{n}"), user=n) for n in range(12)]
@@ -244,7 +254,7 @@ async def test_a_provider_refusing_past_its_limit_gets_no_more_and_no_job_fails(
     refused = [status for _, status in poyo.submits if status == 429]
     assert refused, "the limit of 8 was above the provider's 3"
     assert poyo.peak_in_flight == 3
-    assert h.limits.limit_for("poyo") <= 3
+    assert min(after_refusal) <= 3
     assert metric(
         metrics, "seedream_provider_submits_total", provider="poyo", outcome="rate_limited"
     ) == len(refused)
