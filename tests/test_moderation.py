@@ -256,7 +256,7 @@ async def test_values_over_the_operators_ceilings_are_refused_and_change_nothing
         assert "MAX_DAILY_QUOTA" in info.value.user_message
     with pytest.raises(RequestValidationError) as info:
         await mod.grant_bonus(G, MOD, U, 1001, None)
-    assert "at most 1000" in info.value.user_message
+    assert "at most 1,000" in info.value.user_message
     assert "MAX_GRANT" in info.value.user_message
 
     assert await mod.audit_log(G) == []
