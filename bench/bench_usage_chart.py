@@ -22,7 +22,8 @@ from datetime import date, timedelta
 
 from bench.support import percentile, print_header, verdict
 from bot.core.accounts import UsageReport, UsageTotals
-from bot.discord.usage_chart import draw_in_child, usage_png
+from bot.discord.chart_process import draw_in_child
+from bot.discord.usage_chart import usage_png
 from bot.i18n.catalogs import Catalogs
 
 RENDER_TARGET_S = 3.0

@@ -66,12 +66,29 @@ def _experiments(names: str) -> None:
                 max_connections=provider_http.DEFAULT_LIMITS.max_connections,
                 max_keepalive_connections=provider_http.DEFAULT_LIMITS.max_connections,
             )
+        elif name == "tracemalloc":
+            _trace_on_signal()
         elif name == "ungated":
             import bot.root as root_module
 
             root_module.make_http_client = _ungated_client  # type: ignore[attr-defined,assignment]
         else:
             raise SystemExit(f"unknown BENCH_PATCH experiment {name!r}")
+
+
+def _trace_on_signal() -> None:
+    """Trace allocations; each SIGUSR1 dumps a snapshot next to ``BENCH_STATS_FILE``."""
+    import signal
+    import tracemalloc
+
+    tracemalloc.start(int(os.environ.get("BENCH_TRACE_FRAMES", "1")))
+    base = os.environ.get(STATS_ENV, "bothost")
+    dumped = iter(range(1, 1000))
+
+    def dump(*_: object) -> None:
+        tracemalloc.take_snapshot().dump(f"{base}.snap{next(dumped)}")
+
+    signal.signal(signal.SIGUSR1, dump)
 
 
 def _ungated_client(**options: object) -> object:

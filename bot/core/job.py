@@ -40,7 +40,7 @@ class JobOrigin(StrEnum):
     BUTTON = "button"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DoorContext:
     """What the door knew that shapes the job's messages; kept with the job in the ledger."""
 
@@ -50,7 +50,7 @@ class DoorContext:
     reply_to: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class JobSpec:
     """A request to create a job; ``role_ids`` are the member's roles, for role allowances."""
 
@@ -68,7 +68,7 @@ class JobSpec:
     action: JobAction | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class JobImage:
     """One result image of a job: where it came from, where it waits, where it was posted."""
 
@@ -99,7 +99,7 @@ class StoredImage:
     data: bytes = field(repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Job:
     """One row of the ledger (with its images and result messages)."""
 

@@ -1,22 +1,22 @@
 """The ``/quota usage`` chart: images per UTC day stacked by provider, the server budget as a
 line, and the top members as bars. A PNG rendered with matplotlib's Agg backend.
 
-``usage_png`` is synchronous and CPU-bound; ``draw_in_child`` runs it in a short-lived child
-process, since matplotlib holds the GIL for 100-200 ms at a stretch and a worker thread would
-take that from the event loop (``bench/bench_usage_chart.py``). Figures are built with the
-object API (no pyplot state).
+``usage_png`` is synchronous and CPU-bound; ``bot.discord.chart_process.draw_in_child`` runs
+this module as a short-lived child process (``main``), so the bot never loads matplotlib; and
+matplotlib holds the GIL for 100-200 ms at a stretch, which a worker thread would take from the
+event loop (``bench/bench_usage_chart.py``). Figures are built with the object API (no pyplot
+state).
 The chart carries its own dark background, so it reads the same on Discord's dark and light
 themes; the palette is Okabe-Ito (colour-blind safe) and every bar is labelled in text too.
 """
 
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
-import multiprocessing
+import pickle
+import sys
 from collections.abc import Mapping
-from concurrent.futures import ProcessPoolExecutor
 from datetime import date, timedelta
 from functools import cache
 from typing import Any
@@ -75,21 +75,6 @@ def usage_png(
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", facecolor=BACKGROUND)
     return buffer.getvalue()
-
-
-async def draw_in_child(
-    report: UsageReport, texts: Texts, *, budget: int | None, names: Mapping[int, str]
-) -> bytes:
-    """``usage_png`` in a fresh child process (spawned, so no thread of the bot is copied),
-    which exits once the chart is drawn: nothing stays in memory between reports."""
-    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-    try:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            pool, usage_png_for, report, texts.code, budget, dict(names)
-        )
-    finally:
-        pool.shutdown(wait=False)
 
 
 def usage_png_for(
@@ -195,3 +180,14 @@ def _style(axes: Axes, font: Font) -> None:
     axes.set_axisbelow(True)
     for spine in axes.spines.values():
         spine.set_color(GRID)
+
+
+def main() -> None:
+    """The child's entry point: pickled ``usage_png_for`` arguments on stdin, the PNG on stdout."""
+    # the only writer is the bot's own draw_in_child, its parent process
+    report, locale, budget, names = pickle.loads(sys.stdin.buffer.read())  # noqa: S301
+    sys.stdout.buffer.write(usage_png_for(report, locale, budget, names))
+
+
+if __name__ == "__main__":
+    main()

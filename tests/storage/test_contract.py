@@ -165,6 +165,18 @@ async def test_create_reserves_and_inserts_together(store: Store, rules: QuotaSe
     assert [j.id for j in await store.jobs.recent(G, U, 10)] == [second.id, job.id]
 
 
+async def test_a_job_read_back_is_lean_and_unchanged(store: Store, rules: QuotaService) -> None:
+    """Thousands of jobs in flight are held as read back: no per-job dict on the Job, and the
+    request keeps no set naming every field (2 KiB each), yet every value it was given."""
+    asked = GenerationRequest(prompt="a fox", count=2, seed=7, reference_images=("https://x/a",))
+    job = await store.jobs.create(replace(spec(2), request=asked), asked, rules)
+    got = await store.jobs.get(job.id)
+    assert got is not None
+    assert got.request == asked
+    assert got.request.model_fields_set == {"prompt", "count", "seed", "reference_images"}
+    assert not hasattr(got, "__dict__")
+
+
 @pytest.mark.parametrize(
     ("change", "error"),
     [

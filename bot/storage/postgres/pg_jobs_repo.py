@@ -66,7 +66,8 @@ class PgJobsRepo:
                 job.kind.value,
                 job.origin.value,
                 job.parent_job_id,
-                job.request.model_dump_json(),
+                # defaults left out: a request read back then keeps no set of every field name
+                job.request.model_dump_json(exclude_defaults=True),
                 job.state.value,
                 job.provider,
                 job.quota_day,
