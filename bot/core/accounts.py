@@ -13,7 +13,9 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
-from bot.core.job import Job
+from bot.core.job import Job, JobSpec
+from bot.core.request import GenerationRequest
+from bot.core.states import JobState
 
 T = TypeVar("T")
 
@@ -171,6 +173,30 @@ class Reservation:
     def total(self) -> int:
         """All images held."""
         return self.daily + self.bonus
+
+    def queued_job(
+        self, job_id: str, spec: JobSpec, request: GenerationRequest, now: datetime
+    ) -> Job:
+        """The new job these images are held for, as every store inserts it: queued."""
+        return Job(
+            id=job_id,
+            guild_id=spec.guild_id,
+            channel_id=spec.channel_id,
+            user_id=spec.user_id,
+            kind=spec.kind,
+            origin=spec.origin,
+            parent_job_id=spec.parent_job_id,
+            source_index=spec.source_index,
+            action=spec.action,
+            door=spec.door,
+            request=request,
+            state=JobState.QUEUED,
+            quota_day=self.day,
+            reserved_daily=self.daily,
+            reserved_bonus=self.bonus,
+            created_at=now,
+            updated_at=now,
+        )
 
 
 @dataclass(frozen=True)

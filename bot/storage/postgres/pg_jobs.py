@@ -44,25 +44,7 @@ class PgJobStore:
             repo = PgJobsRepo(conn)
 
             def job_for(held: Reservation) -> Job:
-                return Job(
-                    id=new_job_id(),
-                    guild_id=spec.guild_id,
-                    channel_id=spec.channel_id,
-                    user_id=spec.user_id,
-                    kind=spec.kind,
-                    origin=spec.origin,
-                    parent_job_id=spec.parent_job_id,
-                    source_index=spec.source_index,
-                    action=spec.action,
-                    door=spec.door,
-                    request=request,
-                    state=JobState.QUEUED,
-                    quota_day=held.day,
-                    reserved_daily=held.daily,
-                    reserved_bonus=held.bonus,
-                    created_at=now,
-                    updated_at=now,
-                )
+                return held.queued_job(new_job_id(), spec, request, now)
 
             jobs: list[Job] = []
 

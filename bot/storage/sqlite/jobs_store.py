@@ -61,25 +61,7 @@ class SqliteJobStore:
             )
             repo = JobsRepo(conn)
             for _ in range(_ID_ATTEMPTS):
-                job = Job(
-                    id=new_job_id(),
-                    guild_id=spec.guild_id,
-                    channel_id=spec.channel_id,
-                    user_id=spec.user_id,
-                    kind=spec.kind,
-                    origin=spec.origin,
-                    parent_job_id=spec.parent_job_id,
-                    source_index=spec.source_index,
-                    action=spec.action,
-                    door=spec.door,
-                    request=request,
-                    state=JobState.QUEUED,
-                    quota_day=reservation.day,
-                    reserved_daily=reservation.daily,
-                    reserved_bonus=reservation.bonus,
-                    created_at=now,
-                    updated_at=now,
-                )
+                job = reservation.queued_job(new_job_id(), spec, request, now)
                 try:
                     repo.insert(job)
                 except sqlite3.IntegrityError:
