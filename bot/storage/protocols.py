@@ -62,12 +62,29 @@ class QuotaRules(Protocol):
         ...
 
 
+#: the ``Job`` fields ``JobStore.transition``/``amend`` may set besides state and updated_at
+UPDATABLE_JOB_FIELDS = frozenset(
+    {
+        "provider",
+        "task_id",
+        "tried_providers",
+        "callback_key",
+        "progress",
+        "charged",
+        "error_code",
+        "error_message",
+        "card_message_id",
+        "submitted_at",
+        "finished_at",
+    }
+)
+
+
 class JobStore(Protocol):
     """Job rows, their images and messages, and the quota moves that go with them.
 
-    ``transition``/``update`` fields are ``Job`` attribute names among: provider, task_id,
-    tried_providers, callback_key, progress, charged, error_code, error_message,
-    card_message_id, submitted_at, finished_at.
+    ``transition``/``amend`` fields are ``Job`` attribute names among
+    ``UPDATABLE_JOB_FIELDS``.
     """
 
     async def create(self, spec: JobSpec, request: GenerationRequest, rules: QuotaRules) -> Job:

@@ -15,25 +15,10 @@ from psycopg.rows import TupleRow, dict_row
 from bot.core.job import DoorContext, Job, JobAction, JobImage, JobKind, JobOrigin
 from bot.core.request import GenerationRequest
 from bot.core.states import UNFINISHED_STATES, JobState, sources
+from bot.storage.protocols import UPDATABLE_JOB_FIELDS
 
 Conn = AsyncConnection[TupleRow]
 
-#: columns a transition or field update may set besides state/updated_at
-_UPDATABLE = frozenset(
-    {
-        "provider",
-        "task_id",
-        "tried_providers",
-        "callback_key",
-        "progress",
-        "charged",
-        "error_code",
-        "error_message",
-        "card_message_id",
-        "submitted_at",
-        "finished_at",
-    }
-)
 _UNFINISHED = [s.value for s in UNFINISHED_STATES]
 
 
@@ -142,7 +127,7 @@ class PgJobsRepo:
     async def _update(
         self, job_id: str, now: datetime, fields: Mapping[str, object], states: Sequence[str]
     ) -> bool:
-        unknown = set(fields) - _UPDATABLE - {"state"}
+        unknown = set(fields) - UPDATABLE_JOB_FIELDS - {"state"}
         if unknown:
             raise ValueError(f"not updatable: {sorted(unknown)}")
         values: dict[str, Any] = {k: _encode(v) for k, v in fields.items()}

@@ -15,24 +15,8 @@ from typing import Any
 from bot.core.job import DoorContext, Job, JobAction, JobImage, JobKind, JobOrigin
 from bot.core.request import GenerationRequest
 from bot.core.states import UNFINISHED_STATES, JobState, sources
+from bot.storage.protocols import UPDATABLE_JOB_FIELDS
 from bot.storage.sqlite.codec import from_db_day, from_db_time, opt_time, to_db_day, to_db_time
-
-#: columns a transition or field update may set besides state/updated_at
-_UPDATABLE = frozenset(
-    {
-        "provider",
-        "task_id",
-        "tried_providers",
-        "callback_key",
-        "progress",
-        "charged",
-        "error_code",
-        "error_message",
-        "card_message_id",
-        "submitted_at",
-        "finished_at",
-    }
-)
 
 
 class JobsRepo:
@@ -138,7 +122,7 @@ class JobsRepo:
     def _update(
         self, job_id: str, now: datetime, fields: Mapping[str, object], states: Sequence[str]
     ) -> bool:
-        unknown = set(fields) - _UPDATABLE - {"state"}
+        unknown = set(fields) - UPDATABLE_JOB_FIELDS - {"state"}
         if unknown:
             raise ValueError(f"not updatable: {sorted(unknown)}")
         values: dict[str, Any] = {k: _encode(v) for k, v in fields.items()}
